@@ -1,0 +1,82 @@
+"""A cross-encoder that scores (course text, skill text) pairs in [0, 1]."""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import torch
+from langchain_core.cross_encoders import BaseCrossEncoder
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from langchain_course_skills._models import (
+    Precision,
+    load_cross_encoder,
+    resolve_device,
+    resolve_precision,
+)
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+DEFAULT_RERANKER_MODEL = "isy-thl/bge-reranker-base-course-skill-tuned"
+DEFAULT_MAX_LENGTH = 512  # tokens for the (course, skill) pair, the XLM-RoBERTa limit
+
+
+class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
+    """Score (course text, skill text) pairs with a cross-encoder, as sigmoid(logit) in [0, 1].
+
+    Example:
+        >>> encoder = SkillCrossEncoder(model_name="path/to/reranker")
+        >>> encoder.score([("WordPress Grundlagen ...", "WordPress")])
+        [0.93]
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_name: str = DEFAULT_RERANKER_MODEL
+    """A sentence-transformers cross-encoder id on the Hugging Face Hub, or a local folder."""
+    device: str = "auto"
+    """Torch device; "auto" picks cuda, then mps, then cpu."""
+    batch_size: int = Field(default=32, gt=0)
+    """Pairs per forward pass."""
+    max_length: int | None = Field(default=DEFAULT_MAX_LENGTH, gt=0)
+    """Pairs longer than this many tokens are truncated; None keeps the model's own limit."""
+    precision: Precision = "auto"
+    """fp32, bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)."""
+
+    _client: CrossEncoder = PrivateAttr()
+
+    @field_validator("model_name", mode="before")
+    @classmethod
+    def _path_to_str(cls, value: object) -> object:
+        return str(value) if isinstance(value, PathLike) else value
+
+    def model_post_init(self, context: Any, /) -> None:
+        device = resolve_device(self.device)
+        dtype = resolve_precision(self.precision, device)
+        self._client = load_cross_encoder(self.model_name, device, dtype, self.max_length)
+
+    @property
+    def client(self) -> CrossEncoder:
+        """The underlying sentence-transformers cross-encoder."""
+        return self._client
+
+    def score(self, text_pairs: list[tuple[str, str]]) -> list[float]:
+        """Return sigmoid(logit) for each (query, passage) pair, in the given order."""
+        if not text_pairs:
+            return []
+        # Sort by length so each batch pads to similar lengths; restore the order afterwards.
+        order = sorted(range(len(text_pairs)), key=lambda i: -sum(map(len, text_pairs[i])))
+        logits = self._client.predict(
+            [text_pairs[i] for i in order],
+            batch_size=self.batch_size,
+            activation_fn=torch.nn.Identity(),
+            convert_to_tensor=True,
+            show_progress_bar=False,
+        )
+        probabilities = torch.sigmoid(logits.float().reshape(len(order), -1)[:, 0]).tolist()
+        scores = [0.0] * len(order)
+        for position, index in enumerate(order):
+            scores[index] = probabilities[position]
+        return scores

@@ -1,0 +1,137 @@
+"""Prefix-correct e5 embeddings: `query: ` for course texts, `passage: ` for skills."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import torch
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from langchain_course_skills._models import (
+    Precision,
+    load_sentence_transformer,
+    model_identity,
+    resolve_device,
+    resolve_precision,
+)
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDING_MODEL = "isy-thl/multilingual-e5-base-course-skill-tuned"
+QUERY_PREFIX = "query: "  # e5 instruction for the course text
+PASSAGE_PREFIX = "passage: "  # e5 instruction for each skill
+DEFAULT_MAX_SEQ_LENGTH = 512  # tokens, the e5-base limit
+
+
+def check_texts(texts: object, what: str) -> list[str]:
+    """Return `texts` as a list, or raise a `ValueError` naming the first bad entry."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        msg = f"{what} must be a list of strings, got {type(texts).__name__}"
+        raise ValueError(msg)
+    for index, text in enumerate(texts):
+        check_text(text, f"{what}[{index}]")
+    return list(texts)
+
+
+def check_text(text: object, what: str) -> str:
+    """Return `text`, or raise a `ValueError` if it is not a non-blank string."""
+    if not isinstance(text, str):
+        msg = f"{what} must be a string, got {type(text).__name__}: {text!r}"
+        raise ValueError(msg)
+    if not text.strip():
+        msg = f"{what} is empty; pass the text of a course or a skill"
+        raise ValueError(msg)
+    return text
+
+
+class E5Embeddings(BaseModel, Embeddings):
+    """e5 embeddings with the query and passage prefixes applied by construction.
+
+    Example:
+        >>> embeddings = E5Embeddings(model_name="path/to/model")
+        >>> len(embeddings.embed_query("WordPress Grundlagen"))
+        768
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_name: str = DEFAULT_EMBEDDING_MODEL
+    """A sentence-transformers model id on the Hugging Face Hub, or a local folder."""
+    device: str = "auto"
+    """Torch device; "auto" picks cuda, then mps, then cpu."""
+    batch_size: int = Field(default=32, gt=0)
+    """Texts per forward pass."""
+    max_seq_length: int | None = Field(default=DEFAULT_MAX_SEQ_LENGTH, gt=0)
+    """Longer inputs are truncated to this many tokens; None keeps the model's own limit."""
+    precision: Precision = "auto"
+    """fp32, bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)."""
+
+    _client: SentenceTransformer = PrivateAttr()
+
+    @field_validator("model_name", mode="before")
+    @classmethod
+    def _path_to_str(cls, value: object) -> object:
+        return str(value) if isinstance(value, PathLike) else value
+
+    def model_post_init(self, context: Any, /) -> None:
+        device = resolve_device(self.device)
+        dtype = resolve_precision(self.precision, device)
+        self._client = load_sentence_transformer(
+            self.model_name, device, dtype, self.max_seq_length
+        )
+
+    @property
+    def client(self) -> SentenceTransformer:
+        """The underlying sentence-transformers model."""
+        return self._client
+
+    @property
+    def model_identity(self) -> str:
+        """The Hub id, or the absolute path of a local model, as stores record it."""
+        return model_identity(self.model_name)
+
+    @property
+    def dimension(self) -> int:
+        """Length of each embedding."""
+        dimension = self._client.get_embedding_dimension()
+        if dimension is None:
+            return len(self.embed_query("dimension"))
+        return int(dimension)
+
+    @property
+    def max_tokens(self) -> int:
+        """The number of tokens (prefix included) beyond which an input is truncated."""
+        return int(self._client.max_seq_length)
+
+    def count_tokens(self, text: str, *, query: bool = True) -> int:
+        """Return the number of tokens of `text` with its prefix, special tokens included."""
+        prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
+        return len(self._client.tokenizer(prefix + text, truncation=False)["input_ids"])
+
+    def _embed(self, texts: list[str], prefix: str) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._client.encode(
+            [prefix + text for text in texts],
+            batch_size=self.batch_size,
+            convert_to_tensor=True,
+            show_progress_bar=False,
+        )
+        # Normalize in fp32: a bf16 or fp16 model's own Normalize layer leaves norms of ~0.998.
+        vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
+        return vectors.cpu().tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed skill texts as `passage: <text>`, L2-normalized."""
+        return self._embed(check_texts(texts, "texts"), PASSAGE_PREFIX)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a course text as `query: <text>`, L2-normalized."""
+        return self._embed([check_text(text, "query")], QUERY_PREFIX)[0]

