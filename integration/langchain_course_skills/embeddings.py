@@ -135,3 +135,7 @@ class E5Embeddings(BaseModel, Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """Embed a course text as `query: <text>`, L2-normalized."""
         return self._embed([check_text(text, "query")], QUERY_PREFIX)[0]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Embed many course texts as `query: <text>` in batches, L2-normalized."""
+        return self._embed(check_texts(texts, "texts"), QUERY_PREFIX)

@@ -99,15 +99,15 @@ def _finish(documents: list[Document], file: Path, lines: list[int]) -> list[Doc
         msg = f"taxonomy file {str(file)!r} has no skills; check that it is the right file"
         raise TaxonomyError(msg)
     first_line: dict[str, int] = {}
-    for doc, line in zip(documents, lines):
-        assert doc.id is not None  # set by every loader  # noqa: S101
-        if doc.id in first_line:
+    for doc, line in zip(documents, lines, strict=True):
+        doc_id = str(doc.id)
+        if doc_id in first_line:
             msg = (
-                f"{file.name}: id {doc.id!r} appears twice (lines {first_line[doc.id]} and "
+                f"{file.name}: id {doc_id!r} appears twice (lines {first_line[doc_id]} and "
                 f"{line}); ids must be unique, so remove or rename one of them"
             )
             raise TaxonomyError(msg)
-        first_line[doc.id] = line
+        first_line[doc_id] = line
     return documents
 
 

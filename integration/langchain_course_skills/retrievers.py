@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING, Any
 from langchain_chroma import Chroma
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_course_skills.embeddings import check_text
 
 if TYPE_CHECKING:
-    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
 
 DEFAULT_K = 30  # candidates, as in the model card's evaluation
 SIMILARITY_KEY = "similarity"  # metadata key of the first-stage cosine similarity
@@ -117,3 +121,21 @@ class SkillRetriever(BaseRetriever):
             reranker = reranker.model_copy(update={"top_n": top_n})
         reranked = reranker.compress_documents(candidates, query, callbacks=run_manager.get_child())
         return list(reranked)
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        top_n: int | None = None,
+    ) -> list[Document]:
+        # The models and Chroma's client are synchronous: run in a worker thread.
+        return await run_in_executor(
+            None,
+            self._get_relevant_documents,
+            query,
+            run_manager=run_manager.get_sync(),
+            k=k,
+            top_n=top_n,
+        )

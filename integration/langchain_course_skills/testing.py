@@ -53,7 +53,8 @@ def build_random_bi_encoder(
     out_dir: str | Path, tokenizer_dir: str | Path, shape: EncoderShape = TINY, seed: int = 0
 ) -> Path:
     """Save an XLM-RoBERTa bi-encoder (CLS pooling, Normalize) with random weights; return its path."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import XLMRobertaModel
 
     out = Path(out_dir)
@@ -62,9 +63,9 @@ def build_random_bi_encoder(
     raw_dir = out / "_transformer"
     XLMRobertaModel(config).save_pretrained(raw_dir)
     tokenizer.save_pretrained(raw_dir)
-    transformer = models.Transformer(str(raw_dir), max_seq_length=512)
-    pooling = models.Pooling(shape.hidden, pooling_mode="cls")
-    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(out))
+    transformer = Transformer(str(raw_dir), max_seq_length=512)
+    pooling = Pooling(shape.hidden, pooling_mode="cls")
+    SentenceTransformer(modules=[transformer, pooling, Normalize()]).save(str(out))
     return out
 
 

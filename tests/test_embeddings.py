@@ -1,0 +1,129 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import Embeddings
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
+from langchain_tests.unit_tests import EmbeddingsUnitTests
+
+from langchain_course_skills import E5Embeddings, ModelLoadError
+from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tiny_bi_encoder: Path) -> str:
+    return str(tiny_bi_encoder)
+
+
+class TestE5EmbeddingsUnit(EmbeddingsUnitTests):
+    @pytest.fixture(autouse=True)
+    def _model_path(self, tiny_path: str) -> None:
+        self._path = tiny_path
+
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return E5Embeddings
+
+    @property
+    def embedding_model_params(self) -> dict:
+        return {"model_name": self._path, "precision": "fp32"}
+
+
+class TestE5EmbeddingsIntegration(EmbeddingsIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _model_path(self, tiny_path: str) -> None:
+        self._path = tiny_path
+
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return E5Embeddings
+
+    @property
+    def embedding_model_params(self) -> dict:
+        return {"model_name": self._path, "precision": "fp32"}
+
+
+def test_query_and_passage_prefixes_are_applied(tiny_embeddings: E5Embeddings) -> None:
+    model = tiny_embeddings.client
+    expected_query = model.encode(QUERY_PREFIX + "WordPress Kurs", normalize_embeddings=True)
+    expected_passage = model.encode(PASSAGE_PREFIX + "WordPress", normalize_embeddings=True)
+
+    query = tiny_embeddings.embed_query("WordPress Kurs")
+    passage = tiny_embeddings.embed_documents(["WordPress"])[0]
+
+    np.testing.assert_allclose(query, expected_query, atol=1e-6)
+    np.testing.assert_allclose(passage, expected_passage, atol=1e-6)
+    assert not np.allclose(
+        tiny_embeddings.embed_query("WordPress"), tiny_embeddings.embed_documents(["WordPress"])[0]
+    )
+
+
+def test_vectors_equal_the_model_cards_huggingface_bge_configuration(minilm_path: Path) -> None:
+    from langchain_community.embeddings import HuggingFaceBgeEmbeddings
+
+    texts = ["WordPress", "Website-Wireframe erstellen", "Software für Content-Management-Systeme nutzen"]
+    course = "WordPress Grundlagen: eine eigene Website erstellen und pflegen"
+    with pytest.warns(Warning):  # the community class is deprecated; that is why we exist
+        recipe = HuggingFaceBgeEmbeddings(
+            model_name=str(minilm_path),
+            query_instruction="query: ",
+            embed_instruction="passage: ",
+            encode_kwargs={"normalize_embeddings": True},
+        )
+    ours = E5Embeddings(model_name=str(minilm_path), precision="fp32")
+
+    np.testing.assert_allclose(ours.embed_documents(texts), recipe.embed_documents(texts), atol=1e-5)
+    np.testing.assert_allclose(ours.embed_query(course), recipe.embed_query(course), atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])
+def test_vectors_are_unit_length_in_every_precision(tiny_bi_encoder: Path, precision: str) -> None:
+    embeddings = E5Embeddings(model_name=str(tiny_bi_encoder), precision=precision)
+
+    vectors = np.array(embeddings.embed_documents(["WordPress", "Projektmanagement"]))
+
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_bf16_vectors_stay_close_to_fp32(minilm_path: Path, minilm_embeddings: E5Embeddings) -> None:
+    bf16 = E5Embeddings(model_name=str(minilm_path), precision="bf16")
+    texts = ["manage musical staff", "use content management system software"]
+
+    cosine = np.sum(np.array(bf16.embed_documents(texts)) * minilm_embeddings.embed_documents(texts), axis=1)
+
+    assert cosine.min() > 0.99
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, 3])
+def test_bad_query_is_rejected_with_a_clear_error(tiny_embeddings: E5Embeddings, bad: object) -> None:
+    with pytest.raises(ValueError, match="query"):
+        tiny_embeddings.embed_query(bad)  # type: ignore[arg-type]
+
+
+def test_bad_document_is_named_by_its_position(tiny_embeddings: E5Embeddings) -> None:
+    with pytest.raises(ValueError, match=r"texts\[1\]"):
+        tiny_embeddings.embed_documents(["WordPress", ""])
+
+
+def test_a_string_instead_of_a_list_is_rejected(tiny_embeddings: E5Embeddings) -> None:
+    with pytest.raises(ValueError, match="list of strings"):
+        tiny_embeddings.embed_documents("WordPress")  # type: ignore[arg-type]
+
+
+def test_empty_document_list_gives_no_vectors(tiny_embeddings: E5Embeddings) -> None:
+    assert tiny_embeddings.embed_documents([]) == []
+
+
+def test_model_that_cannot_be_loaded_offline_says_how_to_use_a_local_path() -> None:
+    with pytest.raises(ModelLoadError, match="local folder"):
+        E5Embeddings(model_name="isy-thl/no-such-model-offline")
+
+
+def test_unknown_option_is_an_error(tiny_bi_encoder: Path) -> None:
+    with pytest.raises(ValueError, match="batchsize"):
+        E5Embeddings(model_name=str(tiny_bi_encoder), batchsize=8)  # type: ignore[call-arg]
+
+
+def test_count_tokens_includes_the_prefix(tiny_embeddings: E5Embeddings) -> None:
+    assert tiny_embeddings.count_tokens("WordPress") > tiny_embeddings.count_tokens("")
+    assert tiny_embeddings.max_tokens == 512
