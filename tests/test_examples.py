@@ -1,0 +1,47 @@
+"""The examples run offline, end to end, with local models."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(script: str, *args: str) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def esco_db(tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, minilm_path: Path, tiny_cross_encoder: Path) -> Path:
+    db = tmp_path_factory.mktemp("examples") / "db"
+    out = _run("esco_search.py", "--esco", str(esco_slice), "--db", str(db), "--model", str(minilm_path),
+               "--reranker", str(tiny_cross_encoder), "--course", "Music staff management")
+    assert out.count("relevance=") == 10
+    return db
+
+
+def test_esco_search_example_builds_and_reranks(esco_db: Path) -> None:
+    assert esco_db.is_dir()
+
+
+def test_lcel_chain_example_feeds_skills_into_the_prompt(esco_db: Path, minilm_path: Path) -> None:
+    out = _run("lcel_chain.py", "--db", str(esco_db), "--model", str(minilm_path))
+
+    assert "Candidate skills" in out
+    assert out.count("\n- ") >= 10
+    assert "the chat model's answer" in out
+
+
+def test_agent_example_calls_the_tool(esco_db: Path, minilm_path: Path) -> None:
+    out = _run("agent_tool.py", "--db", str(esco_db), "--model", str(minilm_path))
+
+    assert "tool course_skill_search returned:\n1. " in out
+    assert "agent: The course teaches" in out
