@@ -18,8 +18,11 @@ from langchain_course_skills import E5Embeddings, SkillRetriever, open_skill_sto
 PROMPT = ChatPromptTemplate.from_messages(
     [
         ("system", "You write the 'skills you will learn' section of a course page."),
-        ("human", "Course:\n{course}\n\nCandidate skills (label, similarity):\n{skills}\n\n"
-                  "List the five skills the course really teaches."),
+        (
+            "human",
+            "Course:\n{course}\n\nCandidate skills (label, similarity):\n{skills}\n\n"
+            "List the five skills the course really teaches.",
+        ),
     ]
 )
 

@@ -64,9 +64,10 @@ def esco_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import csv
 
     out = tmp_path_factory.mktemp("esco") / "skills_en.csv"
-    with ESCO_EN.open(encoding="utf-8", newline="") as source, out.open(
-        "w", encoding="utf-8", newline=""
-    ) as target:
+    with (
+        ESCO_EN.open(encoding="utf-8", newline="") as source,
+        out.open("w", encoding="utf-8", newline="") as target,
+    ):
         reader = csv.reader(source)
         writer = csv.writer(target)
         for index, row in enumerate(reader):

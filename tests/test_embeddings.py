@@ -61,7 +61,11 @@ def test_query_and_passage_prefixes_are_applied(tiny_embeddings: E5Embeddings) -
 def test_vectors_equal_the_model_cards_huggingface_bge_configuration(minilm_path: Path) -> None:
     from langchain_community.embeddings import HuggingFaceBgeEmbeddings
 
-    texts = ["WordPress", "Website-Wireframe erstellen", "Software für Content-Management-Systeme nutzen"]
+    texts = [
+        "WordPress",
+        "Website-Wireframe erstellen",
+        "Software für Content-Management-Systeme nutzen",
+    ]
     course = "WordPress Grundlagen: eine eigene Website erstellen und pflegen"
     with pytest.warns(Warning):  # the community class is deprecated; that is why we exist
         recipe = HuggingFaceBgeEmbeddings(
@@ -72,7 +76,9 @@ def test_vectors_equal_the_model_cards_huggingface_bge_configuration(minilm_path
         )
     ours = E5Embeddings(model_name=str(minilm_path), precision="fp32")
 
-    np.testing.assert_allclose(ours.embed_documents(texts), recipe.embed_documents(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        ours.embed_documents(texts), recipe.embed_documents(texts), atol=1e-5
+    )
     np.testing.assert_allclose(ours.embed_query(course), recipe.embed_query(course), atol=1e-5)
 
 
@@ -85,17 +91,23 @@ def test_vectors_are_unit_length_in_every_precision(tiny_bi_encoder: Path, preci
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
-def test_bf16_vectors_stay_close_to_fp32(minilm_path: Path, minilm_embeddings: E5Embeddings) -> None:
+def test_bf16_vectors_stay_close_to_fp32(
+    minilm_path: Path, minilm_embeddings: E5Embeddings
+) -> None:
     bf16 = E5Embeddings(model_name=str(minilm_path), precision="bf16")
     texts = ["manage musical staff", "use content management system software"]
 
-    cosine = np.sum(np.array(bf16.embed_documents(texts)) * minilm_embeddings.embed_documents(texts), axis=1)
+    cosine = np.sum(
+        np.array(bf16.embed_documents(texts)) * minilm_embeddings.embed_documents(texts), axis=1
+    )
 
     assert cosine.min() > 0.99
 
 
 @pytest.mark.parametrize("bad", ["", "   ", None, 3])
-def test_bad_query_is_rejected_with_a_clear_error(tiny_embeddings: E5Embeddings, bad: object) -> None:
+def test_bad_query_is_rejected_with_a_clear_error(
+    tiny_embeddings: E5Embeddings, bad: object
+) -> None:
     with pytest.raises(ValueError, match="query"):
         tiny_embeddings.embed_query(bad)  # type: ignore[arg-type]
 

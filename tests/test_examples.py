@@ -13,17 +13,37 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def _run(script: str, *args: str) -> str:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, env=env, check=False
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 @pytest.fixture(scope="module")
-def esco_db(tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, minilm_path: Path, tiny_cross_encoder: Path) -> Path:
+def esco_db(
+    tmp_path_factory: pytest.TempPathFactory,
+    esco_slice: Path,
+    minilm_path: Path,
+    tiny_cross_encoder: Path,
+) -> Path:
     db = tmp_path_factory.mktemp("examples") / "db"
-    out = _run("esco_search.py", "--esco", str(esco_slice), "--db", str(db), "--model", str(minilm_path),
-               "--reranker", str(tiny_cross_encoder), "--course", "Music staff management")
+    out = _run(
+        "esco_search.py",
+        "--esco",
+        str(esco_slice),
+        "--db",
+        str(db),
+        "--model",
+        str(minilm_path),
+        "--reranker",
+        str(tiny_cross_encoder),
+        "--course",
+        "Music staff management",
+    )
     assert out.count("relevance=") == 10
     return db
 

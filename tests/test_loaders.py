@@ -23,7 +23,11 @@ def test_esco_export_loads_every_skill_with_uri_ids() -> None:
 
     assert len(docs) == 13_896
     first = docs[0]
-    assert first.id == first.metadata["uri"] == "http://data.europa.eu/esco/skill/0005c151-5b5a-4a66-8aac-60e734beb1ab"
+    assert (
+        first.id
+        == first.metadata["uri"]
+        == "http://data.europa.eu/esco/skill/0005c151-5b5a-4a66-8aac-60e734beb1ab"
+    )
     assert first.page_content == first.metadata["label"] == "manage musical staff"
     assert first.metadata["taxonomy"] == "ESCO"
     assert first.metadata["skill_type"] == "skill/competence"

@@ -26,9 +26,13 @@ COURSE = (
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings) -> Chroma:
+def store(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> Chroma:
     docs = load_esco_skills(esco_slice) + load_greta(GRETA)
-    return build_skill_store(docs, tiny_embeddings, persist_directory=tmp_path_factory.mktemp("db"), show_progress=False)
+    return build_skill_store(
+        docs, tiny_embeddings, persist_directory=tmp_path_factory.mktemp("db"), show_progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +67,17 @@ def test_every_document_carries_its_cosine_similarity(store: Chroma) -> None:
     assert all(-1.0 <= s <= 1.0 for s in similarities)
 
 
-def test_similarity_equals_the_cosine_of_the_embeddings(store: Chroma, tiny_embeddings: E5Embeddings) -> None:
+def test_similarity_equals_the_cosine_of_the_embeddings(
+    store: Chroma, tiny_embeddings: E5Embeddings
+) -> None:
     doc = SkillRetriever(store=store, k=1).invoke(COURSE)[0]
 
     query = tiny_embeddings.embed_query(COURSE)
     passage = tiny_embeddings.embed_documents([doc.page_content])[0]
 
-    assert doc.metadata["similarity"] == pytest.approx(sum(q * p for q, p in zip(query, passage)), abs=1e-4)
+    assert doc.metadata["similarity"] == pytest.approx(
+        sum(q * p for q, p in zip(query, passage)), abs=1e-4
+    )
 
 
 def test_k_can_be_overridden_per_call(store: Chroma) -> None:
@@ -89,7 +97,9 @@ def test_raw_filter_combines_with_the_taxonomy_filter(store: Chroma) -> None:
     docs = retriever.invoke(COURSE)
 
     assert docs
-    assert {(d.metadata["taxonomy"], d.metadata["skill_type"]) for d in docs} == {("ESCO", "knowledge")}
+    assert {(d.metadata["taxonomy"], d.metadata["skill_type"]) for d in docs} == {
+        ("ESCO", "knowledge")
+    }
 
 
 def test_score_threshold_drops_weak_candidates(store: Chroma) -> None:
@@ -102,8 +112,12 @@ def test_score_threshold_drops_weak_candidates(store: Chroma) -> None:
     assert min(d.metadata["similarity"] for d in docs) >= threshold
 
 
-def test_reranker_returns_top_n_with_both_scores(store: Chroma, cross_encoder: SkillCrossEncoder) -> None:
-    retriever = SkillRetriever(store=store, reranker=SkillReranker(cross_encoder=cross_encoder), top_n=5)
+def test_reranker_returns_top_n_with_both_scores(
+    store: Chroma, cross_encoder: SkillCrossEncoder
+) -> None:
+    retriever = SkillRetriever(
+        store=store, reranker=SkillReranker(cross_encoder=cross_encoder), top_n=5
+    )
 
     docs = retriever.invoke(COURSE)
 
@@ -114,12 +128,16 @@ def test_reranker_returns_top_n_with_both_scores(store: Chroma, cross_encoder: S
     assert all("similarity" in doc.metadata for doc in docs)
 
 
-def test_reranked_order_matches_the_cross_encoder_scores(store: Chroma, cross_encoder: SkillCrossEncoder) -> None:
+def test_reranked_order_matches_the_cross_encoder_scores(
+    store: Chroma, cross_encoder: SkillCrossEncoder
+) -> None:
     candidates = SkillRetriever(store=store).invoke(COURSE)
     scores = cross_encoder.score([(COURSE, d.page_content) for d in candidates])
     expected = [d.id for _, d in sorted(zip(scores, candidates), key=lambda pair: -pair[0])][:10]
 
-    docs = SkillRetriever(store=store, reranker=SkillReranker(cross_encoder=cross_encoder)).invoke(COURSE)
+    docs = SkillRetriever(store=store, reranker=SkillReranker(cross_encoder=cross_encoder)).invoke(
+        COURSE
+    )
 
     assert [d.id for d in docs] == expected
 
@@ -150,7 +168,9 @@ def test_empty_query_is_rejected(store: Chroma) -> None:
         SkillRetriever(store=store).invoke("  ")
 
 
-def test_cross_encoder_scores_are_probabilities_in_input_order(cross_encoder: SkillCrossEncoder) -> None:
+def test_cross_encoder_scores_are_probabilities_in_input_order(
+    cross_encoder: SkillCrossEncoder,
+) -> None:
     pairs = [(COURSE, "WordPress"), (COURSE, "a much longer skill text " * 20), (COURSE, "SQL")]
 
     scores = cross_encoder.score(pairs)
@@ -163,13 +183,20 @@ def test_cross_encoder_scores_are_probabilities_in_input_order(cross_encoder: Sk
 def test_cross_encoder_score_is_the_sigmoid_of_the_logit(cross_encoder: SkillCrossEncoder) -> None:
     import torch
 
-    logit = cross_encoder.client.predict([(COURSE, "WordPress")], activation_fn=torch.nn.Identity())[0]
+    logit = cross_encoder.client.predict(
+        [(COURSE, "WordPress")], activation_fn=torch.nn.Identity()
+    )[0]
 
-    assert cross_encoder.score([(COURSE, "WordPress")])[0] == pytest.approx(float(torch.sigmoid(torch.tensor(logit))), abs=1e-5)
+    assert cross_encoder.score([(COURSE, "WordPress")])[0] == pytest.approx(
+        float(torch.sigmoid(torch.tensor(logit))), abs=1e-5
+    )
 
 
 def test_reranker_never_mutates_its_input(cross_encoder: SkillCrossEncoder) -> None:
-    docs = [Document(id=str(i), page_content=t, metadata={"similarity": 0.5}) for i, t in enumerate(["a", "b", "c"])]
+    docs = [
+        Document(id=str(i), page_content=t, metadata={"similarity": 0.5})
+        for i, t in enumerate(["a", "b", "c"])
+    ]
 
     reranked = SkillReranker(cross_encoder=cross_encoder, top_n=2).compress_documents(docs, COURSE)
 
@@ -181,10 +208,17 @@ def test_reranker_never_mutates_its_input(cross_encoder: SkillCrossEncoder) -> N
 def test_reranker_score_threshold_drops_low_scores(cross_encoder: SkillCrossEncoder) -> None:
     docs = [Document(page_content=t) for t in ["a", "b", "c"]]
 
-    assert SkillReranker(cross_encoder=cross_encoder, score_threshold=1.01).compress_documents(docs, COURSE) == []
+    assert (
+        SkillReranker(cross_encoder=cross_encoder, score_threshold=1.01).compress_documents(
+            docs, COURSE
+        )
+        == []
+    )
 
 
-def test_reranker_works_inside_contextual_compression_retriever(store: Chroma, cross_encoder: SkillCrossEncoder) -> None:
+def test_reranker_works_inside_contextual_compression_retriever(
+    store: Chroma, cross_encoder: SkillCrossEncoder
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from langchain_classic.retrievers import ContextualCompressionRetriever
@@ -200,7 +234,9 @@ def test_reranker_works_inside_contextual_compression_retriever(store: Chroma, c
     assert all({"similarity", "relevance_score"} <= doc.metadata.keys() for doc in docs)
 
 
-def test_cross_encoder_works_inside_langchain_classics_reranker(store: Chroma, cross_encoder: SkillCrossEncoder) -> None:
+def test_cross_encoder_works_inside_langchain_classics_reranker(
+    store: Chroma, cross_encoder: SkillCrossEncoder
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
@@ -211,22 +247,57 @@ def test_cross_encoder_works_inside_langchain_classics_reranker(store: Chroma, c
     assert len(reranked) == 3
 
 
-def test_the_right_skill_ranks_first_with_real_semantics(tmp_path: Path, minilm_embeddings: E5Embeddings) -> None:
+def test_the_right_skill_ranks_first_with_real_semantics(
+    tmp_path: Path, minilm_embeddings: E5Embeddings
+) -> None:
     labels = [
-        "use content management system software", "create website wireframe", "WordPress",
-        "manage musical staff", "bake bread", "drive a forklift", "perform bookkeeping",
-        "teach mathematics", "repair bicycles", "operate a crane", "write press releases",
-        "analyse blood samples", "prune trees", "weld metal parts", "translate legal documents",
-        "plan a marketing campaign", "conduct job interviews", "install electrical wiring",
-        "care for elderly people", "prepare tax returns", "design logos", "program in Python",
-        "manage a warehouse", "sell insurance", "coach football", "clean hotel rooms",
-        "paint walls", "train dogs", "lay bricks", "brew beer", "manage a budget",
-        "write SQL queries", "take blood pressure", "fly a drone", "sew garments",
+        "use content management system software",
+        "create website wireframe",
+        "WordPress",
+        "manage musical staff",
+        "bake bread",
+        "drive a forklift",
+        "perform bookkeeping",
+        "teach mathematics",
+        "repair bicycles",
+        "operate a crane",
+        "write press releases",
+        "analyse blood samples",
+        "prune trees",
+        "weld metal parts",
+        "translate legal documents",
+        "plan a marketing campaign",
+        "conduct job interviews",
+        "install electrical wiring",
+        "care for elderly people",
+        "prepare tax returns",
+        "design logos",
+        "program in Python",
+        "manage a warehouse",
+        "sell insurance",
+        "coach football",
+        "clean hotel rooms",
+        "paint walls",
+        "train dogs",
+        "lay bricks",
+        "brew beer",
+        "manage a budget",
+        "write SQL queries",
+        "take blood pressure",
+        "fly a drone",
+        "sew garments",
         "negotiate contracts",
     ]
-    docs = [Document(id=str(i), page_content=label, metadata={"label": label, "taxonomy": "TEST"}) for i, label in enumerate(labels)]
-    store = build_skill_store(docs, minilm_embeddings, persist_directory=tmp_path, show_progress=False)
+    docs = [
+        Document(id=str(i), page_content=label, metadata={"label": label, "taxonomy": "TEST"})
+        for i, label in enumerate(labels)
+    ]
+    store = build_skill_store(
+        docs, minilm_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
-    top = SkillRetriever(store=store, k=3).invoke("Bake your own sourdough loaves at home: a baking course")
+    top = SkillRetriever(store=store, k=3).invoke(
+        "Bake your own sourdough loaves at home: a baking course"
+    )
 
     assert top[0].metadata["label"] == "bake bread"

@@ -21,7 +21,11 @@ from langchain_course_skills.store import HNSW_CONFIGURATION, collection_space, 
 
 def _skills(*labels: str) -> list[Document]:
     return [
-        Document(id=f"urn:test:{label}", page_content=label, metadata={"label": label, "taxonomy": "TEST"})
+        Document(
+            id=f"urn:test:{label}",
+            page_content=label,
+            metadata={"label": label, "taxonomy": "TEST"},
+        )
         for label in labels
     ]
 
@@ -34,23 +38,36 @@ class TestSkillStoreStandard(VectorStoreIntegrationTests):
         )
 
 
-def test_build_twice_never_duplicates_and_skips_unchanged(tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings) -> None:
+def test_build_twice_never_duplicates_and_skips_unchanged(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
     docs = load_esco_skills(esco_slice)
 
     first = sync_skill_store(docs, tiny_embeddings, persist_directory=tmp_path, show_progress=False)
-    second = sync_skill_store(docs, tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+    second = sync_skill_store(
+        docs, tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
     assert (first.added, first.updated, first.unchanged) == (300, 0, 0)
     assert (second.added, second.updated, second.unchanged, second.removed) == (0, 0, 300, 0)
     assert second.store._collection.count() == 300
 
 
-def test_changed_skill_is_embedded_again_and_stale_ones_stay_without_prune(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
-    build_skill_store(_skills("WordPress", "SQL", "Python"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+def test_changed_skill_is_embedded_again_and_stale_ones_stay_without_prune(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    build_skill_store(
+        _skills("WordPress", "SQL", "Python"),
+        tiny_embeddings,
+        persist_directory=tmp_path,
+        show_progress=False,
+    )
     changed = _skills("WordPress", "SQL")
     changed[1].metadata["description"] = "Datenbankabfragen schreiben"
 
-    report = sync_skill_store(changed, tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+    report = sync_skill_store(
+        changed, tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
     assert (report.added, report.updated, report.unchanged, report.removed) == (0, 1, 1, 0)
     assert report.store._collection.count() == 3
@@ -58,10 +75,23 @@ def test_changed_skill_is_embedded_again_and_stale_ones_stay_without_prune(tmp_p
     assert stored.metadata["description"] == "Datenbankabfragen schreiben"
 
 
-def test_prune_removes_skills_that_left_the_taxonomy(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
-    build_skill_store(_skills("WordPress", "SQL", "Python"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+def test_prune_removes_skills_that_left_the_taxonomy(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    build_skill_store(
+        _skills("WordPress", "SQL", "Python"),
+        tiny_embeddings,
+        persist_directory=tmp_path,
+        show_progress=False,
+    )
 
-    report = sync_skill_store(_skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, prune=True, show_progress=False)
+    report = sync_skill_store(
+        _skills("WordPress"),
+        tiny_embeddings,
+        persist_directory=tmp_path,
+        prune=True,
+        show_progress=False,
+    )
 
     assert report.removed == 2
     assert report.store._collection.count() == 1
@@ -72,13 +102,22 @@ def test_writes_more_than_the_client_batch_limit(tmp_path: Path) -> None:
     client = chromadb.PersistentClient(path=str(tmp_path))
     docs = _skills(*(f"skill {i}" for i in range(client.get_max_batch_size() + 100)))
 
-    store = build_skill_store(docs, embeddings, client=client, batch_size=10_000, show_progress=False)
+    store = build_skill_store(
+        docs, embeddings, client=client, batch_size=10_000, show_progress=False
+    )
 
     assert store._collection.count() == len(docs)
 
 
-def test_collection_uses_cosine_and_records_a_fingerprint(tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings) -> None:
-    store = build_skill_store(load_esco_skills(esco_slice), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+def test_collection_uses_cosine_and_records_a_fingerprint(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    store = build_skill_store(
+        load_esco_skills(esco_slice),
+        tiny_embeddings,
+        persist_directory=tmp_path,
+        show_progress=False,
+    )
 
     fingerprint = read_fingerprint(store._collection)
 
@@ -92,7 +131,12 @@ def test_collection_uses_cosine_and_records_a_fingerprint(tmp_path: Path, esco_s
 
 
 def test_any_langchain_embeddings_are_accepted(tmp_path: Path) -> None:
-    store = build_skill_store(_skills("a b", "c d"), DeterministicFakeEmbedding(size=6), persist_directory=tmp_path, show_progress=False)
+    store = build_skill_store(
+        _skills("a b", "c d"),
+        DeterministicFakeEmbedding(size=6),
+        persist_directory=tmp_path,
+        show_progress=False,
+    )
 
     fingerprint = read_fingerprint(store._collection)
 
@@ -101,42 +145,76 @@ def test_any_langchain_embeddings_are_accepted(tmp_path: Path) -> None:
 
 
 def test_reopening_with_the_same_model_works(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
-    build_skill_store(_skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+    build_skill_store(
+        _skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
     store = open_skill_store(tiny_embeddings, persist_directory=tmp_path)
 
     assert store.similarity_search("WordPress Kurs", k=1)[0].id == "urn:test:WordPress"
 
 
-def test_opening_with_a_different_model_of_another_dimension_is_refused(tmp_path: Path, tiny_embeddings: E5Embeddings, minilm_embeddings: E5Embeddings) -> None:
-    build_skill_store(_skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+def test_opening_with_a_different_model_of_another_dimension_is_refused(
+    tmp_path: Path, tiny_embeddings: E5Embeddings, minilm_embeddings: E5Embeddings
+) -> None:
+    build_skill_store(
+        _skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
-    with pytest.raises(StoreMismatchError, match=r"built with model .*32-d.*opened it with .*384-d"):
+    with pytest.raises(
+        StoreMismatchError, match=r"built with model .*32-d.*opened it with .*384-d"
+    ):
         open_skill_store(minilm_embeddings, persist_directory=tmp_path)
 
 
-def test_opening_with_a_different_model_of_the_same_dimension_is_refused(tmp_path: Path, tiny_embeddings: E5Embeddings, minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_opening_with_a_different_model_of_the_same_dimension_is_refused(
+    tmp_path: Path,
+    tiny_embeddings: E5Embeddings,
+    minilm_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     from langchain_course_skills.testing import build_random_bi_encoder
 
-    other = E5Embeddings(model_name=build_random_bi_encoder(tmp_path_factory.mktemp("other"), minilm_path, seed=1), precision="fp32")
-    build_skill_store(_skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+    other = E5Embeddings(
+        model_name=build_random_bi_encoder(tmp_path_factory.mktemp("other"), minilm_path, seed=1),
+        precision="fp32",
+    )
+    build_skill_store(
+        _skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
     with pytest.raises(StoreMismatchError, match="Pass embeddings for model"):
         open_skill_store(other, persist_directory=tmp_path)
 
 
-def test_building_into_a_store_of_another_model_is_refused_and_keeps_it(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
-    build_skill_store(_skills("WordPress", "SQL"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+def test_building_into_a_store_of_another_model_is_refused_and_keeps_it(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    build_skill_store(
+        _skills("WordPress", "SQL"),
+        tiny_embeddings,
+        persist_directory=tmp_path,
+        show_progress=False,
+    )
 
     with pytest.raises(StoreMismatchError):
-        build_skill_store(_skills("Python"), DeterministicFakeEmbedding(size=32), persist_directory=tmp_path, show_progress=False)
+        build_skill_store(
+            _skills("Python"),
+            DeterministicFakeEmbedding(size=32),
+            persist_directory=tmp_path,
+            show_progress=False,
+        )
 
     assert open_skill_store(tiny_embeddings, persist_directory=tmp_path)._collection.count() == 2
 
 
-def test_collection_with_another_distance_is_refused(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
+def test_collection_with_another_distance_is_refused(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
     client = chromadb.PersistentClient(path=str(tmp_path))
-    client.create_collection("skills", configuration={"hnsw": {"space": "l2"}}, embedding_function=None)
+    client.create_collection(
+        "skills", configuration={"hnsw": {"space": "l2"}}, embedding_function=None
+    )
 
     with pytest.raises(StoreMismatchError, match="uses l2 distance"):
         open_skill_store(tiny_embeddings, client=client)
@@ -149,8 +227,12 @@ def test_missing_store_says_how_to_build_it(tmp_path: Path, tiny_embeddings: E5E
         open_skill_store(tiny_embeddings, persist_directory=tmp_path / "nothing")
 
 
-def test_missing_collection_lists_the_existing_ones(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
-    build_skill_store(_skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+def test_missing_collection_lists_the_existing_ones(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    build_skill_store(
+        _skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
     with pytest.raises(StoreNotFoundError, match=r"no collection 'other' \(it has \['skills'\]\)"):
         open_skill_store(tiny_embeddings, persist_directory=tmp_path, collection_name="other")
@@ -164,26 +246,45 @@ def test_missing_collection_lists_the_existing_ones(tmp_path: Path, tiny_embeddi
         ([Document(id="a", page_content="x"), Document(id="a", page_content="y")], "appears twice"),
     ],
 )
-def test_bad_documents_are_rejected_before_anything_is_written(tmp_path: Path, tiny_embeddings: E5Embeddings, documents: list[Document], message: str) -> None:
-    build_skill_store(_skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+def test_bad_documents_are_rejected_before_anything_is_written(
+    tmp_path: Path, tiny_embeddings: E5Embeddings, documents: list[Document], message: str
+) -> None:
+    build_skill_store(
+        _skills("WordPress"), tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
 
     with pytest.raises(ValueError, match=message):
-        build_skill_store(documents, tiny_embeddings, persist_directory=tmp_path, show_progress=False)
+        build_skill_store(
+            documents, tiny_embeddings, persist_directory=tmp_path, show_progress=False
+        )
 
     assert open_skill_store(tiny_embeddings, persist_directory=tmp_path)._collection.count() == 1
 
 
-def test_persist_directory_and_client_are_exclusive(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
+def test_persist_directory_and_client_are_exclusive(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
     with pytest.raises(ValueError, match="either persist_directory"):
-        build_skill_store([], tiny_embeddings, persist_directory=tmp_path, client=chromadb.EphemeralClient())
+        build_skill_store(
+            [], tiny_embeddings, persist_directory=tmp_path, client=chromadb.EphemeralClient()
+        )
 
 
-def test_server_store_builds_reopens_and_refuses_like_the_embedded_one(chroma_http_client: chromadb.api.ClientAPI, esco_slice: Path, tiny_embeddings: E5Embeddings, minilm_embeddings: E5Embeddings) -> None:
+def test_server_store_builds_reopens_and_refuses_like_the_embedded_one(
+    chroma_http_client: chromadb.api.ClientAPI,
+    esco_slice: Path,
+    tiny_embeddings: E5Embeddings,
+    minilm_embeddings: E5Embeddings,
+) -> None:
     docs = load_esco_skills(esco_slice)
     name = "server-skills"
 
-    first = sync_skill_store(docs, tiny_embeddings, client=chroma_http_client, collection_name=name, show_progress=False)
-    second = sync_skill_store(docs, tiny_embeddings, client=chroma_http_client, collection_name=name, show_progress=False)
+    first = sync_skill_store(
+        docs, tiny_embeddings, client=chroma_http_client, collection_name=name, show_progress=False
+    )
+    second = sync_skill_store(
+        docs, tiny_embeddings, client=chroma_http_client, collection_name=name, show_progress=False
+    )
     store = open_skill_store(tiny_embeddings, client=chroma_http_client, collection_name=name)
 
     assert (first.added, second.unchanged) == (300, 300)

@@ -20,8 +20,15 @@ COURSE = "Musikmanagement: Personal im Musikbereich führen und Proben planen"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings) -> Chroma:
-    return build_skill_store(load_esco_skills(esco_slice), tiny_embeddings, persist_directory=tmp_path_factory.mktemp("db"), show_progress=False)
+def store(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> Chroma:
+    return build_skill_store(
+        load_esco_skills(esco_slice),
+        tiny_embeddings,
+        persist_directory=tmp_path_factory.mktemp("db"),
+        show_progress=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +66,12 @@ class TestSkillToolIntegration(ToolsIntegrationTests):
 
 def test_tool_output_names_label_uri_taxonomy_and_scores(skill_tool: BaseTool) -> None:
     message = skill_tool.invoke(
-        {"type": "tool_call", "id": "1", "name": skill_tool.name, "args": {"course_description": COURSE}}
+        {
+            "type": "tool_call",
+            "id": "1",
+            "name": skill_tool.name,
+            "args": {"course_description": COURSE},
+        }
     )
 
     lines = message.content.splitlines()
@@ -74,8 +86,12 @@ def test_max_skills_limits_the_results(skill_tool: BaseTool) -> None:
     assert len(skill_tool.invoke({"course_description": COURSE, "max_skills": 2}).splitlines()) == 2
 
 
-def test_with_a_reranker_the_output_has_relevance_scores(store: Chroma, tiny_cross_encoder: Path) -> None:
-    reranker = SkillReranker(cross_encoder=SkillCrossEncoder(model_name=str(tiny_cross_encoder)), top_n=4)
+def test_with_a_reranker_the_output_has_relevance_scores(
+    store: Chroma, tiny_cross_encoder: Path
+) -> None:
+    reranker = SkillReranker(
+        cross_encoder=SkillCrossEncoder(model_name=str(tiny_cross_encoder)), top_n=4
+    )
     tool = create_skill_search_tool(SkillRetriever(store=store, reranker=reranker))
 
     content = tool.invoke({"course_description": COURSE, "max_skills": 2})

@@ -1,4 +1,4 @@
-"""Map course descriptions to taxonomy skills with LangChain: embeddings, store, retrieval, reranking."""
+"""Map course descriptions to taxonomy skills: embeddings, skill store, retrieval, reranking."""
 
 from langchain_course_skills.compressors import SkillReranker
 from langchain_course_skills.cross_encoders import SkillCrossEncoder

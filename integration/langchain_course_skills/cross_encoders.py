@@ -53,6 +53,7 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         return str(value) if isinstance(value, PathLike) else value
 
     def model_post_init(self, context: Any, /) -> None:
+        """Load the model once, when the object is created."""
         device = resolve_device(self.device)
         dtype = resolve_precision(self.precision, device)
         self._client = load_cross_encoder(self.model_name, device, dtype, self.max_length)

@@ -81,6 +81,7 @@ class E5Embeddings(BaseModel, Embeddings):
         return str(value) if isinstance(value, PathLike) else value
 
     def model_post_init(self, context: Any, /) -> None:
+        """Load the model once, when the object is created."""
         device = resolve_device(self.device)
         dtype = resolve_precision(self.precision, device)
         self._client = load_sentence_transformer(
@@ -108,7 +109,8 @@ class E5Embeddings(BaseModel, Embeddings):
     @property
     def max_tokens(self) -> int:
         """The number of tokens (prefix included) beyond which an input is truncated."""
-        return int(self._client.max_seq_length)
+        length = self._client.max_seq_length
+        return int(length) if length is not None else DEFAULT_MAX_SEQ_LENGTH
 
     def count_tokens(self, text: str, *, query: bool = True) -> int:
         """Return the number of tokens of `text` with its prefix, special tokens included."""

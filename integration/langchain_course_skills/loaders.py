@@ -74,7 +74,7 @@ def _read_csv(file: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 yield line + 1, row
                 line = reader.line_num
         except (csv.Error, UnicodeDecodeError) as exc:
-            msg = f"{file.name}, line {reader.line_num}: cannot read the CSV ({exc}); save as UTF-8 CSV"
+            msg = f"{file.name}, line {reader.line_num}: cannot read the CSV ({exc}); save as UTF-8"
             raise TaxonomyError(msg) from exc
 
 
@@ -192,7 +192,7 @@ def load_greta(
         model = json.loads(file.read_text(encoding="utf-8-sig"))["Kompetenzmodell"]
         aspects = model["Kompetenzaspekte"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        msg = f"{file.name} is not a GRETA competency model JSON ({exc}); use greta_kompetenzmodell*.json"
+        msg = f"{file.name} is not a GRETA competency model JSON ({exc}); check the file"
         raise TaxonomyError(msg) from exc
     _check_template(passage_template, ["label", "requirements", "area", "aspect"], file)
     documents = []

@@ -35,7 +35,10 @@ def _check_sizes(k: int, top_n: int | None, reranker: object) -> None:
         msg = "top_n needs a reranker; pass reranker=SkillReranker(...) or leave top_n out"
         raise ValueError(msg)
     if top_n > k:
-        msg = f"top_n ({top_n}) is larger than k ({k}); the reranker can only keep up to k candidates, so raise k or lower top_n"
+        msg = (
+            f"top_n ({top_n}) is larger than k ({k}); the reranker can only keep up to k "
+            "candidates, so raise k or lower top_n"
+        )
         raise ValueError(msg)
 
 

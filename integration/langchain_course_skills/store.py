@@ -109,7 +109,7 @@ def collection_space(collection: Collection) -> str:
 
 def _client(persist_directory: str | Path | None, client: ClientAPI | None) -> ClientAPI:
     if (persist_directory is None) == (client is None):
-        msg = "pass either persist_directory (an embedded store folder) or client, not both or neither"
+        msg = "pass either persist_directory (an embedded store folder) or client, not both"
         raise ValueError(msg)
     if client is not None:
         return client
@@ -119,7 +119,7 @@ def _client(persist_directory: str | Path | None, client: ClientAPI | None) -> C
 def _get_collection(client: ClientAPI, name: str) -> Collection | None:
     if name not in {c.name for c in client.list_collections()}:
         return None
-    return client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
+    return client.get_collection(name, embedding_function=None)
 
 
 def _where(persist_directory: str | Path | None, client: ClientAPI | None) -> str:
@@ -151,7 +151,7 @@ def _verify(
             f"collection {name!r} was built with model {stored.get('model')!r} "
             f"({stored.get('dimension')}-d, {stored.get('embeddings')}) but you opened it with "
             f"model {fingerprint['model']!r} ({fingerprint['dimension']}-d, "
-            f"{fingerprint['embeddings']}); differences (stored vs yours): {'; '.join(differences)}. "
+            f"{fingerprint['embeddings']}); stored vs yours: {'; '.join(differences)}. "
             f"Pass embeddings for model {stored.get('model')!r}, or build another collection "
             f"for this model (`course-skills index ... {where} --collection NEW_NAME`)."
         )
@@ -244,9 +244,9 @@ def sync_skill_store(
     if collection is None:
         collection = chroma_client.create_collection(
             collection_name,
-            configuration={"hnsw": HNSW_CONFIGURATION},  # type: ignore[typeddict-item]
+            configuration={"hnsw": HNSW_CONFIGURATION},  # type: ignore[arg-type]
             metadata=metadata,
-            embedding_function=None,  # type: ignore[arg-type]
+            embedding_function=None,
         )
     _verify(collection, embeddings, fingerprint, _where(persist_directory, client))
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase, XLMRobertaConfig
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,9 @@ E5_BASE = EncoderShape(layers=12, hidden=768, heads=12, ffn=3072)  # multilingua
 BGE_RERANKER_BASE = E5_BASE  # bge-reranker-base is an XLM-RoBERTa base as well
 
 
-def _config(tokenizer_dir: Path, shape: EncoderShape, num_labels: int | None = None) -> object:
+def _config(
+    tokenizer_dir: Path, shape: EncoderShape, num_labels: int | None = None
+) -> tuple[PreTrainedTokenizerBase, XLMRobertaConfig]:
     from transformers import AutoTokenizer, XLMRobertaConfig
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
@@ -52,7 +58,7 @@ def _config(tokenizer_dir: Path, shape: EncoderShape, num_labels: int | None = N
 def build_random_bi_encoder(
     out_dir: str | Path, tokenizer_dir: str | Path, shape: EncoderShape = TINY, seed: int = 0
 ) -> Path:
-    """Save an XLM-RoBERTa bi-encoder (CLS pooling, Normalize) with random weights; return its path."""
+    """Save an XLM-RoBERTa bi-encoder (CLS pooling, Normalize) with random weights."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import XLMRobertaModel

@@ -57,27 +57,30 @@ def create_skill_search_tool(
     Example:
         >>> tool = create_skill_search_tool(retriever)
         >>> print(tool.invoke({"course_description": "WordPress Grundlagen ...", "max_skills": 2}))
-        1. WordPress | ESCO | http://data.europa.eu/esco/skill/... | similarity=0.874 relevance=0.973
-        2. Software für Content-Management-Systeme nutzen | ESCO | ... | similarity=0.801 ...
+        1. WordPress | ESCO | http://data.europa.eu/esco/skill/... | similarity=0.874 ...
+        2. Software für Content-Management-Systeme nutzen | ESCO | ... | similarity=0.801
     """
 
-    def _limits(max_skills: int | None) -> dict[str, int]:
+    def _limits(max_skills: int | None) -> tuple[int | None, int | None]:
+        """Return (k, top_n): without a reranker fewer candidates, with one fewer kept."""
         if max_skills is None:
-            return {}
+            return None, None
         if retriever.reranker is None:
-            return {"k": max_skills}
-        return {"top_n": min(max_skills, retriever.k)}
+            return max_skills, None
+        return None, min(max_skills, retriever.k)
 
     def search(
         course_description: str, max_skills: int | None = None
     ) -> tuple[str, list[Document]]:
-        documents = retriever.invoke(course_description, **_limits(max_skills))
+        k, top_n = _limits(max_skills)
+        documents = retriever.invoke(course_description, k=k, top_n=top_n)
         return format_skills(documents), documents
 
     async def asearch(
         course_description: str, max_skills: int | None = None
     ) -> tuple[str, list[Document]]:
-        documents = await retriever.ainvoke(course_description, **_limits(max_skills))
+        k, top_n = _limits(max_skills)
+        documents = await retriever.ainvoke(course_description, k=k, top_n=top_n)
         return format_skills(documents), documents
 
     return StructuredTool.from_function(

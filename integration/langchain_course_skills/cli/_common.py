@@ -3,48 +3,98 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from langchain_course_skills._models import model_identity
+from langchain_course_skills.compressors import RELEVANCE_KEY
 from langchain_course_skills.cross_encoders import DEFAULT_RERANKER_MODEL, SkillCrossEncoder
 from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL, E5Embeddings
-from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.store import DEFAULT_COLLECTION
+from langchain_course_skills.errors import (
+    CourseSkillsError,
+    ModelLoadError,
+    StoreMismatchError,
+    StoreNotFoundError,
+)
+from langchain_course_skills.retrievers import SIMILARITY_KEY
+from langchain_course_skills.store import DEFAULT_COLLECTION, read_fingerprint
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from langchain_core.documents import Document
 
 DEFAULT_DB = "skills-db"  # embedded Chroma folder, relative to the working directory
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_LABEL_WIDTH = 60  # characters of a label shown in a result table
+_SQLITE = "chroma.sqlite3"  # every embedded Chroma store folder has this file
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults and keep the examples in epilogs as written."""
 
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        # "(default: None)" says nothing; options without a default explain themselves.
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
-def add_store_options(parser: argparse.ArgumentParser) -> None:
+
+def positive_int(text: str) -> int:
+    """Parse a positive integer option value (argparse `type=`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        msg = f"expected a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def add_store_options(
+    parser: argparse.ArgumentParser,
+    *,
+    db_default: str = DEFAULT_DB,
+    collection_default: str | None = DEFAULT_COLLECTION,
+    collection_help: str = "Chroma collection name",
+) -> None:
     """Add --db, --chroma-url, --chroma-token and --collection."""
     group = parser.add_argument_group("store")
-    group.add_argument("--db", default=DEFAULT_DB, help="folder of the embedded Chroma store")
+    group.add_argument("--db", default=db_default, help="folder of the embedded Chroma store")
     group.add_argument(
         "--chroma-url",
         help="use a Chroma server instead of --db, e.g. http://localhost:8000",
     )
     group.add_argument("--chroma-token", help="auth token for the Chroma server")
-    group.add_argument("--collection", default=DEFAULT_COLLECTION, help="Chroma collection name")
+    group.add_argument("--collection", default=collection_default, help=collection_help)
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Add --model, --device, --precision and --batch-size for the embedding model."""
+def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = False) -> None:
+    """Add --model, --device, --precision and --batch-size for the embedding model.
+
+    Args:
+        parser: The subcommand's parser.
+        from_store: Leave --model at None, meaning the model the store was built with
+            (resolved by `choose_model`); otherwise it defaults to the package's model.
+    """
     group = parser.add_argument_group("model")
+    help_text = "embedding model: Hugging Face Hub id or local folder"
+    if from_store:
+        help_text += (
+            " (default: the model the collection was built with; for a new collection "
+            f"{DEFAULT_EMBEDDING_MODEL})"
+        )
     group.add_argument(
-        "--model",
-        default=DEFAULT_EMBEDDING_MODEL,
-        help="embedding model: Hugging Face Hub id or local folder",
+        "--model", default=None if from_store else DEFAULT_EMBEDDING_MODEL, help=help_text
     )
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     group.add_argument("--precision", default="auto", choices=PRECISIONS, help="model precision")
-    group.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    group.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass")
 
 
 def add_reranker_option(parser: argparse.ArgumentParser) -> None:
@@ -56,11 +106,16 @@ def add_reranker_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def store_location(args: argparse.Namespace) -> dict[str, object]:
+def store_location(args: argparse.Namespace) -> dict[str, Any]:
     """Return the `persist_directory=` or `client=` keyword for the store functions."""
     if args.chroma_url:
         return {"client": chroma_http_client(args.chroma_url, args.chroma_token)}
     return {"persist_directory": args.db}
+
+
+def store_name(args: argparse.Namespace) -> str:
+    """Return how the command line names the store: `--db DIR` or `--chroma-url URL`."""
+    return f"--chroma-url {args.chroma_url}" if args.chroma_url else f"--db {args.db}"
 
 
 def chroma_http_client(url: str, token: str | None = None) -> ClientAPI:
@@ -68,35 +123,232 @@ def chroma_http_client(url: str, token: str | None = None) -> ClientAPI:
     import chromadb
 
     parsed = urlparse(url if "://" in url else f"http://{url}")
-    if not parsed.hostname:
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    except ValueError:  # a port that is not a number
+        port = 0
+    if not parsed.hostname or not port or parsed.scheme not in ("http", "https"):
         msg = f"--chroma-url {url!r} is not a URL; use http://HOST:PORT"
         raise CourseSkillsError(msg)
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    port = parsed.port or (443 if parsed.scheme == "https" else 8000)
     try:
-        return chromadb.HttpClient(
+        client = chromadb.HttpClient(
             host=parsed.hostname, port=port, ssl=parsed.scheme == "https", headers=headers
         )
+        # The client checks the server when it is made (chromadb 1.x); ask once more so that
+        # an older or lazier client fails here too, with this message, not on first use.
+        client.heartbeat()
     except Exception as exc:  # connection refused, DNS, auth: chromadb raises several kinds
         msg = (
             f"cannot reach the Chroma server at {url} ({exc}); start one with "
             f"`chroma run --path DIR --port {port}` or check --chroma-url and --chroma-token"
         )
         raise CourseSkillsError(msg) from exc
+    return client
+
+
+def _embedded_client(db: str) -> ClientAPI | None:
+    """Open the embedded store folder `db`, or return None if there is none (creates nothing)."""
+    import chromadb
+
+    path = Path(db).expanduser()
+    if not path.exists():
+        return None
+    if not path.is_dir() or not (path / _SQLITE).is_file():
+        msg = (
+            f"{db!r} exists but is not a skill store (no {_SQLITE} inside); pass the folder "
+            "that `course-skills index` built, or a new folder name to --db"
+        )
+        raise StoreNotFoundError(msg)
+    return chromadb.PersistentClient(path=str(path))
+
+
+def store_client(args: argparse.Namespace) -> ClientAPI | None:
+    """Return a client of the store the options name; None if the embedded folder is missing."""
+    if args.chroma_url:
+        return chroma_http_client(args.chroma_url, args.chroma_token)
+    return _embedded_client(args.db)
+
+
+def find_collection(client: ClientAPI | None, name: str) -> Collection | None:
+    """Return the collection `name`, or None if the store or the collection does not exist."""
+    if client is None or name not in collection_names(client):
+        return None
+    return client.get_collection(name, embedding_function=None)
+
+
+def collection_names(client: ClientAPI) -> list[str]:
+    """Return the names of a store's collections, sorted."""
+    return sorted(c.name for c in client.list_collections())
+
+
+def require_client(args: argparse.Namespace) -> ClientAPI:
+    """Return a client of an existing store, or raise `StoreNotFoundError` with how to build it."""
+    client = store_client(args)
+    if client is None:
+        msg = (
+            f"no skill store at {args.db!r}; build it first with "
+            f"`course-skills index SOURCE --db {args.db}` (or pass the right --db)"
+        )
+        raise StoreNotFoundError(msg)
+    return client
+
+
+def require_collection(args: argparse.Namespace) -> Collection:
+    """Return the collection the options name, or raise `StoreNotFoundError` saying how to build it.
+
+    Runs before any model is loaded, so that a wrong --db fails in a second.
+    """
+    client = require_client(args)
+    collection = find_collection(client, args.collection)
+    if collection is None:
+        names = collection_names(client)
+        msg = (
+            f"the store ({store_name(args)}) has no collection {args.collection!r} "
+            f"(it has {names or 'none'}); build it with `course-skills index SOURCE "
+            f"{store_name(args)} --collection {args.collection}`"
+            + (" or pass --collection with one of those" if names else "")
+        )
+        raise StoreNotFoundError(msg)
+    return collection
+
+
+def stored_model(collection: Collection | None) -> str | None:
+    """Return the embedding model a collection was built with, if it recorded one."""
+    if collection is None:
+        return None
+    model = read_fingerprint(collection).get("model")
+    return str(model) if model else None
+
+
+def choose_model(args: argparse.Namespace, collection: Collection | None) -> None:
+    """Resolve `--model` left at its default to the store's model (else the package default).
+
+    An explicit --model that differs from the store's raises `StoreMismatchError` before the
+    model is loaded.
+    """
+    recorded = stored_model(collection)
+    if args.model is None:
+        args.model = recorded or DEFAULT_EMBEDDING_MODEL
+        return
+    if collection is not None and recorded and model_identity(args.model) != recorded:
+        msg = (
+            f"collection {collection.name!r} ({store_name(args)}) was built with model "
+            f"{recorded!r}, not {args.model!r}; leave --model out (or pass --model {recorded}) "
+            f"to use it, or index into another collection with `--collection NEW_NAME`"
+        )
+        raise StoreMismatchError(msg)
+
+
+def _quiet_model_loading(args: argparse.Namespace) -> None:
+    """Hide transformers' per-model "Loading weights" bars; the CLI shows its own progress."""
+    if not getattr(args, "verbose", False):
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
+def _one_line(exc: Exception) -> str:
+    # Messages of underlying libraries can span lines; the CLI prints one.
+    return " ".join(str(exc).split())
 
 
 def make_embeddings(args: argparse.Namespace) -> E5Embeddings:
     """Load the embedding model named by the model options."""
-    return E5Embeddings(
-        model_name=args.model,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-    )
+    _quiet_model_loading(args)
+    try:
+        return E5Embeddings(
+            model_name=args.model,
+            device=args.device,
+            precision=args.precision,
+            batch_size=args.batch_size,
+        )
+    except ModelLoadError as exc:
+        raise ModelLoadError(_one_line(exc)) from exc
 
 
 def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
     """Load the cross-encoder named by --reranker."""
-    return SkillCrossEncoder(
-        model_name=args.reranker, device=args.device, precision=args.precision
-    )
+    _quiet_model_loading(args)
+    try:
+        return SkillCrossEncoder(
+            model_name=args.reranker, device=args.device, precision=args.precision
+        )
+    except ModelLoadError as exc:
+        # The shared loading message names --model; the reranker's option is --reranker.
+        raise ModelLoadError(_one_line(exc).replace("--model DIR", "--reranker DIR")) from exc
+
+
+def warn_if_truncated(embeddings: E5Embeddings, text: str) -> None:
+    """Warn on stderr when the course text is longer than the model reads."""
+    tokens = embeddings.count_tokens(text)
+    if tokens > embeddings.max_tokens:
+        print(
+            f"warning: the course text has {tokens} tokens but the model reads only the first "
+            f"{embeddings.max_tokens}; the rest does not count. Shorten it to the parts that "
+            "say what participants learn.",
+            file=sys.stderr,
+        )
+
+
+def taxonomy_counts(collection: Collection) -> Counter[str]:
+    """Count a collection's skills per `metadata["taxonomy"]`."""
+    counts: Counter[str] = Counter()
+    page, offset = 5000, 0
+    while True:
+        result = collection.get(include=["metadatas"], limit=page, offset=offset)
+        counts.update(str((m or {}).get("taxonomy", "?")) for m in result["metadatas"] or [])
+        if len(result["ids"]) < page:
+            return counts
+        offset += page
+
+
+def result_records(documents: list[Document]) -> list[dict[str, Any]]:
+    """Return one JSON-ready record per skill, with stable keys, best first."""
+    records = []
+    for rank, doc in enumerate(documents, start=1):
+        relevance = doc.metadata.get(RELEVANCE_KEY)
+        records.append(
+            {
+                "rank": rank,
+                "label": str(doc.metadata.get("label", doc.page_content)),
+                "uri": str(doc.metadata.get("uri", doc.id or "")),
+                "taxonomy": str(doc.metadata.get("taxonomy", "")),
+                "similarity": round(float(doc.metadata.get(SIMILARITY_KEY, 0.0)), 4),
+                "relevance_score": None if relevance is None else round(float(relevance), 4),
+                "text": doc.page_content,
+            }
+        )
+    return records
+
+
+def print_results(documents: list[Document], *, as_json: bool) -> None:
+    """Print ranked skills as a readable table or as a JSON list."""
+    records = result_records(documents)
+    if as_json:
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    header = ("rank", "label", "taxonomy", "similarity", "relevance", "URI")
+    rows = [
+        (
+            str(r["rank"]),
+            _shorten(r["label"], _LABEL_WIDTH),
+            r["taxonomy"],
+            f"{r['similarity']:.3f}",
+            "-" if r["relevance_score"] is None else f"{r['relevance_score']:.3f}",
+            r["uri"],
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    right = {0, 3, 4}  # numbers line up on the right
+    for row in [header, *rows]:
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
