@@ -65,13 +65,18 @@ def add_store_options(
 ) -> None:
     """Add --db, --chroma-url, --chroma-token and --collection."""
     group = parser.add_argument_group("store")
-    group.add_argument("--db", default=db_default, help="folder of the embedded Chroma store")
+    group.add_argument(
+        "--db", default=db_default, metavar="DIR", help="folder of the embedded Chroma store"
+    )
     group.add_argument(
         "--chroma-url",
+        metavar="URL",
         help="use a Chroma server instead of --db, e.g. http://localhost:8000",
     )
-    group.add_argument("--chroma-token", help="auth token for the Chroma server")
-    group.add_argument("--collection", default=collection_default, help=collection_help)
+    group.add_argument("--chroma-token", metavar="TOKEN", help="auth token for the Chroma server")
+    group.add_argument(
+        "--collection", default=collection_default, metavar="NAME", help=collection_help
+    )
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = False) -> None:
@@ -90,11 +95,18 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = Fal
             f"{DEFAULT_EMBEDDING_MODEL})"
         )
     group.add_argument(
-        "--model", default=None if from_store else DEFAULT_EMBEDDING_MODEL, help=help_text
+        "--model",
+        default=None if from_store else DEFAULT_EMBEDDING_MODEL,
+        metavar="MODEL",
+        help=help_text,
     )
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    group.add_argument(
+        "--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps"
+    )
     group.add_argument("--precision", default="auto", choices=PRECISIONS, help="model precision")
-    group.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass")
+    group.add_argument(
+        "--batch-size", type=positive_int, default=32, metavar="N", help="texts per forward pass"
+    )
 
 
 def add_reranker_option(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +114,7 @@ def add_reranker_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reranker",
         default=DEFAULT_RERANKER_MODEL,
+        metavar="MODEL",
         help="cross-encoder model for --rerank: Hugging Face Hub id or local folder",
     )
 
@@ -281,7 +294,15 @@ def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
 
 def warn_if_truncated(embeddings: E5Embeddings, text: str) -> None:
     """Warn on stderr when the course text is longer than the model reads."""
-    tokens = embeddings.count_tokens(text)
+    from transformers.utils import logging as transformers_logging
+
+    # The tokenizer warns about the same length in its own words; say it once, with the fix.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        tokens = embeddings.count_tokens(text)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     if tokens > embeddings.max_tokens:
         print(
             f"warning: the course text has {tokens} tokens but the model reads only the first "

@@ -1,0 +1,307 @@
+"""`course-skills index`: load taxonomies and build or update the skill store."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import textwrap
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from langchain_course_skills.cli._common import (
+    HelpFormatter,
+    add_model_options,
+    add_store_options,
+    choose_model,
+    find_collection,
+    make_embeddings,
+    store_client,
+    store_location,
+    store_name,
+)
+from langchain_course_skills.errors import TaxonomyError
+from langchain_course_skills.loaders import (
+    DEFAULT_ESCO_TEMPLATE,
+    DEFAULT_GRETA_TEMPLATE,
+    DEFAULT_TABLE_TEMPLATE,
+    load_esco_skills,
+    load_greta,
+    load_skill_table,
+)
+from langchain_course_skills.store import sync_skill_store
+
+KINDS = ("auto", "esco", "greta", "table")
+ESCO_LABEL = "preferredLabel"  # the ESCO column that holds the skill's name
+ESCO_ID = "conceptUri"  # the ESCO column that holds the skill's URI
+TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+_SNIFF_BYTES = 65536  # enough of a file to find the header row or the GRETA root key
+
+EPILOG = """\
+examples:
+  # the official ESCO download (any language), with the default model
+  course-skills index skills_de.csv --db skills-db
+
+  # a German label-only ESCO file, mapped onto ESCO's preferredLabel
+  course-skills index skills_de_labels.csv --label-column preferredLabel_de
+
+  # ESCO and GRETA in one store; --prune drops skills that left both files
+  course-skills index skills_de.csv greta_kompetenzmodell.json --prune
+
+  # your own list: CSV or JSONL with a label and an id column
+  course-skills index digcomp.csv --taxonomy table --taxonomy-name DigComp \\
+      --label-column name --id-column code --passage-template "{label}: {description}"
+
+  # a local model folder (offline), on a Chroma server
+  course-skills index skills_de.csv --model ./e5-course-skills \\
+      --chroma-url http://localhost:8000
+
+Running it again on unchanged files embeds nothing and changes nothing; after Ctrl-C, running
+it again completes the store without duplicates.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `index` subcommand."""
+    parser = subparsers.add_parser(
+        "index",
+        help="build or update the skill store from taxonomy files",
+        description=textwrap.fill(
+            "Load one or more taxonomies (ESCO skills_<lang>.csv, the GRETA JSON, or your own "
+            "CSV/JSONL) and build or update the skill store in one go. The kind of each file "
+            "is detected: ESCO by its conceptUri/preferredLabel header, GRETA by a .json file "
+            'with "Kompetenzmodell", anything else as a table.'
+        ),
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("sources", nargs="+", metavar="SOURCE", help="taxonomy files")
+    group = parser.add_argument_group("taxonomy")
+    group.add_argument("--taxonomy", choices=KINDS, default="auto", help="the kind of every SOURCE")
+    group.add_argument(
+        "--taxonomy-name",
+        metavar="NAME",
+        help='metadata["taxonomy"] of the skills (default: ESCO, GRETA, or a table\'s file name)',
+    )
+    group.add_argument(
+        "--label-column",
+        metavar="COLUMN",
+        help=f"column with the skill's name (default: {ESCO_LABEL} for ESCO, label for tables); "
+        "for ESCO label-only files, e.g. preferredLabel_de",
+    )
+    group.add_argument(
+        "--id-column",
+        metavar="COLUMN",
+        help=f"column with the skill's unique id (default: {ESCO_ID} for ESCO, id for tables)",
+    )
+    group.add_argument(
+        "--passage-template",
+        metavar="TEMPLATE",
+        help="how each skill is written for the model, with column names as fields "
+        f"(default: {DEFAULT_ESCO_TEMPLATE} for ESCO, {DEFAULT_GRETA_TEMPLATE} otherwise), "
+        'e.g. "{preferredLabel}: {description}"',
+    )
+    group.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete stored skills that are in none of the SOURCEs",
+    )
+    add_store_options(parser)
+    add_model_options(parser, from_store=True)
+    parser.set_defaults(handler=run)
+
+
+def _header(file: Path) -> list[str]:
+    """Return the first CSV row of `file` (its header), or [] if it has none."""
+    with file.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES).decode("utf-8-sig", errors="replace")
+    try:
+        return next(csv.reader(head.splitlines()), [])
+    except csv.Error:
+        return []  # the loader reports what is wrong, with the line number
+
+
+def check_readable(file: Path) -> None:
+    """Raise a `TaxonomyError` unless `file` exists, can be read and is UTF-8 text."""
+    if not file.is_file():
+        msg = f"taxonomy file {str(file)!r} does not exist or is not a file; check the path"
+        raise TaxonomyError(msg)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        msg = f"cannot read taxonomy file {str(file)!r} ({exc.strerror}); check its permissions"
+        raise TaxonomyError(msg) from exc
+    if not data.strip():
+        msg = f"taxonomy file {str(file)!r} is empty; export it again with a header row"
+        raise TaxonomyError(msg)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Checked here because the CSV reader decodes in blocks and cannot tell the line.
+        line = data.count(b"\n", 0, exc.start) + 1
+        msg = (
+            f"{file.name}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); "
+            "save the file as UTF-8 (in a spreadsheet: CSV UTF-8)"
+        )
+        raise TaxonomyError(msg) from exc
+
+
+def detect_kind(file: Path) -> str:
+    """Return "esco", "greta" or "table" for a taxonomy file, or raise `TaxonomyError`."""
+    suffix = file.suffix.lower()
+    if suffix == ".json":
+        with file.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES).decode("utf-8-sig", errors="replace")
+        if "Kompetenzmodell" in head:
+            return "greta"
+        msg = (
+            f"{file.name} is a JSON file but not the GRETA competency model (no "
+            '"Kompetenzmodell" key); for your own skill list use JSONL (one object per line, '
+            "with --taxonomy table) or CSV"
+        )
+        raise TaxonomyError(msg)
+    if suffix == ".csv":
+        header = _header(file)
+        if ESCO_ID in header and any(column.startswith(ESCO_LABEL) for column in header):
+            return "esco"
+    if suffix in TABLE_SUFFIXES:
+        return "table"
+    msg = (
+        f"{file.name}: unknown taxonomy format {file.suffix or '(no extension)'!r}; pass an "
+        "ESCO skills_<lang>.csv, the GRETA JSON, or your own .csv/.jsonl with --taxonomy table"
+    )
+    raise TaxonomyError(msg)
+
+
+def _esco_column(file: Path, header: list[str], esco: str, wanted: str | None, option: str) -> str:
+    """Return the file's column for the ESCO column `esco`: the option's if the file has it."""
+    if wanted and wanted in header:
+        return wanted
+    if esco in header:
+        return esco  # the option is meant for another SOURCE; load_sources checks it is used
+    candidates = [c for c in header if c.startswith(esco)]
+    if len(candidates) == 1:  # a label-only export such as preferredLabel_de
+        return candidates[0]
+    msg = (
+        f"{file.name} has no column {wanted or esco!r} (it has {header}); pass {option} with "
+        "the column that holds it"
+    )
+    raise TaxonomyError(msg)
+
+
+def _esco_columns(file: Path, args: argparse.Namespace, used: set[str]) -> dict[str, str]:
+    """Map ESCO column names to the file's, from the options or a single preferredLabel_* column."""
+    header = _header(file)
+    label = _esco_column(file, header, ESCO_LABEL, args.label_column, "--label-column")
+    id_column = _esco_column(file, header, ESCO_ID, args.id_column, "--id-column")
+    used.update(column for column in (label, id_column) if column)
+    return {esco: own for esco, own in ((ESCO_LABEL, label), (ESCO_ID, id_column)) if own != esco}
+
+
+def _table_columns(file: Path, args: argparse.Namespace, used: set[str]) -> tuple[str, str]:
+    """Return the label and id columns of a table, checking a CSV header up front."""
+    label, id_column = args.label_column or "label", args.id_column or "id"
+    used.update((label, id_column))
+    if file.suffix.lower() == ".csv":
+        header = _header(file)
+        for column, option in ((label, "--label-column"), (id_column, "--id-column")):
+            if column not in header:
+                msg = (
+                    f"{file.name} has no column {column!r} (it has {header}); pass {option} "
+                    "with the column that holds it"
+                )
+                raise TaxonomyError(msg)
+    return label, id_column
+
+
+def load_source(
+    file: Path, kind: str, args: argparse.Namespace, used: set[str] | None = None
+) -> list[Document]:
+    """Load one taxonomy file as skill documents.
+
+    Args:
+        file: The taxonomy file.
+        kind: "esco", "greta" or "table", for example from `detect_kind`.
+        args: Options with passage_template, label_column, id_column and taxonomy_name.
+        used: Collects the columns the file was read by (to check that options were used).
+    """
+    used = set() if used is None else used
+    if kind == "esco":
+        return load_esco_skills(
+            file,
+            passage_template=args.passage_template or DEFAULT_ESCO_TEMPLATE,
+            columns=_esco_columns(file, args, used),
+            taxonomy=args.taxonomy_name or "ESCO",
+        )
+    if kind == "greta":
+        return load_greta(file, passage_template=args.passage_template or DEFAULT_GRETA_TEMPLATE)
+    label, id_column = _table_columns(file, args, used)
+    try:
+        return load_skill_table(
+            file,
+            taxonomy=args.taxonomy_name or file.stem,
+            label_column=label,
+            id_column=id_column,
+            passage_template=args.passage_template or DEFAULT_TABLE_TEMPLATE,
+        )
+    except TaxonomyError as exc:
+        # The loader names its Python arguments; say which options they are.
+        cli = str(exc).replace("label_column/id_column", "--label-column/--id-column")
+        raise TaxonomyError(cli) from exc
+
+
+def load_sources(args: argparse.Namespace) -> list[Document]:
+    """Load every SOURCE, checking that ids are unique across them."""
+    documents: list[Document] = []
+    origin: dict[str, str] = {}
+    used: set[str] = set()
+    for source in args.sources:
+        file = Path(source).expanduser()
+        check_readable(file)
+        kind = detect_kind(file) if args.taxonomy == "auto" else args.taxonomy
+        loaded = load_source(file, kind, args, used)
+        for doc in loaded:
+            doc_id = str(doc.id)
+            if doc_id in origin:
+                msg = (
+                    f"skill id {doc_id!r} is in both {origin[doc_id]} and {file.name}; index "
+                    "them into different collections (--collection) or remove the duplicate"
+                )
+                raise TaxonomyError(msg)
+            origin[doc_id] = file.name
+        print(f"{file.name}: {len(loaded)} skills ({kind})")
+        documents.extend(loaded)
+    for option, column in (("--label-column", args.label_column), ("--id-column", args.id_column)):
+        if column and column not in used:
+            msg = f"{option} {column!r} is a column of none of the SOURCE files; check its spelling"
+            raise TaxonomyError(msg)
+    return documents
+
+
+def run(args: argparse.Namespace) -> int:
+    """Index the sources and print what changed."""
+    documents = load_sources(args)  # bad files fail before any model is loaded
+    existing = find_collection(store_client(args), args.collection)
+    choose_model(args, existing)
+    embeddings = make_embeddings(args)
+    report = sync_skill_store(
+        documents,
+        embeddings,
+        **store_location(args),
+        collection_name=args.collection,
+        prune=args.prune,
+    )
+    total = report.store._collection.count()
+    print(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.removed} removed in {report.seconds:.1f} s; collection {args.collection!r} "
+        f"({store_name(args)}) holds {total} skills"
+    )
+    others = total - len(documents)
+    if others > 0 and not args.prune:
+        print(
+            f"{others} stored skills are in none of these sources; add --prune to remove them",
+            file=sys.stderr,
+        )
+    return 0

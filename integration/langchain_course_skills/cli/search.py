@@ -1,0 +1,173 @@
+"""`course-skills search`: the skills a course description teaches."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from langchain_course_skills.cli._common import (
+    HelpFormatter,
+    add_model_options,
+    add_reranker_option,
+    add_store_options,
+    choose_model,
+    make_cross_encoder,
+    make_embeddings,
+    positive_int,
+    print_results,
+    require_collection,
+    store_location,
+    taxonomy_counts,
+    warn_if_truncated,
+)
+from langchain_course_skills.compressors import DEFAULT_TOP_N, SkillReranker
+from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.retrievers import DEFAULT_K, SkillRetriever
+from langchain_course_skills.store import open_skill_store
+
+EPILOG = """\
+examples:
+  course-skills search "WordPress Grundlagen: eine eigene Website erstellen" --db skills-db
+  course-skills search --file kurs.txt --rerank --top-n 5
+  cat kurs.txt | course-skills search --json --taxonomy ESCO > skills.json
+  course-skills search --file kurs.txt --model ./e5-course-skills \\
+      --rerank --reranker ./bge-reranker-course-skills     # local model folders, offline
+
+--json prints a list with one object per skill: rank, label, uri, taxonomy, similarity,
+relevance_score (null without --rerank) and text (what the model saw).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `search` subcommand."""
+    parser = subparsers.add_parser(
+        "search",
+        help="find the skills a course description teaches",
+        description=textwrap.fill(
+            "Find the skills that a course description teaches: the k most similar skills of "
+            "the store, optionally re-ranked by a cross-encoder. The text comes from TEXT, "
+            "--file, or standard input."
+        ),
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("text", nargs="?", metavar="TEXT", help="the course description")
+    parser.add_argument(
+        "--file", type=Path, metavar="PATH", help="read the course description from this file"
+    )
+    group = parser.add_argument_group("results")
+    group.add_argument(
+        "-k", type=positive_int, default=DEFAULT_K, help="candidates by cosine similarity"
+    )
+    group.add_argument("--rerank", action="store_true", help="re-rank with the cross-encoder")
+    group.add_argument(
+        "--top-n",
+        type=positive_int,
+        default=DEFAULT_TOP_N,
+        metavar="N",
+        help="skills kept after --rerank",
+    )
+    group.add_argument(
+        "--taxonomy",
+        action="append",
+        metavar="NAME",
+        help="only skills of this taxonomy (repeatable), e.g. ESCO or GRETA",
+    )
+    group.add_argument(
+        "--min-score",
+        type=float,
+        metavar="SCORE",
+        help="drop skills scoring below this: relevance with --rerank, else cosine similarity",
+    )
+    group.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_reranker_option(parser)
+    add_store_options(parser)
+    add_model_options(parser, from_store=True)
+    parser.set_defaults(handler=run)
+
+
+def course_text(args: argparse.Namespace) -> str:
+    """Return the course description from TEXT, --file or standard input."""
+    if args.text is not None and args.file is not None:
+        msg = "give the course description either as TEXT or with --file, not both"
+        raise CourseSkillsError(msg)
+    if args.file is not None:
+        try:
+            text = args.file.read_text(encoding="utf-8-sig")
+        except FileNotFoundError as exc:
+            msg = f"--file {str(args.file)!r} does not exist; check the path"
+            raise CourseSkillsError(msg) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"cannot read --file {str(args.file)!r} ({exc}); save it as UTF-8 text"
+            raise CourseSkillsError(msg) from exc
+    elif args.text is not None and args.text != "-":
+        text = args.text
+    elif sys.stdin is None or sys.stdin.isatty():
+        msg = (
+            "no course description: give it as TEXT, with --file PATH, or on standard input "
+            "(e.g. `cat kurs.txt | course-skills search`)"
+        )
+        raise CourseSkillsError(msg)
+    else:
+        text = sys.stdin.read()
+    if not text.strip():
+        msg = "the course description is empty; pass the text of a course"
+        raise CourseSkillsError(msg)
+    return text.strip()
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """Reject --top-n larger than -k before anything is loaded."""
+    if args.rerank and args.top_n > args.k:
+        msg = (
+            f"--top-n ({args.top_n}) is larger than -k ({args.k}); the reranker can only keep "
+            "up to k candidates, so raise -k or lower --top-n"
+        )
+        raise CourseSkillsError(msg)
+
+
+def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
+    """Open the store named by the options and return the ranked skills for `text`."""
+    collection = require_collection(args)  # fails before any model is loaded
+    choose_model(args, collection)
+    embeddings = make_embeddings(args)
+    warn_if_truncated(embeddings, text)
+    store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
+    reranker = None
+    if args.rerank:
+        reranker = SkillReranker(
+            cross_encoder=make_cross_encoder(args),
+            top_n=args.top_n,
+            score_threshold=args.min_score,
+        )
+    retriever = SkillRetriever(
+        store=store,
+        k=args.k,
+        score_threshold=None if args.rerank else args.min_score,
+        taxonomies=args.taxonomy,
+        reranker=reranker,
+    )
+    found = retriever.invoke(text)
+    if not found and args.taxonomy:
+        stored = sorted(taxonomy_counts(collection))
+        unknown = [name for name in args.taxonomy if name not in stored]
+        if unknown:
+            msg = f"the store has no skills of taxonomy {unknown}; it has {stored}"
+            raise CourseSkillsError(msg)
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    """Search and print the ranked skills."""
+    check_sizes(args)
+    text = course_text(args)
+    found = find_skills(args, text)
+    if found or args.json:
+        print_results(found, as_json=args.json)
+    if not found:
+        print("no skills found; lower --min-score or drop --taxonomy", file=sys.stderr)
+    return 0
