@@ -131,7 +131,8 @@ def test_skill_table_csv_with_column_mapping(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         "digcomp.csv",
-        "code,name,text\n1.1,Browsing data,Search for data online\n1.2,Evaluating data,Judge sources\n",
+        "code,name,text\n1.1,Browsing data,Search for data online\n"
+        "1.2,Evaluating data,Judge sources\n",
     )
 
     docs = load_skill_table(
@@ -181,3 +182,12 @@ def test_skill_table_missing_label_column_names_the_fields(tmp_path: Path) -> No
 
     with pytest.raises(TaxonomyError, match="label_column"):
         load_skill_table(path, taxonomy="ACME")
+
+
+def test_non_utf8_byte_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "skills.csv"
+    rows = "K,urn:x:1,skill,,WordPress,,,,,,,,\nK,urn:x:2,skill,,F\xfchrung,,,,,,,,\n"
+    path.write_bytes((ESCO_HEADER + rows).encode("latin-1"))
+
+    with pytest.raises(TaxonomyError, match="line 3: not UTF-8"):
+        load_esco_skills(path)

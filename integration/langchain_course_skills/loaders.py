@@ -24,11 +24,33 @@ TEMPLATE_KEY = "passage_template"  # metadata key recording how page_content was
 _ESCO_REQUIRED = ("conceptUri", "preferredLabel")
 
 
-def _check_file(path: str | Path) -> Path:
+def check_taxonomy_file(path: str | Path) -> Path:
+    """Return `path` if it is a readable, non-empty UTF-8 file, else raise a `TaxonomyError`.
+
+    Decoding is checked here, on the whole file, because the CSV reader decodes in blocks
+    and could not tell the line of a bad byte.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         msg = f"taxonomy file {str(file)!r} does not exist or is not a file; check the path"
         raise TaxonomyError(msg)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        msg = f"cannot read taxonomy file {str(file)!r} ({exc.strerror}); check its permissions"
+        raise TaxonomyError(msg) from exc
+    if not data.strip():
+        msg = f"taxonomy file {str(file)!r} is empty; export it again with a header row"
+        raise TaxonomyError(msg)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        msg = (
+            f"{file.name}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); "
+            "save the file as UTF-8 (in a spreadsheet: CSV UTF-8)"
+        )
+        raise TaxonomyError(msg) from exc
     return file
 
 
@@ -137,7 +159,7 @@ def load_esco_skills(
         >>> docs[0].page_content, docs[0].id
         ('Strafvollzugsverfahren beaufsichtigen', 'http://data.europa.eu/esco/skill/0006...')
     """
-    file = _check_file(path)
+    file = check_taxonomy_file(path)
     rename = {source: esco for esco, source in (columns or {}).items()}
     documents: list[Document] = []
     lines: list[int] = []
@@ -187,7 +209,7 @@ def load_greta(
         Documents with `id` = `GRETA/<facet ID>` and metadata uri, label, taxonomy "GRETA",
         aspect, area, requirements and passage_template.
     """
-    file = _check_file(path)
+    file = check_taxonomy_file(path)
     try:
         model = json.loads(file.read_text(encoding="utf-8-sig"))["Kompetenzmodell"]
         aspects = model["Kompetenzaspekte"]
@@ -236,7 +258,7 @@ def load_skill_table(
         Documents with metadata uri (the id), label, taxonomy, passage_template and the
         metadata columns.
     """
-    file = _check_file(path)
+    file = check_taxonomy_file(path)
     if file.suffix.lower() in (".jsonl", ".ndjson"):
         records: Iterator[tuple[int, Mapping[str, Any]]] = _read_jsonl(file)
     elif file.suffix.lower() == ".csv":

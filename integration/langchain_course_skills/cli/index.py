@@ -26,6 +26,7 @@ from langchain_course_skills.loaders import (
     DEFAULT_ESCO_TEMPLATE,
     DEFAULT_GRETA_TEMPLATE,
     DEFAULT_TABLE_TEMPLATE,
+    check_taxonomy_file,
     load_esco_skills,
     load_greta,
     load_skill_table,
@@ -120,31 +121,6 @@ def _header(file: Path) -> list[str]:
         return next(csv.reader(head.splitlines()), [])
     except csv.Error:
         return []  # the loader reports what is wrong, with the line number
-
-
-def check_readable(file: Path) -> None:
-    """Raise a `TaxonomyError` unless `file` exists, can be read and is UTF-8 text."""
-    if not file.is_file():
-        msg = f"taxonomy file {str(file)!r} does not exist or is not a file; check the path"
-        raise TaxonomyError(msg)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        msg = f"cannot read taxonomy file {str(file)!r} ({exc.strerror}); check its permissions"
-        raise TaxonomyError(msg) from exc
-    if not data.strip():
-        msg = f"taxonomy file {str(file)!r} is empty; export it again with a header row"
-        raise TaxonomyError(msg)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # Checked here because the CSV reader decodes in blocks and cannot tell the line.
-        line = data.count(b"\n", 0, exc.start) + 1
-        msg = (
-            f"{file.name}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); "
-            "save the file as UTF-8 (in a spreadsheet: CSV UTF-8)"
-        )
-        raise TaxonomyError(msg) from exc
 
 
 def detect_kind(file: Path) -> str:
@@ -258,7 +234,7 @@ def load_sources(args: argparse.Namespace) -> list[Document]:
     used: set[str] = set()
     for source in args.sources:
         file = Path(source).expanduser()
-        check_readable(file)
+        check_taxonomy_file(file)
         kind = detect_kind(file) if args.taxonomy == "auto" else args.taxonomy
         loaded = load_source(file, kind, args, used)
         for doc in loaded:
