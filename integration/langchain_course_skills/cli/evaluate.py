@@ -1,0 +1,277 @@
+"""`course-skills evaluate`: score retrieval on a gold set, several configurations side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from langchain_core.documents import Document
+
+from langchain_course_skills.cli._common import (
+    PRECISIONS,
+    HelpFormatter,
+    add_reranker_option,
+    add_store_options,
+    make_cross_encoder,
+    positive_int,
+    require_collection,
+    store_location,
+    store_name,
+    stored_model,
+)
+from langchain_course_skills.cli.index import detect_kind, load_source
+from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL, E5Embeddings
+from langchain_course_skills.errors import CourseSkillsError, TaxonomyError
+from langchain_course_skills.evaluation.chart import plot_metrics
+from langchain_course_skills.evaluation.gold import load_gold
+from langchain_course_skills.evaluation.runner import (
+    EvaluationResult,
+    evaluate,
+    query_record,
+    reranking_retriever,
+    sync_evaluation_store,
+)
+from langchain_course_skills.loaders import TEMPLATE_KEY
+from langchain_course_skills.retrievers import DEFAULT_K, SkillRetriever
+from langchain_course_skills.store import open_skill_store, read_fingerprint
+
+DEFAULT_OUT = "evaluation"  # folder for metrics.json, queries.jsonl and metrics.png
+METRICS_FILE = "metrics.json"
+QUERIES_FILE = "queries.jsonl"
+CHART_FILE = "metrics.png"
+RERANKED_SUFFIX = " + reranker"
+
+EPILOG = """\
+examples:
+  # the collection that `course-skills index` built, with and without the reranker
+  course-skills evaluate gold.jsonl --db skills-db --rerank
+
+  # label-only vs. label+description passages: one collection each, built from the file
+  course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_en.csv \\
+      --passage-template "{preferredLabel}" --passage-template "{preferredLabel}: {description}"
+
+  # base model vs. fine-tuned model vs. fine-tuned model with reranker (as in the model card)
+  course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_de.csv \\
+      --model intfloat/multilingual-e5-base \\
+      --model isy-thl/multilingual-e5-base-course-skill-tuned --rerank
+
+gold files: JSONL, one query per line, any of
+  {"query": "course text", "relevant": ["<skill URI or label>", ...]}
+  {"query": "course text", "pos": [...], "neg": [...]}     (the fine-tuning format)
+  {"sentence": "...", "uris": [...]}                       (the Decorte et al. files)
+Labels are matched to the store's skill labels ignoring case.
+
+With --taxonomy-file every model x template gets its own collection in the store, named
+eval-<hash of model, precision and template>; running again reuses it (nothing is embedded
+again). --out receives metrics.json (all metrics per configuration), queries.jsonl (per query:
+relevant ids, retrieved ids with scores, metrics) and metrics.png (a bar chart).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `evaluate` subcommand."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score retrieval on a gold set; compare models, passage templates and reranking",
+        description=(
+            "Retrieve the top k skills for every query of a gold set, as the model card's "
+            "evaluation does, optionally re-rank them, and report accuracy, precision, recall, "
+            "NDCG, MRR, MAP and R-precision per configuration: a table here, metrics.json, "
+            "per-query results and a bar chart in --out."
+        ),
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("gold", metavar="GOLD", type=Path, help="JSONL gold file")
+    group = parser.add_argument_group("configurations")
+    group.add_argument(
+        "--model",
+        action="append",
+        metavar="MODEL",
+        help="embedding model, Hub id or local folder; repeat to compare models (default: the "
+        f"collection's model, or {DEFAULT_EMBEDDING_MODEL} with --taxonomy-file)",
+    )
+    group.add_argument(
+        "--passage-template",
+        action="append",
+        metavar="TEMPLATE",
+        help="how each skill is written, with the taxonomy file's columns as fields; repeat to "
+        'compare, e.g. "{preferredLabel}: {description}" (needs --taxonomy-file; default: '
+        "{preferredLabel} for ESCO)",
+    )
+    group.add_argument(
+        "--taxonomy-file",
+        type=Path,
+        metavar="FILE",
+        help="build (or reuse) one collection per model and template from this taxonomy: an "
+        "ESCO skills_<lang>.csv, the GRETA JSON or your own table; without it the "
+        "--collection is evaluated as it is",
+    )
+    group.add_argument(
+        "--label-column",
+        metavar="COLUMN",
+        help="the taxonomy file's label column, e.g. preferredLabel_de for a label-only ESCO file",
+    )
+    group.add_argument(
+        "-k", type=positive_int, default=DEFAULT_K, help="candidates per query by cosine similarity"
+    )
+    group.add_argument(
+        "--rerank",
+        action="store_true",
+        help="also evaluate every configuration with the cross-encoder re-ranking all k candidates",
+    )
+    add_reranker_option(parser)
+    group.add_argument(
+        "--skip-unresolved",
+        action="store_true",
+        help="skip gold skills that are not in the store instead of stopping",
+    )
+    group.add_argument("--out", default=DEFAULT_OUT, help="folder for the result files")
+    add_store_options(
+        parser, collection_help="collection to evaluate when no --taxonomy-file is given"
+    )
+    models = parser.add_argument_group("model")
+    models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    models.add_argument("--precision", default="auto", choices=PRECISIONS, help="model precision")
+    models.add_argument(
+        "--batch-size", type=positive_int, default=32, help="texts per forward pass"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _embeddings(model: str, args: argparse.Namespace) -> E5Embeddings:
+    return E5Embeddings(
+        model_name=model, device=args.device, precision=args.precision, batch_size=args.batch_size
+    )
+
+
+def _short(model: str) -> str:
+    return Path(model.rstrip("/\\")).name or model
+
+
+def _names(models: list[str], templates: list[str]) -> dict[tuple[str, str], str]:
+    """Name each (model, template): by what varies, made unique."""
+    names: dict[tuple[str, str], str] = {}
+    for model in models:
+        for template in templates:
+            parts = []
+            if len(models) > 1 or len(templates) == 1:
+                parts.append(_short(model))
+            if len(templates) > 1:
+                parts.append(template)
+            name = " | ".join(parts)
+            while name in names.values():  # two local folders with the same name
+                name += "'"
+            names[(model, template)] = name
+    return names
+
+
+def _load_taxonomy(args: argparse.Namespace, template: str | None) -> list[Document]:
+    file = args.taxonomy_file.expanduser()
+    if not file.is_file():
+        msg = f"--taxonomy-file {str(file)!r} does not exist or is not a file; check the path"
+        raise TaxonomyError(msg)
+    options = argparse.Namespace(
+        passage_template=template,
+        label_column=args.label_column,
+        id_column=None,
+        taxonomy_name=None,
+    )
+    return load_source(file, detect_kind(file), options)
+
+
+def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]:
+    """Build or reuse one collection per model and template, from --taxonomy-file."""
+    models = args.model or [DEFAULT_EMBEDDING_MODEL]
+    # Load every template's documents first, so that a bad template fails before any model.
+    documents = {t: _load_taxonomy(args, t) for t in args.passage_template or [None]}
+    templates = {t: str(docs[0].metadata.get(TEMPLATE_KEY, t)) for t, docs in documents.items()}
+    names = _names(models, list(templates.values()))
+    location = store_location(args)
+    retrievers = {}
+    for model in models:
+        embeddings = _embeddings(model, args)
+        for template, docs in documents.items():
+            report = sync_evaluation_store(docs, embeddings, **location)
+            print(
+                f"{report.store._collection.name} ({_short(model)}, {templates[template]}): "
+                f"{report.added + report.updated} skills embedded, {report.unchanged} reused, "
+                f"{report.removed} removed in {report.seconds:.1f} s",
+                file=sys.stderr,
+            )
+            retrievers[names[(model, templates[template])]] = SkillRetriever(
+                store=report.store, k=args.k
+            )
+    return retrievers
+
+
+def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetriever]:
+    """Open --collection as it is, with its own model unless --model names it."""
+    if args.passage_template:
+        msg = (
+            "--passage-template needs --taxonomy-file: a collection's passages are fixed when "
+            "it is built; pass the taxonomy file to build one collection per template"
+        )
+        raise CourseSkillsError(msg)
+    if args.model and len(args.model) > 1:
+        msg = (
+            "several --model need --taxonomy-file: a collection holds one model's vectors; "
+            "pass the taxonomy file to build one collection per model"
+        )
+        raise CourseSkillsError(msg)
+    collection = require_collection(args)  # fails before any model is loaded
+    model = args.model[0] if args.model else stored_model(collection) or DEFAULT_EMBEDDING_MODEL
+    embeddings = _embeddings(model, args)
+    store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
+    template = read_fingerprint(collection).get("passage_template")
+    name = _short(model) + (f" | {template}" if template else "")
+    return {name: SkillRetriever(store=store, k=args.k)}
+
+
+def write_results(result: EvaluationResult, args: argparse.Namespace, queries: int) -> list[Path]:
+    """Write metrics.json, queries.jsonl and the chart to --out; return their paths."""
+    out = Path(args.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {
+        "gold": str(args.gold),
+        "queries": queries,
+        "k": args.k,
+        "store": store_name(args),
+        "configurations": result.to_dict(),
+    }
+    metrics_path = out / METRICS_FILE
+    metrics_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    queries_path = out / QUERIES_FILE
+    with queries_path.open("w", encoding="utf-8") as handle:
+        for name, configuration in result.configurations.items():
+            for query in configuration.queries:
+                record = {"configuration": name, **query_record(query)}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    title = f"{args.gold.name}: {queries} queries, top {args.k} candidates"
+    chart_path = plot_metrics(result.metrics, out / CHART_FILE, title=title)
+    return [metrics_path, queries_path, chart_path]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate every configuration and write the results."""
+    gold = load_gold(args.gold)  # a bad gold file fails before any model is loaded
+    if args.taxonomy_file is None:
+        retrievers = _existing_configuration(args)
+    else:
+        retrievers = _built_configurations(args)
+    if args.rerank:
+        cross_encoder = make_cross_encoder(args)
+        for name, retriever in list(retrievers.items()):
+            retrievers[name + RERANKED_SUFFIX] = reranking_retriever(
+                retriever.store, cross_encoder, k=args.k
+            )
+    result = evaluate(gold, retrievers, strict=not args.skip_unresolved)
+    judged = {len(c.queries) for c in result.configurations.values()}
+    print(f"{args.gold.name}: {max(judged)} of {len(gold)} queries, top {args.k} candidates")
+    print(result.table())
+    paths = write_results(result, args, max(judged))
+    print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,428 @@
+"""Tests of the evaluation pipeline: gold files, `evaluate` on real stores, the chart, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from langchain_chroma import Chroma
+
+from langchain_course_skills import (
+    E5Embeddings,
+    SkillCrossEncoder,
+    SkillReranker,
+    SkillRetriever,
+    load_esco_skills,
+)
+from langchain_course_skills.cli import main
+from langchain_course_skills.evaluation import (
+    REPORT_METRICS,
+    GoldQuery,
+    GoldSetError,
+    evaluate,
+    evaluation_collection_name,
+    load_gold,
+    parse_gold,
+    plot_metrics,
+    reranking_retriever,
+    resolve_relevant,
+    skill_labels,
+    sync_evaluation_store,
+)
+from langchain_course_skills.evaluation.metrics import METRICS
+
+from .conftest import DECORTE
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL = 40  # skills in the small slice
+STORED = 200  # skills in the MiniLM store, OBVIOUS's among them
+HASKELL = "http://data.europa.eu/esco/skill/000f1d3d-220f-4789-9c0a-cc742521fb02"
+# Course texts whose skill is obvious among the first 200 ESCO skills; relevant entries mix
+# labels in other cases and a URI, as users write them.
+OBVIOUS = [
+    {
+        "query": "Functional programming in Haskell: type classes, monads and lazy evaluation",
+        "relevant": [HASKELL],
+    },
+    {
+        "query": "Installing heat pumps in family homes: planning, mounting and commissioning",
+        "relevant": ["install heat pump"],
+    },
+    {
+        "query": "Wine tasting for beginners: how to taste wines and describe their aromas",
+        "relevant": ["Taste Wines"],
+    },
+    {
+        "query": "Introduction to criminology: theories of crime and criminal behaviour",
+        "relevant": ["criminology"],
+    },
+    {"query": "Concurrent programming with Erlang and OTP", "relevant": ["ERLANG"]},
+]
+
+
+def jsonl(*records: object) -> list[str]:
+    return [json.dumps(record) for record in records]
+
+
+def write_gold(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(jsonl(*records)) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def minilm_store(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, minilm_embeddings: E5Embeddings
+) -> Chroma:
+    """The first 200 ESCO skills (label passages) embedded with MiniLM, in their eval collection."""
+    documents = load_esco_skills(esco_slice)[:STORED]
+    db = tmp_path_factory.mktemp("minilm-eval-db")
+    return sync_evaluation_store(
+        documents, minilm_embeddings, persist_directory=db, show_progress=False
+    ).store
+
+
+@pytest.fixture(scope="module")
+def small_slice(tmp_path_factory: pytest.TempPathFactory, esco_slice: Path) -> Path:
+    """The first 40 ESCO skills (with Haskell and "install heat pump"), for quick CLI runs."""
+    path = tmp_path_factory.mktemp("esco-small") / "skills_en.csv"
+    with esco_slice.open(encoding="utf-8", newline="") as source:
+        rows = list(csv.reader(source))[: SMALL + 1]
+    with path.open("w", encoding="utf-8", newline="") as target:
+        csv.writer(target).writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cross_encoder(tiny_cross_encoder: Path) -> SkillCrossEncoder:
+    return SkillCrossEncoder(model_name=str(tiny_cross_encoder), precision="fp32")
+
+
+# --- gold files -------------------------------------------------------------------------------
+
+
+def test_parse_gold_reads_query_and_relevant_ids_or_labels() -> None:
+    gold = parse_gold(jsonl({"query": "Haskell course", "relevant": [HASKELL, "Erlang"]}))
+    assert gold == [GoldQuery("1", "Haskell course", (HASKELL, "Erlang"), line=1)]
+
+
+def test_parse_gold_reads_the_finetuning_format_with_pos_as_relevant() -> None:
+    gold = parse_gold(jsonl({"query": "Weinseminar", "pos": ["taste wines"], "neg": ["Haskell"]}))
+    assert gold[0].relevant == ("taste wines",)  # neg is not relevant
+
+
+def test_load_gold_reads_the_decorte_files_as_sentence_and_uris() -> None:
+    gold = load_gold(DECORTE / "tech_validation.jsonl")
+    first = json.loads((DECORTE / "tech_validation.jsonl").read_text("utf-8").splitlines()[0])
+    assert len(gold) == 75
+    assert gold[0].query == first["sentence"]
+    assert gold[0].relevant == tuple(first["uris"])
+
+
+def test_parse_gold_takes_ids_from_the_id_field_else_the_line_number() -> None:
+    lines = ["", *jsonl({"id": "wine", "query": "q", "relevant": ["a"]})]
+    lines += jsonl({"query": "q2", "relevant": ["b", "b"]})
+    gold = parse_gold(lines)
+    assert [(q.query_id, q.line) for q in gold] == [("wine", 2), ("3", 3)]  # blank line 1
+    assert gold[1].relevant == ("b",)  # duplicates count once
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["query", "relevant"]', "expected a JSON object"),
+        ('{"relevant": ["a"]}', "no query text"),
+        ('{"query": "  ", "relevant": ["a"]}', "must be a non-empty string"),
+        ('{"query": "q"}', "no relevant skills"),
+        ('{"query": "q", "relevant": []}', "is empty"),
+        ('{"query": "q", "relevant": "a"}', "must be a list"),
+        ('{"query": "q", "pos": ["a", 3]}', "every entry must be"),
+        ('{"id": "1", "query": "q", "relevant": ["a"]}', "also on line 1"),
+    ],
+)
+def test_parse_gold_names_the_line_of_a_malformed_record(bad_line: str, message: str) -> None:
+    good = jsonl({"query": "fine", "relevant": ["a"]})
+    with pytest.raises(GoldSetError, match=message) as info:
+        parse_gold([*good, bad_line], source="gold.jsonl")
+    assert "gold.jsonl, line 2" in str(info.value)
+
+
+def test_load_gold_rejects_an_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(GoldSetError, match="empty.jsonl has no queries"):
+        load_gold(empty)
+
+
+def test_load_gold_rejects_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(GoldSetError, match="does not exist"):
+        load_gold(tmp_path / "missing.jsonl")
+
+
+def test_resolve_relevant_matches_ids_and_labels_ignoring_case() -> None:
+    labels = {"u1": "Taste wines", "u2": "Haskell", "u3": "Erlang"}
+    gold = parse_gold(jsonl({"query": "q", "relevant": ["u2", "  TASTE WINES ", "erlang"]}))
+    assert resolve_relevant(gold, labels) == {"1": frozenset({"u1", "u2", "u3"})}
+
+
+def test_resolve_relevant_lists_entries_that_are_not_in_the_store_with_lines() -> None:
+    labels = {"u1": "Haskell"}
+    gold = parse_gold(
+        jsonl(
+            {"query": "q1", "relevant": ["haskell"]},
+            {"query": "q2", "relevant": ["Haskel", "u1"]},
+            {"query": "q3", "relevant": ["http://example.org/nope"]},
+        )
+    )
+    with pytest.raises(GoldSetError, match="2 relevant entries") as info:
+        resolve_relevant(gold, labels)
+    assert "line 2 (id 2): 'Haskel'" in str(info.value)
+    assert "line 3 (id 3): 'http://example.org/nope'" in str(info.value)
+
+
+def test_resolve_relevant_without_strict_drops_unknown_entries_and_empty_queries() -> None:
+    gold = parse_gold(
+        jsonl({"query": "q1", "relevant": ["haskell", "x"]}, {"query": "q2", "relevant": ["y"]})
+    )
+    assert resolve_relevant(gold, {"u1": "Haskell"}, strict=False) == {"1": frozenset({"u1"})}
+
+
+# --- evaluate on real stores ------------------------------------------------------------------
+
+
+def test_evaluate_ranks_obvious_skills_first_with_minilm(minilm_store: Chroma) -> None:
+    result = evaluate(
+        parse_gold(jsonl(*OBVIOUS)),
+        {"minilm": SkillRetriever(store=minilm_store, k=30)},
+        show_progress=False,
+    )
+    metrics = result.metrics["minilm"]
+    assert metrics["accuracy@1"] == 1.0  # 5 of 5 queries find their skill at rank 1
+    assert metrics["mrr@10"] == 1.0
+    assert {q.first_hit for q in result.configurations["minilm"].queries} == {1}
+
+
+def test_evaluate_returns_per_query_results_for_error_analysis(minilm_store: Chroma) -> None:
+    gold = parse_gold(jsonl(*OBVIOUS))
+    result = evaluate(gold, {"minilm": SkillRetriever(store=minilm_store, k=7)}, ks=[1, 5])
+    configuration = result.configurations["minilm"]
+    first = configuration.queries[0]
+    assert first.query == OBVIOUS[0]["query"]
+    assert first.relevant == (HASKELL,)
+    assert len(first.retrieved) == 7
+    assert first.retrieved[0].id == HASKELL and first.retrieved[0].label == "Haskell"
+    similarities = [skill.similarity for skill in first.retrieved]
+    assert similarities == sorted(similarities, reverse=True)
+    # R = 1 and the hit is at rank 1: every metric is 1 except precision@5 = 1 hit / 5 = 0.2.
+    expected = dict.fromkeys((f"{m}@{k}" for m in METRICS for k in (1, 5)), 1.0)
+    assert first.metrics == expected | {"precision@5": pytest.approx(0.2)}
+    # The configuration's metrics are the means of the per-query ones.
+    for key, value in configuration.metrics.items():
+        per_query = [q.metrics[key] for q in configuration.queries]
+        assert value == pytest.approx(sum(per_query) / len(per_query))
+    assert configuration.details["k"] == 7
+    assert configuration.details["passage_template"] == "{preferredLabel}"
+    assert configuration.details["precision"] == "float32"
+
+
+def test_evaluate_ranks_exactly_as_the_retriever_invokes(
+    minilm_store: Chroma, cross_encoder: SkillCrossEncoder
+) -> None:
+    reranker = SkillReranker(cross_encoder=cross_encoder, top_n=3)
+    retrievers = {
+        "filtered": SkillRetriever(store=minilm_store, k=12, score_threshold=0.2),
+        "reranked": SkillRetriever(store=minilm_store, k=8, reranker=reranker, top_n=5),
+    }
+    gold = parse_gold(jsonl(*OBVIOUS[:3]))
+    result = evaluate(gold, retrievers, show_progress=False)
+    for name, retriever in retrievers.items():
+        for query in result.configurations[name].queries:
+            expected = [
+                (d.id, d.metadata.get("relevance_score")) for d in retriever.invoke(query.query)
+            ]
+            got = [(s.id, s.relevance_score) for s in query.retrieved]
+            assert [i for i, _ in got] == [i for i, _ in expected]
+            assert [s for _, s in got] == pytest.approx([s for _, s in expected])
+
+
+def test_reranker_configuration_reorders_all_k_candidates(
+    minilm_store: Chroma, cross_encoder: SkillCrossEncoder
+) -> None:
+    retrievers = {
+        "minilm": SkillRetriever(store=minilm_store, k=30),
+        "minilm + reranker": reranking_retriever(minilm_store, cross_encoder, k=30),
+    }
+    result = evaluate(parse_gold(jsonl(*OBVIOUS)), retrievers, show_progress=False)
+    plain, reranked = (result.configurations[name] for name in retrievers)
+    for before, after in zip(plain.queries, reranked.queries, strict=True):
+        assert len(after.retrieved) == 30
+        assert {s.id for s in after.retrieved} == {s.id for s in before.retrieved}
+        scores = [s.relevance_score for s in after.retrieved]
+        assert None not in scores and scores == sorted(scores, reverse=True)
+    assert reranked.details["reranker"] == cross_encoder.model_name
+    assert reranked.details["top_n"] == 30
+
+
+def test_evaluate_stops_on_gold_labels_that_are_not_in_the_store(minilm_store: Chroma) -> None:
+    gold = parse_gold(jsonl(*OBVIOUS, {"query": "Python", "relevant": ["Python (programming)"]}))
+    with pytest.raises(GoldSetError, match=r"line 6 \(id 6\): 'Python \(programming\)'"):
+        evaluate(gold, {"minilm": SkillRetriever(store=minilm_store)}, show_progress=False)
+
+
+def test_skill_labels_reads_every_skill_of_the_store(minilm_store: Chroma) -> None:
+    labels = skill_labels(minilm_store)
+    assert len(labels) == STORED
+    assert labels[HASKELL] == "Haskell"
+
+
+def test_sync_evaluation_store_reuses_the_collection_of_a_configuration(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    labels = load_esco_skills(esco_slice)[:40]
+    first = sync_evaluation_store(labels, tiny_embeddings, persist_directory=tmp_path)
+    again = sync_evaluation_store(labels, tiny_embeddings, persist_directory=tmp_path)
+    assert (first.added, again.added, again.unchanged) == (40, 0, 40)
+    assert first.store._collection.name == evaluation_collection_name(
+        tiny_embeddings, "{preferredLabel}"
+    )
+    described = load_esco_skills(esco_slice, passage_template="{preferredLabel}: {description}")
+    other = sync_evaluation_store(described[:40], tiny_embeddings, persist_directory=tmp_path)
+    assert other.store._collection.name != first.store._collection.name
+    assert other.added == 40
+
+
+def test_evaluation_collection_name_depends_on_model_precision_and_template(
+    tiny_embeddings: E5Embeddings, tiny_bi_encoder: Path
+) -> None:
+    name = evaluation_collection_name(tiny_embeddings, "{preferredLabel}")
+    bf16 = E5Embeddings(model_name=str(tiny_bi_encoder), precision="bf16")
+    assert name.startswith("eval-") and len(name) == len("eval-") + 10
+    assert name == evaluation_collection_name(tiny_embeddings, "{preferredLabel}")
+    assert name != evaluation_collection_name(tiny_embeddings, "{preferredLabel}: {description}")
+    assert name != evaluation_collection_name(bf16, "{preferredLabel}")
+
+
+# --- chart and table --------------------------------------------------------------------------
+
+
+def test_plot_metrics_writes_a_png(tmp_path: Path) -> None:
+    metrics = {
+        "base": dict.fromkeys(REPORT_METRICS, 0.4),
+        "tuned": dict.fromkeys(REPORT_METRICS, 0.6),
+    }
+    path = plot_metrics(metrics, tmp_path / "charts" / "metrics.png", title="gold")
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def test_plot_metrics_rejects_results_without_the_metrics(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="none of the metrics"):
+        plot_metrics({"base": {"ndcg@3": 0.5}}, tmp_path / "m.png")
+
+
+def test_table_shows_each_configuration_in_percent(minilm_store: Chroma) -> None:
+    result = evaluate(
+        parse_gold(jsonl(*OBVIOUS)),
+        {"minilm": SkillRetriever(store=minilm_store)},
+        show_progress=False,
+    )
+    header, row = result.table().splitlines()
+    assert header.split() == ["configuration", *REPORT_METRICS]
+    assert row.split() == ["minilm", *["100.0"] * len(REPORT_METRICS)]
+    assert result.table(markdown=True).startswith("| configuration | rp@5 |")
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def test_cli_evaluate_compares_templates_and_reranker_and_writes_results(
+    tmp_path: Path,
+    small_slice: Path,
+    tiny_bi_encoder: Path,
+    tiny_cross_encoder: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gold = write_gold(tmp_path / "gold.jsonl", OBVIOUS[:2])
+    out = tmp_path / "out"
+    common = ["evaluate", str(gold), "--db", str(tmp_path / "db"), "--taxonomy-file"]
+    common += [str(small_slice), "--model", str(tiny_bi_encoder), "--precision", "fp32", "-k", "10"]
+    templates = ["--passage-template", "{preferredLabel}", "--passage-template", "{description}"]
+    rerank = ["--rerank", "--reranker", str(tiny_cross_encoder), "--out", str(out)]
+
+    status = main([*common, *templates, *rerank])
+
+    assert status == 0
+    names = [
+        "{preferredLabel}",
+        "{description}",
+        "{preferredLabel} + reranker",
+        "{description} + reranker",
+    ]
+    summary = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert (summary["queries"], summary["k"]) == (2, 10)
+    assert sorted(summary["configurations"]) == sorted(names)
+    for configuration in summary["configurations"].values():
+        assert set(REPORT_METRICS) <= set(configuration["metrics"])
+        assert configuration["queries"] == 2
+    records = [json.loads(line) for line in (out / "queries.jsonl").read_text("utf-8").splitlines()]
+    assert len(records) == 4 * 2
+    assert len(records[0]["retrieved"]) == 10 and records[0]["relevant"] == [HASKELL]
+    chart = (out / "metrics.png").read_bytes()
+    assert chart.startswith(PNG_SIGNATURE) and len(chart) > 1000
+    printed = capsys.readouterr().out
+    assert "configuration" in printed and "{description} + reranker" in printed
+
+    # Running again reuses both collections: nothing is embedded.
+    assert main([*common, *templates, "--out", str(out)]) == 0
+    assert f"0 skills embedded, {SMALL} reused" in capsys.readouterr().err
+
+
+def test_cli_evaluate_scores_an_existing_collection(
+    tmp_path: Path,
+    small_slice: Path,
+    tiny_bi_encoder: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db = tmp_path / "db"
+    index = ["index", str(small_slice), "--db", str(db), "--model", str(tiny_bi_encoder)]
+    assert main([*index, "--precision", "fp32"]) == 0
+    gold = write_gold(tmp_path / "gold.jsonl", OBVIOUS[:2])
+    out = tmp_path / "out"
+
+    status = main(
+        ["evaluate", str(gold), "--db", str(db), "--precision", "fp32", "--out", str(out)]
+    )
+
+    assert status == 0
+    summary = json.loads((out / "metrics.json").read_text("utf-8"))
+    [(name, configuration)] = summary["configurations"].items()
+    assert name == f"{tiny_bi_encoder.name} | {{preferredLabel}}"
+    assert configuration["details"]["collection"] == "skills"
+    capsys.readouterr()
+
+
+def test_cli_evaluate_reports_a_malformed_gold_line_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"query": "q", "relevant": ["a"]}\n{"query": "q2"}\n', encoding="utf-8")
+
+    status = main(["evaluate", str(gold), "--db", str(tmp_path / "db")])
+
+    assert status == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: gold.jsonl, line 2: no relevant skills")
+    assert "Traceback" not in err
+
+
+def test_cli_evaluate_refuses_templates_without_a_taxonomy_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gold = write_gold(tmp_path / "gold.jsonl", OBVIOUS[:1])
+
+    status = main(["evaluate", str(gold), "--passage-template", "{description}"])
+
+    assert status == 1
+    assert "--passage-template needs --taxonomy-file" in capsys.readouterr().err
