@@ -1,0 +1,412 @@
+"""Fine-tuning the bi-encoder and the reranker: data, training, resume, outputs and errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from langchain_core.documents import Document
+from sentence_transformers import SentenceTransformer
+
+from langchain_course_skills import E5Embeddings, ModelLoadError, SkillCrossEncoder
+from langchain_course_skills.cli import main
+from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
+from langchain_course_skills.finetune import (
+    BiEncoderConfig,
+    RerankerConfig,
+    TrainingDataError,
+    TrainingExample,
+    contrastive_loss,
+    finetune_bi_encoder,
+    finetune_reranker,
+    read_alignments,
+    select_examples,
+    split_holdout,
+    taxonomy_examples,
+)
+from langchain_course_skills.loaders import load_esco_skills
+
+# The tiny random models embed every text alike, so they cannot learn in a few steps: they
+# check the mechanics; the real all-MiniLM-L6-v2 shows the learning. 20 examples, 4 held out,
+# in batches of 8: 2 steps an epoch.
+TINY = {"learning_rate": 1e-3, "batch_size": 8, "max_pairs": 20, "precision": "fp32"}
+TUNED = {**TINY, "epochs": 4, "hard_negatives": 1, "holdout": 0.2, "checkpoint_steps": 3}
+# 16 examples in batches of 8 for 3 epochs: 6 steps; negatives from the top 10 are hard.
+LEARN = {
+    "learning_rate": 1e-4,
+    "batch_size": 8,
+    "max_pairs": 16,
+    "epochs": 3,
+    "holdout": 0,
+    "hard_negatives": 3,
+    "negative_ranks": (1, 10),
+    "precision": "fp32",
+}
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _write_jsonl(path: Path, records: list[object]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny models run faster on one thread: most of their time is thread synchronisation."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def skills(esco_slice: Path) -> list[Document]:
+    return load_esco_skills(esco_slice)
+
+
+@pytest.fixture(scope="module")
+def gold_file(tmp_path_factory: pytest.TempPathFactory, skills: list[Document]) -> Path:
+    """Ten skills' descriptions as queries, their labels (upper case) as the relevant skills."""
+    records = [
+        {"query": doc.metadata["description"], "relevant": [doc.metadata["label"].upper()]}
+        for doc in skills[:10]
+    ]
+    return _write_jsonl(tmp_path_factory.mktemp("gold") / "gold.jsonl", records)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory, tiny_bi_encoder: Path, skills: list[Document]):
+    """One bi-encoder run of 4 epochs (8 steps), evaluated on a held-out split."""
+    out = tmp_path_factory.mktemp("tuned") / "model"
+    return finetune_bi_encoder(
+        tiny_bi_encoder, out, skills, config=BiEncoderConfig(**TUNED), show_progress=False
+    )
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def test_taxonomy_examples_map_descriptions_and_alt_labels_to_the_skill_passage(
+    skills: list[Document],
+) -> None:
+    examples = taxonomy_examples(skills)
+
+    doc = skills[0]
+    own = [e for e in examples if e.positive_id == doc.id]
+    alt_labels = doc.metadata["alt_labels"].splitlines()
+    # An alternative label equal to the passage itself teaches nothing and is skipped.
+    alt_labels = [a for a in alt_labels if a.strip() and a.casefold() != doc.page_content]
+    assert doc.page_content in doc.metadata["alt_labels"].splitlines()
+    assert {e.source for e in own} == {"description", "alt_label"}
+    assert {e.query for e in own} == {doc.metadata["description"], *alt_labels}
+    assert all(e.positive == doc.page_content and e.relevant_ids == {doc.id} for e in own)
+
+
+def test_select_examples_keeps_alignments_then_alternates_kinds_over_distinct_skills(
+    skills: list[Document],
+) -> None:
+    aligned = TrainingExample("a course", "x", "x-id", frozenset({"x-id"}))
+    pool = [*taxonomy_examples(skills), aligned]
+
+    chosen = select_examples(pool, 1 + 100, seed=0)
+
+    # 1 alignment, then 50 descriptions and 50 alternative labels, each of 50 distinct skills.
+    assert chosen[0] == aligned
+    for source in ("description", "alt_label"):
+        kind = [e for e in chosen[1:] if e.source == source]
+        assert len(kind) == len({e.positive_id for e in kind}) == 50
+
+
+def test_split_holdout_keeps_every_query_on_one_side(skills: list[Document]) -> None:
+    train, held = split_holdout(taxonomy_examples(skills)[:200], 0.1, seed=0)
+
+    assert len(held) > 0
+    assert not {e.query for e in train} & {e.query for e in held}
+
+
+def test_read_alignments_reads_the_card_format_and_strips_prefixes(
+    tmp_path: Path, skills: list[Document]
+) -> None:
+    label, other = skills[0].page_content, skills[1].page_content
+    path = _write_jsonl(
+        tmp_path / "card.jsonl",
+        [
+            {
+                "query": f"{QUERY_PREFIX}course",
+                "pos": [f"{PASSAGE_PREFIX}{label}", "free text"],
+                "neg": [other],
+            }
+        ],
+    )
+
+    examples = read_alignments(path, skills)
+
+    # One example per positive; the taxonomy skill resolves to its id, free text stays text.
+    assert [e.positive for e in examples] == [label, "free text"]
+    assert examples[0].positive_id == skills[0].id
+    assert all(e.query == "course" and e.negative_ids == (skills[1].id,) for e in examples)
+    assert examples[0].relevant_ids == {skills[0].id, "text:free text"}
+
+
+def test_read_alignments_resolves_gold_labels_and_ids(
+    tmp_path: Path, skills: list[Document]
+) -> None:
+    path = _write_jsonl(
+        tmp_path / "gold.jsonl",
+        [{"query": "course", "relevant": [skills[0].metadata["label"].upper(), skills[1].id]}],
+    )
+
+    examples = read_alignments(path, skills)
+
+    assert [e.positive_id for e in examples] == [skills[0].id, skills[1].id]
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([], "has no examples"),
+        ([{"relevant": ["x"]}], "no query text"),
+        ([{"query": "course"}], "no positives"),
+        ([{"query": "course", "relevant": []}], "is empty"),
+        ([{"query": "course", "relevant": ["no such skill"]}], "neither an id nor a label"),
+        (["just a string"], "expected a JSON object"),
+    ],
+)
+def test_read_alignments_rejects_bad_lines_with_a_clear_message(
+    tmp_path: Path, skills: list[Document], records: list[object], message: str
+) -> None:
+    path = _write_jsonl(tmp_path / "bad.jsonl", records)
+
+    with pytest.raises(TrainingDataError, match=message):
+        read_alignments(path, skills)
+
+
+def test_taxonomy_without_descriptions_gives_no_pairs() -> None:
+    bare = [Document(id="a", page_content="skill a", metadata={"label": "skill a"})]
+
+    with pytest.raises(TrainingDataError, match="no training pairs"):
+        taxonomy_examples(bare)
+
+
+# --- bi-encoder -------------------------------------------------------------------------------
+
+
+def _loss_on(model_path: Path | str, examples_file: Path, config: BiEncoderConfig) -> float:
+    """The contrastive loss of a saved model on its training examples, without dropout."""
+    examples = [TrainingExample.from_json(json.loads(line)) for line in examples_file.open()]
+    model = SentenceTransformer(str(model_path)).eval()
+    with torch.no_grad():
+        return float(contrastive_loss(model, examples, config))
+
+
+def test_bi_encoder_training_lowers_the_loss(
+    tmp_path: Path, minilm_path: Path, skills: list[Document]
+) -> None:
+    config = BiEncoderConfig(**LEARN)
+
+    result = finetune_bi_encoder(minilm_path, tmp_path, skills, config=config, show_progress=False)
+
+    data = tmp_path / "training_data.jsonl"
+    assert result.completed and result.steps == 6
+    assert _loss_on(tmp_path, data, config) < _loss_on(minilm_path, data, config)
+    assert _mean(result.losses[-2:]) < _mean(result.losses[:2])
+
+
+def test_bi_encoder_run_completes_its_steps(tuned) -> None:
+    assert tuned.completed and tuned.steps == tuned.total_steps == 8
+
+
+def test_bi_encoder_output_loads_in_e5embeddings_with_the_training_prefixes(tuned) -> None:
+    embeddings = E5Embeddings(model_name=str(tuned.output_dir), precision="fp32")
+    model = SentenceTransformer(str(tuned.output_dir))
+
+    query = embeddings.embed_query("WordPress Kurs")
+    passage = embeddings.embed_documents(["WordPress"])[0]
+
+    # Trained as "query: <text>" / "passage: <text>": E5Embeddings adds exactly these, and the
+    # saved prompts give plain sentence-transformers users the same vectors.
+    assert model.prompts["query"] == QUERY_PREFIX and model.prompts["document"] == PASSAGE_PREFIX
+    np.testing.assert_allclose(query, model.encode_query("WordPress Kurs"), atol=1e-5)
+    np.testing.assert_allclose(passage, model.encode_document(["WordPress"])[0], atol=1e-5)
+
+
+def test_bi_encoder_output_records_data_parameters_and_metrics(tuned) -> None:
+    out = tuned.output_dir
+    report = json.loads((out / "finetune.json").read_text())
+    card = (out / "README.md").read_text()
+
+    assert set(tuned.metrics["held-out"]) == {"base", "fine-tuned"}
+    assert report["parameters"]["temperature"] == 0.02
+    assert report["data"]["training examples"] == tuned.examples
+    assert "| held-out | fine-tuned |" in card and "evaluation.png" in card
+    assert (out / "evaluation.png").stat().st_size > 0
+    assert (out / "training_data.jsonl").is_file()
+    assert not (out / "checkpoint").exists()
+
+
+def test_resume_refuses_other_parameters_then_continues_to_the_same_weights(
+    tmp_path: Path, tiny_bi_encoder: Path, skills: list[Document], tuned
+) -> None:
+    config = BiEncoderConfig(**TUNED)
+    other = config.model_copy(update={"learning_rate": 1e-4})
+
+    def run(**kwargs: object):
+        return finetune_bi_encoder(tiny_bi_encoder, tmp_path, skills, show_progress=False, **kwargs)
+
+    stopped = run(config=config, stop_after=5)  # checkpoints at step 3 and when stopping
+    with pytest.raises(TrainingDataError, match="learning_rate"):
+        run(config=other, resume=True)
+    with pytest.raises(TrainingDataError, match="--resume"):
+        run(config=config)
+    resumed = run(config=config, resume=True)
+
+    # `tuned` is the same run without the break.
+    assert not stopped.completed and stopped.steps == 5
+    assert resumed.completed and resumed.steps == tuned.steps
+    assert resumed.losses == pytest.approx(tuned.losses, rel=1e-4)
+    weights = SentenceTransformer(str(tmp_path)).state_dict()
+    for name, value in SentenceTransformer(str(tuned.output_dir)).state_dict().items():
+        torch.testing.assert_close(weights[name], value)
+
+
+def test_base_model_that_cannot_be_loaded_offline_raises_model_load_error(
+    tmp_path: Path, skills: list[Document]
+) -> None:
+    with pytest.raises(ModelLoadError, match="no-such-org/no-such-model"):
+        finetune_bi_encoder("no-such-org/no-such-model", tmp_path / "out", skills)
+
+
+# --- reranker ---------------------------------------------------------------------------------
+
+
+def test_reranker_output_loads_in_skill_cross_encoder_with_reranked_metrics(
+    tmp_path: Path,
+    tiny_cross_encoder: Path,
+    tiny_bi_encoder: Path,
+    skills: list[Document],
+    gold_file: Path,
+) -> None:
+    config = RerankerConfig(hard_negatives=3, **TINY)
+
+    result = finetune_reranker(
+        tiny_cross_encoder,
+        tmp_path / "reranker",
+        skills,
+        retriever=tiny_bi_encoder,
+        config=config,
+        eval_files={"gold": gold_file},
+        show_progress=False,
+    )
+    scores = SkillCrossEncoder(model_name=str(result.output_dir), precision="fp32").score(
+        [("WordPress Kurs", "WordPress"), ("WordPress Kurs", "cut clay")]
+    )
+
+    # 20 examples with --eval (nothing held out), batches of 8: 3 steps.
+    assert result.completed and result.steps == 3
+    assert set(result.metrics["gold"]) == {"retriever", "base reranker", "fine-tuned reranker"}
+    assert all(0 <= s <= 1 for s in scores)
+    assert (result.output_dir / "evaluation.png").is_file()
+    assert not (result.output_dir / "checkpoint").exists()
+
+
+def test_reranker_from_a_bi_encoder_gets_a_fresh_head_and_learns(
+    tmp_path: Path, minilm_path: Path, skills: list[Document]
+) -> None:
+    config = RerankerConfig(**LEARN)
+
+    result = finetune_reranker(
+        minilm_path, tmp_path, skills, retriever=minilm_path, config=config, show_progress=False
+    )
+
+    assert _mean(result.losses[-2:]) < _mean(result.losses[:2])
+    assert "fresh, randomly initialised" in (tmp_path / "README.md").read_text()
+    assert len(SkillCrossEncoder(model_name=str(tmp_path)).score([("a", "b")])) == 1
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_finetune_trains_evaluates_and_prints_before_and_after(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    esco_slice: Path,
+    tiny_bi_encoder: Path,
+    gold_file: Path,
+) -> None:
+    status, out, err = _cli(
+        capsys,
+        "finetune",
+        "--taxonomy",
+        esco_slice,
+        "--base",
+        tiny_bi_encoder,
+        "--out",
+        tmp_path / "model",
+        "--max-pairs",
+        24,
+        "--batch-size",
+        8,
+        "--precision",
+        "fp32",
+        "--eval",
+        gold_file,
+    )
+
+    assert status == 0, err
+    assert "trained 3 steps on 24 examples" in out
+    assert "gold:" in out and "fine-tuned" in out
+    assert E5Embeddings(model_name=str(tmp_path / "model")).dimension == 32
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--holdout", "1.5"], "--holdout"),
+        (["--taxonomy", "missing.csv"], "does not exist"),
+        (["--base", "no-such-org/no-such-model"], "--base DIR"),
+        (["--train", "{train}"], "neither an id nor a label"),
+        (["--eval", "{train}"], "neither a skill id nor a skill label"),
+    ],
+)
+def test_cli_finetune_errors_exit_1_without_traceback(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    esco_slice: Path,
+    tiny_bi_encoder: Path,
+    extra: list[str],
+    message: str,
+) -> None:
+    train = _write_jsonl(tmp_path / "train.jsonl", [{"query": "q", "relevant": ["nope"]}])
+    argv = [
+        "finetune",
+        "--taxonomy",
+        esco_slice,
+        "--base",
+        tiny_bi_encoder,
+        "--out",
+        tmp_path / "model",
+        "--max-pairs",
+        8,
+        "--precision",
+        "fp32",
+    ]
+    argv += [e.format(train=train) for e in extra]
+
+    status, _, err = _cli(capsys, *argv)
+
+    assert status == 1
+    assert err.splitlines()[-1].startswith("error: ") and message in err
+    assert "Traceback" not in err
