@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from langchain_core.callbacks import (
         AsyncCallbackManagerForRetrieverRun,
         CallbackManagerForRetrieverRun,
+        Callbacks,
     )
 
 DEFAULT_K = 30  # candidates, as in the model card's evaluation
@@ -89,8 +90,7 @@ class SkillRetriever(BaseRetriever):
         _check_sizes(self.k, self.top_n, self.reranker)
         return self
 
-    def _candidates(self, query: str, k: int) -> list[Document]:
-        vector = self.store.embeddings.embed_query(query)  # type: ignore[union-attr]
+    def _candidates(self, vector: list[float], k: int) -> list[Document]:
         found = self.store.similarity_search_by_vector_with_relevance_scores(
             vector, k=k, filter=skill_filter(self.taxonomies, self.filter)
         )
@@ -113,17 +113,35 @@ class SkillRetriever(BaseRetriever):
         top_n: int | None = None,
     ) -> list[Document]:
         check_text(query, "query")
+        vector = self.store.embeddings.embed_query(query)  # type: ignore[union-attr]
+        return self.search_by_vector(
+            query, vector, k=k, top_n=top_n, callbacks=run_manager.get_child()
+        )
+
+    def search_by_vector(
+        self,
+        query: str,
+        vector: list[float],
+        *,
+        k: int | None = None,
+        top_n: int | None = None,
+        callbacks: Callbacks = None,
+    ) -> list[Document]:
+        """Retrieve (and re-rank) for a query whose embedding is already computed.
+
+        `invoke` embeds the query and calls this; callers that embed many queries in one batch
+        (evaluation) call it directly and get exactly what `invoke` would return.
+        """
         k = self.k if k is None else k
         top_n = self.top_n if top_n is None else top_n
         _check_sizes(k, top_n, self.reranker)
-        candidates = self._candidates(query, k)
+        candidates = self._candidates(vector, k)
         if self.reranker is None:
             return candidates
         reranker = self.reranker
         if top_n is not None and hasattr(reranker, "top_n"):
             reranker = reranker.model_copy(update={"top_n": top_n})
-        reranked = reranker.compress_documents(candidates, query, callbacks=run_manager.get_child())
-        return list(reranked)
+        return list(reranker.compress_documents(candidates, query, callbacks=callbacks))
 
     async def _aget_relevant_documents(
         self,

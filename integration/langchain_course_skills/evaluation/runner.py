@@ -35,7 +35,6 @@ from langchain_course_skills.retrievers import (
     DEFAULT_K,
     SIMILARITY_KEY,
     SkillRetriever,
-    skill_filter,
 )
 from langchain_course_skills.store import (
     DEFAULT_WRITE_BATCH,
@@ -207,31 +206,6 @@ def _embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]
     return [embeddings.embed_query(text) for text in texts]  # embed_documents may differ
 
 
-def _search(retriever: SkillRetriever, query: str, vector: list[float]) -> list[Document]:
-    """Do what `retriever.invoke(query)` does, from the query's precomputed embedding.
-
-    Mirrors `SkillRetriever._get_relevant_documents` (filter, threshold, reranker, top_n) so
-    that queries can be embedded in batches; a test checks that both give the same ranking.
-    """
-    found = retriever.store.similarity_search_by_vector_with_relevance_scores(
-        vector, k=retriever.k, filter=skill_filter(retriever.taxonomies, retriever.filter)
-    )
-    candidates = []
-    for doc, distance in found:
-        similarity = 1.0 - distance  # cosine distance -> cosine similarity
-        if retriever.score_threshold is not None and similarity < retriever.score_threshold:
-            continue
-        candidates.append(
-            doc.model_copy(update={"metadata": {**doc.metadata, SIMILARITY_KEY: similarity}})
-        )
-    reranker = retriever.reranker
-    if reranker is None:
-        return candidates
-    if retriever.top_n is not None and hasattr(reranker, "top_n"):
-        reranker = reranker.model_copy(update={"top_n": retriever.top_n})
-    return list(reranker.compress_documents(candidates, query))
-
-
 def _retrieved(doc: Document) -> RetrievedSkill:
     relevance = doc.metadata.get(RELEVANCE_KEY)
     return RetrievedSkill(
@@ -288,7 +262,9 @@ def _evaluate_one(
             chunk = judged[start : start + batch_size]
             vectors = _embed_queries(embeddings, [q.query for q in chunk])
             for query, vector in zip(chunk, vectors, strict=True):
-                retrieved = tuple(_retrieved(d) for d in _search(retriever, query.query, vector))
+                retrieved = tuple(
+                    _retrieved(d) for d in retriever.search_by_vector(query.query, vector)
+                )
                 ranking = [skill.id for skill in retrieved]
                 run[query.query_id] = ranking
                 relevant_ids = relevant[query.query_id]
