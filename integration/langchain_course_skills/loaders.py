@@ -15,6 +15,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.errors import TaxonomyError
 
 DEFAULT_ESCO_TEMPLATE = "{preferredLabel}"  # the model card indexes preferred labels
@@ -102,18 +103,7 @@ def _read_csv(file: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with file.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                msg = f"{file.name}, line {number}: not valid JSON ({exc.msg})"
-                raise TaxonomyError(msg) from exc
-            if not isinstance(record, dict):
-                msg = f"{file.name}, line {number}: expected a JSON object, got {record!r:.60}"
-                raise TaxonomyError(msg)
-            yield number, record
+        yield from json_objects(handle, file.name, TaxonomyError)
 
 
 def _finish(documents: list[Document], file: Path, lines: list[int]) -> list[Document]:

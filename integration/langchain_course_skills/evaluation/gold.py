@@ -14,13 +14,13 @@ store's skills, labels by case-insensitive exact match.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.errors import CourseSkillsError
 
 if TYPE_CHECKING:
@@ -108,18 +108,8 @@ def parse_gold(lines: Iterable[str], source: str = "gold set") -> list[GoldQuery
     """
     queries: list[GoldQuery] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, record in json_objects(lines, source, GoldSetError):
         where = f"{source}, line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            msg = f"{where}: not valid JSON ({exc.msg}); each line must be one JSON object"
-            raise GoldSetError(msg) from exc
-        if not isinstance(record, dict):
-            msg = f"{where}: expected a JSON object, got {line.strip()!r:.60}"
-            raise GoldSetError(msg)
         query_id = str(number if record.get("id") is None else record["id"])
         if query_id in seen:
             msg = f"{where}: id {query_id!r} is also on line {seen[query_id]}; ids must be unique"

@@ -16,7 +16,6 @@ passage is exactly the text the store indexes and the id is known for masking fa
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
 from langchain_course_skills.errors import CourseSkillsError
 
@@ -204,19 +204,8 @@ def _entries(record: dict[str, Any], key: str, where: str) -> list[str]:
 def _records(file: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         with file.open(encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{file.name}, line {number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    msg = f"{where}: not valid JSON ({exc.msg}); each line must be one JSON object"
-                    raise TrainingDataError(msg) from exc
-                if not isinstance(record, dict):
-                    msg = f"{where}: expected a JSON object, got {line.strip()!r:.60}"
-                    raise TrainingDataError(msg)
-                yield where, record
+            for number, record in json_objects(handle, file.name, TrainingDataError):
+                yield f"{file.name}, line {number}", record
     except UnicodeDecodeError as exc:
         msg = f"{file.name} is not UTF-8 ({exc.reason}); save it as UTF-8 JSONL"
         raise TrainingDataError(msg) from exc
