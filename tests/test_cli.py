@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from langchain_course_skills.cli import main
+from langchain_course_skills.store import HNSW_CONFIGURATION
 
 RESULT_KEYS = ["rank", "label", "uri", "taxonomy", "similarity", "relevance_score", "text"]
 SLICE_SIZE = 300  # skills in the esco_slice fixture
@@ -80,7 +81,7 @@ def test_info_shows_count_distance_and_fingerprint(
     assert str(tiny_bi_encoder.resolve()) in out
     assert "'query: '" in out
     assert "{preferredLabel}" in out
-    assert "ef_search=128" in out
+    assert f"ef_search={HNSW_CONFIGURATION['ef_search']}" in out
 
 
 def test_info_json_lists_collections(
