@@ -42,8 +42,9 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
     """Pairs per forward pass."""
     max_length: int | None = Field(default=DEFAULT_MAX_LENGTH, gt=0)
     """Pairs longer than this many tokens are truncated; None keeps the model's own limit."""
-    precision: Precision = "auto"
-    """fp32, bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)."""
+    precision: Precision = "fp32"
+    """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
+    bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
 
     _client: CrossEncoder = PrivateAttr()
 

@@ -70,8 +70,9 @@ class E5Embeddings(BaseModel, Embeddings):
     """Texts per forward pass."""
     max_seq_length: int | None = Field(default=DEFAULT_MAX_SEQ_LENGTH, gt=0)
     """Longer inputs are truncated to this many tokens; None keeps the model's own limit."""
-    precision: Precision = "auto"
-    """fp32, bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)."""
+    precision: Precision = "fp32"
+    """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
+    bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
 
     _client: SentenceTransformer = PrivateAttr()
 

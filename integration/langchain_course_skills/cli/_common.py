@@ -103,7 +103,13 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = Fal
     group.add_argument(
         "--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps"
     )
-    group.add_argument("--precision", default="auto", choices=PRECISIONS, help="model precision")
+    group.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="model precision; auto = bf16 on CPUs with native bf16 (about 2x faster), "
+        "fp16 on CUDA",
+    )
     group.add_argument(
         "--batch-size", type=positive_int, default=32, metavar="N", help="texts per forward pass"
     )
