@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ _HNSW_RECORDED = ("space", "ef_construction", "ef_search", "max_neighbors")
 HASH_KEY = "content_hash"  # metadata key: hash of text + metadata, to skip unchanged skills
 FINGERPRINT_PREFIX = "course_skills:"  # collection metadata keys of the fingerprint
 DEFAULT_WRITE_BATCH = 1024  # skills embedded and written per step (kept under the client limit)
+_READ_PAGE = 5000  # skills read back per request (under Chroma's local limit of 5,461)
 _MATCHED_KEYS = ("embeddings", "model", "dimension", "query_prefix", "passage_prefix")
 # Collection metadata of the last completed sync: a digest of every (id, content hash) it was
 # given and the count it left. Equal digest and count mean nothing changed since, so a re-run
@@ -124,7 +125,8 @@ def _client(persist_directory: str | Path | None, client: ClientAPI | None) -> C
     return chromadb.PersistentClient(path=str(Path(str(persist_directory)).expanduser()))
 
 
-def _get_collection(client: ClientAPI, name: str) -> Collection | None:
+def find_collection(client: ClientAPI, name: str) -> Collection | None:
+    """Return the collection `name`, or None if the store has no such collection."""
     if name not in {c.name for c in client.list_collections()}:
         return None
     return client.get_collection(name, embedding_function=None)
@@ -207,16 +209,25 @@ def _check_documents(documents: Sequence[Document]) -> None:
         seen.add(doc.id)
 
 
-def _stored_hashes(collection: Collection, page: int) -> dict[str, str]:
-    hashes: dict[str, str] = {}
+def iter_stored(
+    collection: Collection, *, with_documents: bool = False
+) -> Iterator[tuple[str, Mapping[str, Any], str | None]]:
+    """Yield (id, metadata, text or None) for every stored skill, a page at a time."""
+    include = ["metadatas", "documents"] if with_documents else ["metadatas"]
     offset = 0
     while True:
-        result = collection.get(include=["metadatas"], limit=page, offset=offset)
-        for doc_id, metadata in zip(result["ids"], result["metadatas"] or []):
-            hashes[doc_id] = str((metadata or {}).get(HASH_KEY, ""))
-        if len(result["ids"]) < page:
-            return hashes
-        offset += page
+        result = collection.get(include=include, limit=_READ_PAGE, offset=offset)  # type: ignore[arg-type]
+        texts = result["documents"] if with_documents else None
+        for index, doc_id in enumerate(result["ids"]):
+            metadata = (result["metadatas"] or [])[index] or {}
+            yield doc_id, metadata, texts[index] if texts else None
+        if len(result["ids"]) < _READ_PAGE:
+            return
+        offset += _READ_PAGE
+
+
+def _stored_hashes(collection: Collection) -> dict[str, str]:
+    return {doc_id: str(meta.get(HASH_KEY, "")) for doc_id, meta, _ in iter_stored(collection)}
 
 
 def _digest(hashes: Mapping[str | None, str]) -> str:
@@ -275,7 +286,7 @@ def sync_skill_store(
         {f"{FINGERPRINT_PREFIX}hnsw_{k}": str(v) for k, v in HNSW_CONFIGURATION.items()}
     )
     # Look before creating: get_or_create_collection would overwrite the stored fingerprint.
-    collection = _get_collection(chroma_client, collection_name)
+    collection = find_collection(chroma_client, collection_name)
     if collection is None:
         collection = chroma_client.create_collection(
             collection_name,
@@ -291,7 +302,7 @@ def sync_skill_store(
     if _unchanged_since_last_sync(collection, digest, len(documents), prune):
         stored = {str(doc_id): value for doc_id, value in hashes.items()}  # as last written
     else:
-        stored = _stored_hashes(collection, chroma_client.get_max_batch_size())
+        stored = _stored_hashes(collection)
     pending = [doc for doc in documents if stored.get(str(doc.id)) != hashes[doc.id]]
     pending.sort(key=lambda doc: len(doc.page_content))  # similar lengths pad less per batch
     added = sum(1 for doc in pending if doc.id not in stored)
@@ -419,7 +430,7 @@ def open_skill_store(
         raise StoreNotFoundError(msg)
     chroma_client = _client(persist_directory, client)
     where = _where(persist_directory, client)
-    collection = _get_collection(chroma_client, collection_name)
+    collection = find_collection(chroma_client, collection_name)
     if collection is None:
         names = [c.name for c in chroma_client.list_collections()]
         msg = (

@@ -21,7 +21,12 @@ from langchain_course_skills.errors import (
     StoreNotFoundError,
 )
 from langchain_course_skills.retrievers import SIMILARITY_KEY
-from langchain_course_skills.store import DEFAULT_COLLECTION, read_fingerprint
+from langchain_course_skills.store import (
+    DEFAULT_COLLECTION,
+    iter_stored,
+    read_fingerprint,
+)
+from langchain_course_skills.store import find_collection as find_store_collection
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -191,9 +196,7 @@ def store_client(args: argparse.Namespace) -> ClientAPI | None:
 
 def find_collection(client: ClientAPI | None, name: str) -> Collection | None:
     """Return the collection `name`, or None if the store or the collection does not exist."""
-    if client is None or name not in collection_names(client):
-        return None
-    return client.get_collection(name, embedding_function=None)
+    return None if client is None else find_store_collection(client, name)
 
 
 def collection_names(client: ClientAPI) -> list[str]:
@@ -320,14 +323,7 @@ def warn_if_truncated(embeddings: E5Embeddings, text: str) -> None:
 
 def taxonomy_counts(collection: Collection) -> Counter[str]:
     """Count a collection's skills per `metadata["taxonomy"]`."""
-    counts: Counter[str] = Counter()
-    page, offset = 5000, 0
-    while True:
-        result = collection.get(include=["metadatas"], limit=page, offset=offset)
-        counts.update(str((m or {}).get("taxonomy", "?")) for m in result["metadatas"] or [])
-        if len(result["ids"]) < page:
-            return counts
-        offset += page
+    return Counter(str(meta.get("taxonomy", "?")) for _, meta, _ in iter_stored(collection))
 
 
 def result_records(documents: list[Document]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.store import iter_stored
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 QUERY_KEYS = ("query", "sentence")  # where a line keeps its course text, in order of preference
 RELEVANT_KEYS = ("relevant", "pos", "uris")  # where it keeps its relevant skills
 _SHOWN_ERRORS = 10  # unresolved entries listed in one message
-_PAGE = 5000  # skills read from the store per request
 
 
 class GoldSetError(CourseSkillsError, ValueError):
@@ -152,17 +152,10 @@ def load_gold(path: str | Path) -> list[GoldQuery]:
 
 def skill_labels(store: Chroma) -> dict[str, str]:
     """Return every skill of a store as id -> label (its text where it has no label)."""
-    labels: dict[str, str] = {}
-    offset = 0
-    while True:
-        page = store.get(include=["metadatas", "documents"], limit=_PAGE, offset=offset)
-        for skill_id, metadata, text in zip(
-            page["ids"], page["metadatas"], page["documents"], strict=True
-        ):
-            labels[skill_id] = str((metadata or {}).get("label") or text or "")
-        if len(page["ids"]) < _PAGE:
-            return labels
-        offset += _PAGE
+    return {
+        skill_id: str(metadata.get("label") or text or "")
+        for skill_id, metadata, text in iter_stored(store._collection, with_documents=True)
+    }
 
 
 def _key(label: str) -> str:
