@@ -151,3 +151,38 @@ def test_fingerprint_records_the_collection_own_hnsw_settings(
     assert fingerprint["hnsw_ef_search"] == "64"
     assert fingerprint["hnsw_space"] == "cosine"
     assert HNSW_CONFIGURATION["ef_search"] != 64
+
+
+def test_quick_precision_probe_measures_every_variant(tmp_path: Path) -> None:
+    out, models = tmp_path / "results", tmp_path / "models"
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "precision_probe.py"),
+            "--quick",
+            "--reps",
+            "1",
+            "--models",
+            str(models),
+            "--reranker",
+            str(models / "ce-tiny"),  # built by the probe before it is loaded
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "precision_probe.json").read_text(encoding="utf-8"))
+    variants = {"fp32", "bf16", "bf16-autocast", "int8"}
+    for part in ("index", "rerank", "retrieval", "reranked"):
+        assert set(results[part]) == variants, part
+    assert results["index"]["fp32"]["max_abs_difference"] == 0.0
+    # int8 is an approximation of the same model, not a different one.
+    assert results["index"]["int8"]["max_abs_difference"] < 0.5
+    assert "| int8 |" in (out / "precision_probe.md").read_text(encoding="utf-8")
