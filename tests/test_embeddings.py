@@ -139,3 +139,14 @@ def test_unknown_option_is_an_error(tiny_bi_encoder: Path) -> None:
 def test_count_tokens_includes_the_prefix(tiny_embeddings: E5Embeddings) -> None:
     assert tiny_embeddings.count_tokens("WordPress") > tiny_embeddings.count_tokens("")
     assert tiny_embeddings.max_tokens == 512
+
+
+def test_batch_size_defaults_to_32_on_a_cpu_and_keeps_an_explicit_value(
+    tiny_bi_encoder: Path,
+) -> None:
+    default = E5Embeddings(model_name=tiny_bi_encoder, device="cpu")
+    explicit = E5Embeddings(model_name=tiny_bi_encoder, device="cpu", batch_size=7)
+
+    assert default.batch_size is None and default._batch_size == 32
+    assert explicit._batch_size == 7
+    assert default.embed_documents(["a"] * 9) == explicit.embed_documents(["a"] * 9)

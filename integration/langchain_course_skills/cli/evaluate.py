@@ -137,7 +137,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     models.add_argument("--precision", default="auto", choices=PRECISIONS, help="model precision")
     models.add_argument(
-        "--batch-size", type=positive_int, default=32, help="texts per forward pass"
+        "--batch-size",
+        type=positive_int,
+        help="texts per forward pass (default: 256 on a CUDA GPU, 32 elsewhere)",
     )
     parser.set_defaults(handler=run)
 
