@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -32,6 +33,7 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+@functools.cache  # read /proc/cpuinfo once, not at every model load
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX)."""
     try:

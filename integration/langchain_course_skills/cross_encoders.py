@@ -68,17 +68,12 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         """Return sigmoid(logit) for each (query, passage) pair, in the given order."""
         if not text_pairs:
             return []
-        # Sort by length so each batch pads to similar lengths; restore the order afterwards.
-        order = sorted(range(len(text_pairs)), key=lambda i: -sum(map(len, text_pairs[i])))
+        # sentence-transformers sorts the pairs by length into batches and restores the order.
         logits = self._client.predict(
-            [text_pairs[i] for i in order],
+            text_pairs,
             batch_size=self.batch_size,
             activation_fn=torch.nn.Identity(),
             convert_to_tensor=True,
             show_progress_bar=False,
         )
-        probabilities = torch.sigmoid(logits.float().reshape(len(order), -1)[:, 0]).tolist()
-        scores = [0.0] * len(order)
-        for position, index in enumerate(order):
-            scores[index] = probabilities[position]
-        return scores
+        return torch.sigmoid(logits.float().reshape(len(text_pairs), -1)[:, 0]).tolist()

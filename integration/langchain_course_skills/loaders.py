@@ -258,10 +258,11 @@ def load_skill_table(
         raise TaxonomyError(msg)
     documents: list[Document] = []
     lines: list[int] = []
+    needed = [label_column] + ([id_column] if id_column else [])
+    extra: list[str] = []  # metadata columns, set once the first row has checked the template
     for line, record in records:
         row = {key: "" if value is None else str(value).strip() for key, value in record.items()}
         where = f"{file.name}, line {line}"
-        needed = [label_column] + ([id_column] if id_column else [])
         missing = [name for name in needed if name not in row]
         if missing:
             msg = f"{where}: no field {missing} (it has {list(row)}); pass label_column/id_column"
@@ -272,11 +273,13 @@ def load_skill_table(
             raise TaxonomyError(msg)
         if not documents:
             _check_template(passage_template, list(row), file)
+            extra = metadata_columns or [
+                name for name in _template_fields(passage_template) if name != "label"
+            ]
         uri = row[id_column] if id_column else f"{taxonomy}/{row['label']}"
         if not uri:
             msg = f"{where}: the id ({id_column!r}) is empty; every skill needs one"
             raise TaxonomyError(msg)
-        extra = metadata_columns or [n for n in _template_fields(passage_template) if n != "label"]
         metadata = {name: row.get(name, "") for name in extra}
         metadata.update(uri=uri, label=row["label"], taxonomy=taxonomy)
         metadata[TEMPLATE_KEY] = passage_template

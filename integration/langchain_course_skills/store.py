@@ -132,13 +132,11 @@ def find_collection(client: ClientAPI, name: str) -> Collection | None:
     return client.get_collection(name, embedding_function=None)
 
 
-def _where(persist_directory: str | Path | None, client: ClientAPI | None) -> str:
+def _where(persist_directory: str | Path | None) -> str:
     return f"--db {persist_directory}" if persist_directory is not None else "the same client"
 
 
-def _verify(
-    collection: Collection, embeddings: Embeddings, fingerprint: dict[str, Any], where: str
-) -> None:
+def _verify(collection: Collection, fingerprint: dict[str, Any], where: str) -> None:
     name = collection.name
     space = collection_space(collection)
     if space != "cosine":
@@ -294,7 +292,7 @@ def sync_skill_store(
             metadata=metadata,
             embedding_function=None,
         )
-    _verify(collection, embeddings, fingerprint, _where(persist_directory, client))
+    _verify(collection, fingerprint, _where(persist_directory))
 
     page = min(batch_size, chroma_client.get_max_batch_size())
     hashes = {doc.id: _content_hash(doc) for doc in documents}
@@ -429,7 +427,7 @@ def open_skill_store(
         )
         raise StoreNotFoundError(msg)
     chroma_client = _client(persist_directory, client)
-    where = _where(persist_directory, client)
+    where = _where(persist_directory)
     collection = find_collection(chroma_client, collection_name)
     if collection is None:
         names = [c.name for c in chroma_client.list_collections()]
@@ -439,5 +437,5 @@ def open_skill_store(
             "or build_skill_store(...)"
         )
         raise StoreNotFoundError(msg)
-    _verify(collection, embeddings, embeddings_fingerprint(embeddings), where)
+    _verify(collection, embeddings_fingerprint(embeddings), where)
     return _chroma(chroma_client, collection_name, embeddings)

@@ -30,7 +30,6 @@ class EncoderShape:
 
 TINY = EncoderShape()
 E5_BASE = EncoderShape(layers=12, hidden=768, heads=12, ffn=3072)  # multilingual-e5-base
-BGE_RERANKER_BASE = E5_BASE  # bge-reranker-base is an XLM-RoBERTa base as well
 
 
 def _config(

@@ -278,12 +278,12 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
-def make_embeddings(args: argparse.Namespace) -> E5Embeddings:
-    """Load the embedding model named by the model options."""
+def make_embeddings(args: argparse.Namespace, model: str | None = None) -> E5Embeddings:
+    """Load the embedding model `model` (default: --model) with the model options."""
     _quiet_model_loading(args)
     try:
         return E5Embeddings(
-            model_name=args.model,
+            model_name=model or args.model,
             device=args.device,
             precision=args.precision,
             batch_size=args.batch_size,

@@ -16,6 +16,7 @@ from langchain_course_skills.cli._common import (
     add_reranker_option,
     add_store_options,
     make_cross_encoder,
+    make_embeddings,
     positive_int,
     require_collection,
     store_location,
@@ -23,7 +24,7 @@ from langchain_course_skills.cli._common import (
     stored_model,
 )
 from langchain_course_skills.cli.index import detect_kind, load_source
-from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL, E5Embeddings
+from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL
 from langchain_course_skills.errors import CourseSkillsError, TaxonomyError
 from langchain_course_skills.evaluation.chart import plot_metrics
 from langchain_course_skills.evaluation.gold import load_gold
@@ -144,12 +145,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _embeddings(model: str, args: argparse.Namespace) -> E5Embeddings:
-    return E5Embeddings(
-        model_name=model, device=args.device, precision=args.precision, batch_size=args.batch_size
-    )
-
-
 def _short(model: str) -> str:
     return Path(model.rstrip("/\\")).name or model
 
@@ -195,7 +190,7 @@ def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]
     location = store_location(args)
     retrievers = {}
     for model in models:
-        embeddings = _embeddings(model, args)
+        embeddings = make_embeddings(args, model)
         for template, docs in documents.items():
             report = sync_evaluation_store(docs, embeddings, **location)
             print(
@@ -226,7 +221,7 @@ def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetrieve
         raise CourseSkillsError(msg)
     collection = require_collection(args)  # fails before any model is loaded
     model = args.model[0] if args.model else stored_model(collection) or DEFAULT_EMBEDDING_MODEL
-    embeddings = _embeddings(model, args)
+    embeddings = make_embeddings(args, model)
     store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
     template = read_fingerprint(collection).get("passage_template")
     name = _short(model) + (f" | {template}" if template else "")

@@ -11,7 +11,14 @@ from typing import Any
 from langchain_core.documents import Document
 from pydantic import ValidationError
 
-from langchain_course_skills.cli._common import PRECISIONS, HelpFormatter, positive_int
+from langchain_course_skills.cli import EXIT_INTERRUPTED
+from langchain_course_skills.cli._common import (
+    PRECISIONS,
+    HelpFormatter,
+    _one_line,
+    _quiet_model_loading,
+    positive_int,
+)
 from langchain_course_skills.cli.index import KINDS, detect_kind, load_source
 from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL
 from langchain_course_skills.errors import CourseSkillsError, ModelLoadError, TaxonomyError
@@ -27,7 +34,6 @@ from langchain_course_skills.finetune import (
 )
 from langchain_course_skills.finetune._training import CHECKPOINT_DIR, TrainingConfig
 
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 SHOWN_METRICS = ("rp@5", "rp@10", "mrr@10")  # the summary printed after training
 
 EPILOG = """\
@@ -312,15 +318,8 @@ def _config(cls: type[TrainingConfig], args: argparse.Namespace, **extra: Any) -
         raise CourseSkillsError(msg) from exc
 
 
-def _quiet(args: argparse.Namespace) -> None:
-    if not args.verbose:
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
-
-
 def _train(args: argparse.Namespace, call: Callable[[], FinetuneResult], options: str) -> int:
-    _quiet(args)
+    _quiet_model_loading(args)
     if args.threads:
         import torch
 
@@ -329,7 +328,7 @@ def _train(args: argparse.Namespace, call: Callable[[], FinetuneResult], options
         result = call()
     except ModelLoadError as exc:
         # The shared loading message names --model; here the models come from `options`.
-        message = " ".join(str(exc).split()).replace("--model DIR", f"{options} DIR")
+        message = _one_line(exc).replace("--model DIR", f"{options} DIR")
         raise ModelLoadError(message) from exc
     except KeyboardInterrupt:
         print(

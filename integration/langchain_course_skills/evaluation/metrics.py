@@ -208,8 +208,16 @@ def compute_metrics(
             a positive integer.
     """
     cutoffs = _cutoffs(ks)
-    if not relevant:
+    return mean_metrics([_query(run.get(q, ()), ids, cutoffs, q) for q, ids in relevant.items()])
+
+
+def mean_metrics(scores: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Average per-query metrics (from `query_metrics`) key by key, as `compute_metrics` does.
+
+    Raises:
+        ValueError: If `scores` is empty.
+    """
+    if not scores:
         msg = "relevant is empty; pass at least one query id with its relevant doc ids"
         raise ValueError(msg)
-    scores = [_query(run.get(q, ()), ids, cutoffs, q) for q, ids in relevant.items()]
     return {key: math.fsum(s[key] for s in scores) / len(scores) for key in scores[0]}

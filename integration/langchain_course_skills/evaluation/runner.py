@@ -29,7 +29,7 @@ from langchain_course_skills.evaluation.gold import (
     resolve_relevant,
     skill_labels,
 )
-from langchain_course_skills.evaluation.metrics import compute_metrics, query_metrics
+from langchain_course_skills.evaluation.metrics import mean_metrics, query_metrics
 from langchain_course_skills.loaders import TEMPLATE_KEY
 from langchain_course_skills.retrievers import (
     DEFAULT_K,
@@ -255,7 +255,6 @@ def _evaluate_one(
         msg = f"the store of configuration {name!r} has no embeddings; open it with embeddings"
         raise ValueError(msg)
     judged = [q for q in queries if q.query_id in relevant]
-    run: dict[str, list[str]] = {}
     results = []
     with tqdm(total=len(judged), desc=name, unit="query", disable=not show_progress) as bar:
         for start in range(0, len(judged), batch_size):
@@ -266,7 +265,6 @@ def _evaluate_one(
                     _retrieved(d) for d in retriever.search_by_vector(query.query, vector)
                 )
                 ranking = [skill.id for skill in retrieved]
-                run[query.query_id] = ranking
                 relevant_ids = relevant[query.query_id]
                 results.append(
                     QueryResult(
@@ -278,7 +276,7 @@ def _evaluate_one(
                     )
                 )
                 bar.update()
-    metrics = compute_metrics(run, {q.query_id: relevant[q.query_id] for q in judged}, ks)
+    metrics = mean_metrics([result.metrics for result in results])
     return ConfigurationResult(
         name=name,
         metrics=metrics,

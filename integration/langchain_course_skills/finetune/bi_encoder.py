@@ -213,7 +213,8 @@ def finetune_bi_encoder(
     config = _cap_lengths(model, config)
     model.max_seq_length = config.query_max_length
     if not run.resumed:
-        passages = passage_vectors(model, documents, device=device, dtype=dtype)
+        needed = run.gold_sets or config.hard_negatives  # embed the skills only for a use
+        passages = passage_vectors(model, documents, device=device, dtype=dtype) if needed else None
         run.before = retrieval_metrics(
             model,
             documents,
@@ -268,8 +269,7 @@ def finetune_bi_encoder(
     )
     if not outcome.completed:
         return result
-    _save(model, workspace, config)
-    model.max_seq_length = config.query_max_length
+    _save(model, workspace, config)  # leaves model.max_seq_length at the query length
     drop_in = _check_drop_in(workspace.output_dir, model, config, dtype, train[0].query)
     after = retrieval_metrics(
         model, documents, run.gold_sets, k=config.eval_k, device=device, dtype=dtype

@@ -16,7 +16,6 @@ passage is exactly the text the store indexes and the id is known for masking fa
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +27,8 @@ from langchain_core.documents import Document
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
 from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.evaluation.gold import QUERY_KEYS
 
-logger = logging.getLogger(__name__)
-
-QUERY_KEYS = ("query", "sentence")  # where a line keeps its text, in order of preference
 STRICT_KEYS = ("relevant", "uris")  # entries that must be skill ids or labels of the taxonomy
 TEXT_KEYS = ("pos",)  # entries that are skill texts; free text is allowed (the card's format)
 TAXONOMY_SOURCES = ("description", "alt_label", "requirement")  # kinds of taxonomy queries

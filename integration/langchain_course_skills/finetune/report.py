@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
-
-logger = logging.getLogger(__name__)
 
 REPORT_FILE = "finetune.json"  # parameters, data, metrics and timing, machine-readable
 CHART_FILE = "evaluation.png"  # the before/after bar chart

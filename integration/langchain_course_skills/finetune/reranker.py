@@ -129,13 +129,14 @@ def _predictor(model: CrossEncoder, device: str, dtype: torch.dtype) -> Scorer:
 
 def _gold_candidates(
     retriever: SentenceTransformer,
-    documents: Sequence[Document],
+    passages: torch.Tensor | None,
     gold_sets: Mapping[str, GoldSet],
     k: int,
     device: str,
 ) -> dict[str, dict[str, list[int]]]:
-    """Gold set -> query id -> the retriever's top k skill indices."""
-    passages = passage_vectors(retriever, documents, device=device, dtype=torch.float32)
+    """Gold set -> query id -> the retriever's top k skill indices (`passages`: its skills)."""
+    if not gold_sets or passages is None:
+        return {}
     result: dict[str, dict[str, list[int]]] = {}
     for name, gold in gold_sets.items():
         ids = list(gold.queries)
@@ -227,8 +228,15 @@ def finetune_reranker(
         )
     retriever_model = embeddings.client
     retriever_device = str(retriever_model.device)
+    # The retriever embeds the skills once, for the gold sets' candidates and for mining.
+    needed = run.gold_sets or (config.hard_negatives and not run.resumed)
+    passages = (
+        passage_vectors(retriever_model, documents, device=retriever_device, dtype=torch.float32)
+        if needed
+        else None
+    )
     gold_candidates = _gold_candidates(
-        retriever_model, documents, run.gold_sets, config.eval_k, retriever_device
+        retriever_model, passages, run.gold_sets, config.eval_k, retriever_device
     )
     if not run.resumed:
         run.before = {
@@ -248,6 +256,7 @@ def finetune_reranker(
                 config.negative_ranks[1],
                 device=retriever_device,
                 dtype=torch.float32,
+                passages=passages,
             )
             run.train = mine_negatives(
                 run.train,

@@ -7,7 +7,6 @@ embedded with its e5 prefix, and the top k skills by cosine similarity are found
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from langchain_course_skills.finetune.pairs import TrainingDataError, TrainingEx
 if TYPE_CHECKING:
     from langchain_core.documents import Document
     from sentence_transformers import SentenceTransformer
-
-logger = logging.getLogger(__name__)
 
 ENCODE_BATCH = 64  # texts per forward pass when embedding for mining and evaluation
 _SEARCH_CHUNK = 1024  # queries per similarity matrix block (1024 x 13,896 floats = 57 MB)
@@ -73,11 +70,8 @@ def encode(
     *,
     device: str,
     dtype: torch.dtype,
-    max_length: int | None = None,
 ) -> torch.Tensor:
     """Embed `prefix + text` for each text, L2-normalized in fp32, without gradients."""
-    if max_length is not None:
-        model.max_seq_length = max_length
     was_training = model.training
     model.eval()
     with torch.no_grad(), autocast(device, dtype):
@@ -134,6 +128,8 @@ def retrieval_metrics(
     Returns:
         Gold set name -> metric name -> value (`compute_metrics`' defaults).
     """
+    if not gold_sets:
+        return {}
     if passages is None:
         passages = passage_vectors(model, documents, device=device, dtype=dtype)
     ids = [str(doc.id) for doc in documents]
