@@ -45,7 +45,7 @@ import onnxruntime
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from _measure import machine
+from _measure import alternate, machine, timed
 from _workloads import COURSE_MEDIUM, LABEL, LABEL_DESCRIPTION, build_models, decorte, esco
 from langchain_course_skills import E5Embeddings, SkillCrossEncoder
 from langchain_course_skills.embeddings import CPU_BATCH_SIZE, PASSAGE_PREFIX, QUERY_PREFIX
@@ -218,24 +218,17 @@ def scorers(model: Path, work: Path, threads: int) -> dict[str, Score]:
 def speeds(calls: dict[str, Callable[[], np.ndarray]], reps: int) -> dict[str, Any]:
     """Median seconds of each call over alternating repetitions, and its output's distance."""
     outputs = {name: call() for name, call in calls.items()}  # warm-up, and the outputs
-    seconds: dict[str, list[float]] = {name: [] for name in calls}
-    names = list(calls)
-    for rep in range(reps):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            started = time.perf_counter()
-            calls[name]()
-            seconds[name].append(time.perf_counter() - started)
-    reference = outputs["fp32"]
-    figures: dict[str, Any] = {}
-    for name in names:
-        median = statistics.median(seconds[name])
-        figures[name] = {
-            "seconds": seconds[name],
-            "median_s": median,
-            "speedup": statistics.median(seconds["fp32"]) / median,
-            "max_abs_difference": float(np.max(np.abs(outputs[name] - reference))),
+    samples = alternate(reps, {name: lambda rep, c=call: timed(c) for name, call in calls.items()})
+    medians = {name: statistics.median(s.seconds for s in runs) for name, runs in samples.items()}
+    return {
+        name: {
+            "seconds": [s.seconds for s in samples[name]],
+            "median_s": medians[name],
+            "speedup": medians["fp32"] / medians[name],
+            "max_abs_difference": float(np.max(np.abs(outputs[name] - outputs["fp32"]))),
         }
-    return figures
+        for name in calls
+    }
 
 
 def _top(scores: np.ndarray, keys: list[str]) -> list[list[str]]:
