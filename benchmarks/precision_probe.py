@@ -44,9 +44,18 @@ import numpy as np
 import onnxruntime
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from transformers import AutoTokenizer
 
 from _measure import alternate, machine, timed
-from _workloads import COURSE_MEDIUM, LABEL, LABEL_DESCRIPTION, build_models, decorte, esco
+from _workloads import (
+    COURSE_MEDIUM,
+    LABEL,
+    LABEL_DESCRIPTION,
+    build_models,
+    decorte,
+    esco,
+    top_keys,
+)
 from langchain_course_skills import E5Embeddings, SkillCrossEncoder
 from langchain_course_skills.embeddings import CPU_BATCH_SIZE, PASSAGE_PREFIX, QUERY_PREFIX
 from langchain_course_skills.evaluation.metrics import compute_metrics
@@ -231,10 +240,6 @@ def speeds(calls: dict[str, Callable[[], np.ndarray]], reps: int) -> dict[str, A
     }
 
 
-def _top(scores: np.ndarray, keys: list[str]) -> list[list[str]]:
-    return [[keys[i] for i in np.argsort(-row, kind="stable")[:K]] for row in scores]
-
-
 def costs(
     encode: dict[str, Encode], score: dict[str, Score] | None, quick: bool
 ) -> tuple[dict[str, Any], dict[str, Any] | None, int]:
@@ -267,7 +272,7 @@ def costs(
         for set_name, queries in sets.items():
             rows = encode_texts([sentence for _, sentence, _ in queries], QUERY_PREFIX)
             rows = rows @ passages.T
-            run = dict(zip((qid for qid, _, _ in queries), _top(rows, keys)))
+            run = dict(zip((qid for qid, _, _ in queries), top_keys(rows, keys, K)))
             relevant = {qid: uris for qid, _, uris in queries}
             retrieval[name][set_name] = figures(run, relevant, set_name)
             if name != "fp32" or score is None or reranked is None:
@@ -384,9 +389,8 @@ def main() -> int:
         mini = encoders(minilm, folder / "minilm", args.threads)
         real = scorers(args.reranker, folder / "reranker", args.threads) if args.reranker else None
         retrieval, reranked, labels = costs(mini, real, args.quick)
-    tokens = E5Embeddings(model_name=str(models.bi_encoder), device="cpu").count_tokens(
-        COURSE_MEDIUM
-    )
+    tokenizer = AutoTokenizer.from_pretrained(str(models.bi_encoder))  # no model load
+    tokens = len(tokenizer(QUERY_PREFIX + COURSE_MEDIUM)["input_ids"])
     results = {
         "machine": machine(args.threads),
         "amx": "amx_bf16" in Path("/proc/cpuinfo").read_text(encoding="utf-8"),

@@ -58,6 +58,7 @@ from _workloads import (
     decorte,
     esco,
     synthetic,
+    top_keys,
     truncate_to_tokens,
 )
 from langchain_course_skills import (
@@ -355,8 +356,7 @@ def _two(values: dict[str, float]) -> tuple[float, float]:
 
 
 def _exact(keys: list[str], matrix: Any, query: list[float]) -> list[str]:
-    scores = matrix @ np.asarray(query, dtype=np.float32)
-    return [keys[i] for i in np.argsort(-scores, kind="stable")[:K]]
+    return top_keys((matrix @ np.asarray(query, dtype=np.float32))[None], keys, K)[0]
 
 
 def quality(
@@ -448,6 +448,8 @@ def part_e5(run: Run, results: dict[str, Any]) -> dict[str, Any]:
         "ours_emb": ours_emb,
         "recipe_db": recipe_db,
         "ours": ours_store,
+        # The 30 candidates of the ~300-token course, which every re-rank measurement scores.
+        "candidates": SkillRetriever(store=ours_store, k=K).invoke(COURSES["medium"]),
     }
 
 
@@ -516,7 +518,8 @@ def part_rerank(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
     retriever = SkillRetriever(
         store=e5["ours"], k=K, reranker=SkillReranker(cross_encoder=ours_ce, top_n=TOP_N)
     )
-    candidates = SkillRetriever(store=e5["ours"], k=K).invoke(COURSES["medium"])
+    e5["ours_ce"] = ours_ce  # part_ablation's precision-auto cross-encoder
+    candidates = e5["candidates"]
     figures: dict[str, Any] = {
         "model": run.model_label,
         "model_mb": {"recipe": recipe_mb, "ours": ours_mb},
@@ -555,9 +558,8 @@ def part_ablation(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None
         },
     )
     fp32_ce = run.ours_cross_encoder(run.models.cross_encoder, precision="fp32")
-    auto_ce = run.ours_cross_encoder(run.models.cross_encoder)
-    candidates = SkillRetriever(store=e5["ours"], k=K).invoke(COURSES["medium"])
-    pairs = [(COURSES["medium"], doc.page_content) for doc in candidates]
+    auto_ce = e5.get("ours_ce") or run.ours_cross_encoder(run.models.cross_encoder)
+    pairs = [(COURSES["medium"], doc.page_content) for doc in e5["candidates"]]
     score = alternate(
         run.plan.reps - 1 or 1,
         {
@@ -628,7 +630,7 @@ def part_sweeps(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
     lengths = []
     small_recipe = recipe.reranker(run.models.small_cross_encoder, TOP_N)
     small_ours = run.ours_cross_encoder(run.models.small_cross_encoder)
-    candidates = SkillRetriever(store=e5["ours"], k=K).invoke(COURSES["medium"])
+    candidates = e5["candidates"]
     long_text = COURSES["long"]
     for tokens in run.plan.lengths:
         text = truncate_to_tokens(long_text, tokens, e5["ours_emb"].count_tokens)
