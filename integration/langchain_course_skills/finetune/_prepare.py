@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_course_skills.finetune._training import (
     EXAMPLES_FILE,
     HELDOUT_FILE,
+    LoopOutcome,
     TrainingConfig,
     Workspace,
     check_resume,
@@ -27,10 +28,18 @@ from langchain_course_skills.finetune.pairs import (
     split_holdout,
     taxonomy_examples,
 )
-from langchain_course_skills.finetune.scoring import GoldSet, load_gold_sets
+from langchain_course_skills.finetune.report import FinetuneResult
+from langchain_course_skills.finetune.scoring import (
+    GoldSet,
+    candidates_for,
+    load_gold_sets,
+    mine_negatives,
+)
 
 if TYPE_CHECKING:
+    import torch
     from langchain_core.documents import Document
+    from sentence_transformers import SentenceTransformer
 
 HELDOUT_NAME = "held-out"  # evaluation set name of the held-out training queries
 
@@ -139,3 +148,46 @@ def data_summary(
         "held-out queries": len(run.gold_sets.get(HELDOUT_NAME, GoldSet({}, {})).queries),
         "evaluation files": run.files or "none",
     }
+
+
+def mine_hard_negatives(
+    run: PreparedRun,
+    config: TrainingConfig,
+    documents: Sequence[Document],
+    retriever: SentenceTransformer,
+    passages: torch.Tensor | None,
+    *,
+    device: str,
+    dtype: torch.dtype,
+) -> None:
+    """Top up `run.train`'s hard negatives from `retriever`'s ranks `config.negative_ranks`."""
+    candidates = candidates_for(
+        run.train,
+        retriever,
+        documents,
+        config.negative_ranks[1],
+        device=device,
+        dtype=dtype,
+        passages=passages,
+    )
+    run.train = mine_negatives(
+        run.train,
+        candidates,
+        documents,
+        count=config.hard_negatives,
+        ranks=config.negative_ranks,
+        seed=config.seed,
+    )
+
+
+def result_of(run: PreparedRun, outcome: LoopOutcome) -> FinetuneResult:
+    """The result of the training loop, before the model is evaluated."""
+    return FinetuneResult(
+        run.workspace.output_dir,
+        outcome.completed,
+        outcome.steps,
+        outcome.total_steps,
+        len(run.train),
+        outcome.losses,
+        outcome.seconds,
+    )

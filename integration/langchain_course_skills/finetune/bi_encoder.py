@@ -21,7 +21,13 @@ from pydantic import Field
 
 from langchain_course_skills._models import load_sentence_transformer
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
-from langchain_course_skills.finetune._prepare import data_summary, prepare_run, save_start
+from langchain_course_skills.finetune._prepare import (
+    data_summary,
+    mine_hard_negatives,
+    prepare_run,
+    result_of,
+    save_start,
+)
 from langchain_course_skills.finetune._training import (
     EXAMPLES_FILE,
     TrainingConfig,
@@ -37,9 +43,7 @@ from langchain_course_skills.finetune.report import (
     write_report,
 )
 from langchain_course_skills.finetune.scoring import (
-    candidates_for,
     encode,
-    mine_negatives,
     passage_vectors,
     retrieval_metrics,
 )
@@ -225,23 +229,7 @@ def finetune_bi_encoder(
             passages=passages,
         )
         if config.hard_negatives:
-            candidates = candidates_for(
-                run.train,
-                model,
-                documents,
-                config.negative_ranks[1],
-                device=device,
-                dtype=dtype,
-                passages=passages,
-            )
-            run.train = mine_negatives(
-                run.train,
-                candidates,
-                documents,
-                count=config.hard_negatives,
-                ranks=config.negative_ranks,
-                seed=config.seed,
-            )
+            mine_hard_negatives(run, config, documents, model, passages, device=device, dtype=dtype)
         save_start(run, config)
     workspace = run.workspace
     train = run.train
@@ -258,15 +246,7 @@ def finetune_bi_encoder(
         stop_after=stop_after,
         description="fine-tuning the bi-encoder",
     )
-    result = FinetuneResult(
-        workspace.output_dir,
-        outcome.completed,
-        outcome.steps,
-        outcome.total_steps,
-        len(train),
-        outcome.losses,
-        outcome.seconds,
-    )
+    result = result_of(run, outcome)
     if not outcome.completed:
         return result
     _save(model, workspace, config)  # leaves model.max_seq_length at the query length

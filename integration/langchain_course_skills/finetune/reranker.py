@@ -24,7 +24,13 @@ from langchain_course_skills._models import load_cross_encoder
 from langchain_course_skills.cross_encoders import DEFAULT_MAX_LENGTH, SkillCrossEncoder
 from langchain_course_skills.embeddings import QUERY_PREFIX, E5Embeddings
 from langchain_course_skills.evaluation.metrics import compute_metrics
-from langchain_course_skills.finetune._prepare import data_summary, prepare_run, save_start
+from langchain_course_skills.finetune._prepare import (
+    data_summary,
+    mine_hard_negatives,
+    prepare_run,
+    result_of,
+    save_start,
+)
 from langchain_course_skills.finetune._training import (
     EXAMPLES_FILE,
     TrainingConfig,
@@ -40,9 +46,7 @@ from langchain_course_skills.finetune.report import (
 )
 from langchain_course_skills.finetune.scoring import (
     GoldSet,
-    candidates_for,
     encode,
-    mine_negatives,
     passage_vectors,
     top_k,
 )
@@ -249,22 +253,14 @@ def finetune_reranker(
             for name, gold in run.gold_sets.items()
         }
         if config.hard_negatives:
-            candidates = candidates_for(
-                run.train,
-                retriever_model,
+            mine_hard_negatives(
+                run,
+                config,
                 documents,
-                config.negative_ranks[1],
+                retriever_model,
+                passages,
                 device=retriever_device,
                 dtype=torch.float32,
-                passages=passages,
-            )
-            run.train = mine_negatives(
-                run.train,
-                candidates,
-                documents,
-                count=config.hard_negatives,
-                ranks=config.negative_ranks,
-                seed=config.seed,
             )
         run.extra = {"fresh_head": fresh_head}
         save_start(run, config)
@@ -282,15 +278,7 @@ def finetune_reranker(
         description="fine-tuning the reranker",
     )
     out = run.workspace.output_dir
-    result = FinetuneResult(
-        out,
-        outcome.completed,
-        outcome.steps,
-        outcome.total_steps,
-        len(run.train),
-        outcome.losses,
-        outcome.seconds,
-    )
+    result = result_of(run, outcome)
     if not outcome.completed:
         return result
     model.save(str(out), create_model_card=False)
