@@ -18,6 +18,7 @@ from langchain_course_skills._models import (
     resolve_device,
     resolve_precision,
 )
+from langchain_course_skills.passages import counting_tokens
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -123,8 +124,16 @@ class E5Embeddings(BaseModel, Embeddings):
 
     def count_tokens(self, text: str, *, query: bool = True) -> int:
         """Return the number of tokens of `text` with its prefix, special tokens included."""
+        return self.token_counts([text], query=query)[0]
+
+    def token_counts(self, texts: list[str], *, query: bool = True) -> list[int]:
+        """Return `count_tokens` of each text, tokenized in one call."""
+        if not texts:
+            return []
         prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
-        return len(self._client.tokenizer(prefix + text, truncation=False)["input_ids"])
+        with counting_tokens():
+            encoded = self._client.tokenizer([prefix + text for text in texts], truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def _embed(self, texts: list[str], prefix: str) -> list[list[float]]:
         if not texts:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import chromadb
 from langchain_chroma import Chroma
@@ -50,6 +51,7 @@ HASH_KEY = "content_hash"  # metadata key: hash of text + metadata, to skip unch
 FINGERPRINT_PREFIX = "course_skills:"  # collection metadata keys of the fingerprint
 DEFAULT_WRITE_BATCH = 1024  # skills embedded and written per step (kept under the client limit)
 _READ_PAGE = 5000  # skills read back per request (under Chroma's local limit of 5,461)
+_QUERY_PAGE = 512  # query vectors per search request (a few MB of JSON to a server)
 _MATCHED_KEYS = ("embeddings", "model", "dimension", "query_prefix", "passage_prefix")
 # Collection metadata of the last completed sync: a digest of every (id, content hash) it was
 # given and the count it left. Equal digest and count mean nothing changed since, so a re-run
@@ -439,3 +441,69 @@ def open_skill_store(
         raise StoreNotFoundError(msg)
     _verify(collection, embeddings_fingerprint(embeddings), where)
     return _chroma(chroma_client, collection_name, embeddings)
+
+
+def search_vectors(
+    store: Chroma, vectors: Sequence[Sequence[float]], k: int, where: dict[str, Any] | None
+) -> list[list[tuple[Document, float]]]:
+    """Return, for each vector, its `k` nearest skills and their cosine distance: one request.
+
+    Gives per vector what `store.similarity_search_by_vector_with_relevance_scores` gives,
+    which asks Chroma once per vector; Chroma's collection answers many vectors at once.
+    """
+    results: list[list[tuple[Document, float]]] = []
+    collection = store._collection  # langchain-chroma searches one vector per call
+    for start in range(0, len(vectors), _QUERY_PAGE):
+        page: list[Sequence[float]] = [list(v) for v in vectors[start : start + _QUERY_PAGE]]
+        found = collection.query(
+            query_embeddings=page,
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        for ids, texts, metadatas, distances in zip(
+            found["ids"],
+            found["documents"] or [],
+            found["metadatas"] or [],
+            found["distances"] or [],
+        ):
+            results.append(
+                [
+                    (Document(page_content=text, metadata=dict(meta or {}), id=doc_id), distance)
+                    for doc_id, text, meta, distance in zip(ids, texts, metadatas, distances)
+                    if text is not None
+                ]
+            )
+    return results
+
+
+def connect_chroma(url: str, token: str | None = None) -> ClientAPI:
+    """Connect to a Chroma server, or raise a `StoreNotFoundError` that says how to start one.
+
+    Args:
+        url: The server, as http://HOST:PORT or https://HOST:PORT.
+        token: A bearer token, if the server wants one.
+    """
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    except ValueError:  # a port that is not a number
+        port = 0
+    if not parsed.hostname or not port or parsed.scheme not in ("http", "https"):
+        msg = f"--chroma-url {url!r} is not a URL; use http://HOST:PORT"
+        raise StoreNotFoundError(msg)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname, port=port, ssl=parsed.scheme == "https", headers=headers
+        )
+        # The client checks the server when it is made (chromadb 1.x); ask once more so that
+        # an older or lazier client fails here too, with this message, not on first use.
+        client.heartbeat()
+    except Exception as exc:  # connection refused, DNS, auth: chromadb raises several kinds
+        msg = (
+            f"cannot reach the Chroma server at {url} ({exc}); start one with "
+            f"`chroma run --path DIR --port {port}` or check --chroma-url and --chroma-token"
+        )
+        raise StoreNotFoundError(msg) from exc
+    return client

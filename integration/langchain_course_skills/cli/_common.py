@@ -8,14 +8,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from langchain_course_skills._models import model_identity
 from langchain_course_skills.compressors import RELEVANCE_KEY
 from langchain_course_skills.cross_encoders import DEFAULT_RERANKER_MODEL, SkillCrossEncoder
 from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL, E5Embeddings
 from langchain_course_skills.errors import (
-    CourseSkillsError,
     ModelLoadError,
     StoreMismatchError,
     StoreNotFoundError,
@@ -26,6 +24,7 @@ from langchain_course_skills.store import (
     iter_stored,
     read_fingerprint,
 )
+from langchain_course_skills.store import connect_chroma as chroma_http_client
 from langchain_course_skills.store import find_collection as find_store_collection
 
 if TYPE_CHECKING:
@@ -143,35 +142,6 @@ def store_location(args: argparse.Namespace) -> dict[str, Any]:
 def store_name(args: argparse.Namespace) -> str:
     """Return how the command line names the store: `--db DIR` or `--chroma-url URL`."""
     return f"--chroma-url {args.chroma_url}" if args.chroma_url else f"--db {args.db}"
-
-
-def chroma_http_client(url: str, token: str | None = None) -> ClientAPI:
-    """Connect to a Chroma server, or raise a `CourseSkillsError` that says how to start one."""
-    import chromadb
-
-    parsed = urlparse(url if "://" in url else f"http://{url}")
-    try:
-        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
-    except ValueError:  # a port that is not a number
-        port = 0
-    if not parsed.hostname or not port or parsed.scheme not in ("http", "https"):
-        msg = f"--chroma-url {url!r} is not a URL; use http://HOST:PORT"
-        raise CourseSkillsError(msg)
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    try:
-        client = chromadb.HttpClient(
-            host=parsed.hostname, port=port, ssl=parsed.scheme == "https", headers=headers
-        )
-        # The client checks the server when it is made (chromadb 1.x); ask once more so that
-        # an older or lazier client fails here too, with this message, not on first use.
-        client.heartbeat()
-    except Exception as exc:  # connection refused, DNS, auth: chromadb raises several kinds
-        msg = (
-            f"cannot reach the Chroma server at {url} ({exc}); start one with "
-            f"`chroma run --path DIR --port {port}` or check --chroma-url and --chroma-token"
-        )
-        raise CourseSkillsError(msg) from exc
-    return client
 
 
 def _embedded_client(db: str) -> ClientAPI | None:
