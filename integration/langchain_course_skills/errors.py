@@ -27,3 +27,11 @@ class StoreNotFoundError(CourseSkillsError, LookupError):
 
 class StoreMismatchError(CourseSkillsError, ValueError):
     """The store was built with other embeddings or another distance."""
+
+
+class CourseInputError(CourseSkillsError, ValueError):
+    """A course catalogue cannot be read at all (missing file, unknown format, no id column)."""
+
+
+class MapOutputError(CourseSkillsError, ValueError):
+    """The output file of a mapping run is not one that `map_courses` writes."""

@@ -93,13 +93,23 @@ def _units(
         if count <= budget:
             units.append((start, end, count))
             continue
-        step = max(1, budget - overlap)
-        for window in range(first, token, step):
+        window = first
+        while True:
             last = min(window + budget, token)
+            if last < token:
+                last = _word_start(offsets, last, window + 1)
             units.append((offsets[window][0], offsets[last - 1][1], last - window))
             if last == token:
                 break
+            window = _word_start(offsets, max(window + 1, last - overlap), window + 1)
     return units
+
+
+def _word_start(offsets: Sequence[tuple[int, int]], token: int, lowest: int) -> int:
+    """Move `token` back to the first token of its word, but not below `lowest`."""
+    while token > lowest and offsets[token][0] == offsets[token - 1][1]:
+        token -= 1
+    return token
 
 
 def _pack(units: list[tuple[int, int, int]], budget: int, overlap: int) -> list[Passage]:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_K = 30  # candidates, as in the model card's evaluation
 SIMILARITY_KEY = "similarity"  # metadata key of the first-stage cosine similarity
 EVIDENCE_KEY = "evidence"  # metadata key: {"start", "end"} of the passage that found the skill
-Fusion = Literal["max", "rrf"]
+Fusion = Literal["max", "rrf", "round_robin"]
 DEFAULT_FUSION: Fusion = "max"  # see docs/mapping.md for the measurement behind it
 RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
 MIN_PASSAGE_TOKENS = 16  # a shorter passage says too little to retrieve with
@@ -67,23 +67,30 @@ def skill_filter(
 def _fuse(ranked: Sequence[Sequence[Document]], k: int, fusion: Fusion) -> list[Document]:
     """Combine the candidate lists of a text's passages into one list of `k` skills.
 
-    "max" ranks a skill by its best cosine similarity over the passages, "rrf" by the sum of
-    1 / (RRF_K + rank) over the passages that found it. Each skill keeps the copy of the
-    passage where its similarity is highest, and so that passage's evidence.
+    "max" ranks a skill by its best cosine similarity over the passages; "rrf" by the sum of
+    1 / (RRF_K + rank) over the passages that found it (skills many passages share come
+    first); "round_robin" by its best rank in any passage, then by similarity (every
+    passage's best candidates first). Each skill keeps the copy of the passage where its
+    similarity is highest, and so that passage's evidence.
     """
     best: dict[str, Document] = {}
     score: dict[str, float] = {}
+    rank_of: dict[str, int] = {}
     for candidates in ranked:
         for rank, doc in enumerate(candidates, start=1):
             key = doc.id or doc.page_content
             similarity = float(doc.metadata[SIMILARITY_KEY])
             if key not in best or similarity > best[key].metadata[SIMILARITY_KEY]:
                 best[key] = doc
+            rank_of[key] = min(rank_of.get(key, rank), rank)
             if fusion == "rrf":
                 score[key] = score.get(key, 0.0) + 1.0 / (RRF_K + rank)
             else:
                 score[key] = max(score.get(key, similarity), similarity)
-    order = sorted(best, key=lambda key: score[key], reverse=True)  # stable: first found first
+    if fusion == "round_robin":
+        order = sorted(best, key=lambda key: (rank_of[key], -score[key]))
+    else:
+        order = sorted(best, key=lambda key: score[key], reverse=True)  # stable: first found
     return [best[key] for key in order[:k]]
 
 
@@ -133,7 +140,7 @@ class SkillRetriever(BaseRetriever):
     """Skills kept after re-ranking (default: the reranker's own); `invoke(..., top_n=...)`."""
     fusion: Fusion = DEFAULT_FUSION
     """How the candidates of a long text's passages combine per skill: "max" (best cosine
-    similarity) or "rrf" (reciprocal-rank fusion)."""
+    similarity), "rrf" (reciprocal-rank fusion) or "round_robin" (best rank in a passage)."""
     passage_tokens: int | None = Field(default=None, ge=MIN_PASSAGE_TOKENS)
     """Tokens per passage of a long text (prefix and special tokens included); None: the
     embedding model's limit. Texts within the model's limit are never split."""
@@ -160,8 +167,13 @@ class SkillRetriever(BaseRetriever):
             lists.append(documents)
         return lists
 
-    def _passages(self, texts: list[str]) -> list[list[Passage]]:
-        """Return each text's passages: the whole text if the embedding model reads all of it."""
+    def passages(self, texts: list[str]) -> list[list[Passage]]:
+        """Return the passages each text is read in: the whole text if the model reads it all.
+
+        Example:
+            >>> [(p.start, p.end) for p in retriever.passages([long_course])[0]]
+            [(0, 1093), (1021, 2210), (2107, 2455)]
+        """
         embeddings = self.store.embeddings
         whole = [[Passage(0, len(text))] for text in texts]
         if not isinstance(embeddings, E5Embeddings):
@@ -261,7 +273,7 @@ class SkillRetriever(BaseRetriever):
     def _search_many(
         self, texts: list[str], k: int | None, top_n: int | None, callbacks: Callbacks
     ) -> list[list[Document]]:
-        plans = self._passages(texts)
+        plans = self.passages(texts)
         passages = [p.of(text) for text, plan in zip(texts, plans) for p in plan]
         return self._search(texts, plans, self._embed(passages), k, top_n, callbacks)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills._models import model_identity
-from langchain_course_skills.compressors import RELEVANCE_KEY
 from langchain_course_skills.cross_encoders import DEFAULT_RERANKER_MODEL, SkillCrossEncoder
 from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL, E5Embeddings
 from langchain_course_skills.errors import (
@@ -18,7 +17,7 @@ from langchain_course_skills.errors import (
     StoreMismatchError,
     StoreNotFoundError,
 )
-from langchain_course_skills.retrievers import SIMILARITY_KEY
+from langchain_course_skills.results import skill_records
 from langchain_course_skills.store import (
     DEFAULT_COLLECTION,
     iter_stored,
@@ -301,21 +300,10 @@ def taxonomy_counts(collection: Collection) -> Counter[str]:
 
 def result_records(documents: list[Document]) -> list[dict[str, Any]]:
     """Return one JSON-ready record per skill, with stable keys, best first."""
-    records = []
-    for rank, doc in enumerate(documents, start=1):
-        relevance = doc.metadata.get(RELEVANCE_KEY)
-        records.append(
-            {
-                "rank": rank,
-                "label": str(doc.metadata.get("label", doc.page_content)),
-                "uri": str(doc.metadata.get("uri", doc.id or "")),
-                "taxonomy": str(doc.metadata.get("taxonomy", "")),
-                "similarity": round(float(doc.metadata.get(SIMILARITY_KEY, 0.0)), 4),
-                "relevance_score": None if relevance is None else round(float(relevance), 4),
-                "text": doc.page_content,
-            }
-        )
-    return records
+    return [
+        {**record, "text": doc.page_content}
+        for record, doc in zip(skill_records(documents), documents)
+    ]
 
 
 def print_results(documents: list[Document], *, as_json: bool) -> None:
