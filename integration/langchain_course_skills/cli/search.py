@@ -22,7 +22,6 @@ from langchain_course_skills.cli._common import (
     require_collection,
     store_location,
     taxonomy_counts,
-    warn_if_truncated,
 )
 from langchain_course_skills.compressors import DEFAULT_TOP_N, SkillReranker
 from langchain_course_skills.errors import CourseSkillsError
@@ -38,7 +37,9 @@ examples:
       --rerank --reranker ./bge-reranker-course-skills     # local model folders, offline
 
 --json prints a list with one object per skill: rank, label, uri, taxonomy, similarity,
-relevance_score (null without --rerank) and text (what the model saw).
+relevance_score (null without --rerank), evidence ({"start", "end"}: the characters of the
+course text that found the skill; a text longer than the model reads is read in passages)
+and text (the skill's text the model saw).
 """
 
 
@@ -135,7 +136,6 @@ def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
     collection = require_collection(args)  # fails before any model is loaded
     choose_model(args, collection)
     embeddings = make_embeddings(args)
-    warn_if_truncated(embeddings, text)
     store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
     reranker = None
     if args.rerank:
