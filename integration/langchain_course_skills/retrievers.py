@@ -26,8 +26,11 @@ if TYPE_CHECKING:
 DEFAULT_K = 30  # candidates, as in the model card's evaluation
 SIMILARITY_KEY = "similarity"  # metadata key of the first-stage cosine similarity
 EVIDENCE_KEY = "evidence"  # metadata key: {"start", "end"} of the passage that found the skill
-Fusion = Literal["max", "rrf", "round_robin"]
-DEFAULT_FUSION: Fusion = "max"  # see docs/mapping.md for the measurement behind it
+Fusion = Literal["relative", "max", "rrf", "round_robin"]
+# The defaults of long texts, measured on long documents built from the Decorte sets
+# (benchmarks/long_texts.py, docs/mapping.md): 3.3x the gold skills of truncation in the top 30.
+DEFAULT_FUSION: Fusion = "relative"
+DEFAULT_PASSAGE_TOKENS = 32  # about a sentence; prefix and special tokens included
 RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
 MIN_PASSAGE_TOKENS = 16  # a shorter passage says too little to retrieve with
 
@@ -67,31 +70,36 @@ def skill_filter(
 def _fuse(ranked: Sequence[Sequence[Document]], k: int, fusion: Fusion) -> list[Document]:
     """Combine the candidate lists of a text's passages into one list of `k` skills.
 
-    "max" ranks a skill by its best cosine similarity over the passages; "rrf" by the sum of
-    1 / (RRF_K + rank) over the passages that found it (skills many passages share come
-    first); "round_robin" by its best rank in any passage, then by similarity (every
-    passage's best candidates first). Each skill keeps the copy of the passage where its
-    similarity is highest, and so that passage's evidence.
+    Each skill is ranked by its best per-passage score and keeps the copy (and so the evidence)
+    of the passage that gave it: "relative" takes the similarity minus that of the passage's
+    weakest candidate (a passage that resembles every skill a little no longer outranks one
+    that names a skill), "max" the raw cosine similarity, "round_robin" the rank in the
+    passage, then the similarity (every passage's best candidates first). "rrf" sums
+    1 / (RRF_K + rank) over the passages (skills that many passages share come first); its
+    evidence is the passage where the skill ranks best.
     """
-    best: dict[str, Document] = {}
-    score: dict[str, float] = {}
-    rank_of: dict[str, int] = {}
+    best: dict[str, tuple[tuple[float, float], Document]] = {}  # key -> (per-passage score, doc)
+    fused: dict[str, float] = {}
     for candidates in ranked:
+        floor = float(candidates[-1].metadata[SIMILARITY_KEY]) if candidates else 0.0
         for rank, doc in enumerate(candidates, start=1):
             key = doc.id or doc.page_content
             similarity = float(doc.metadata[SIMILARITY_KEY])
-            if key not in best or similarity > best[key].metadata[SIMILARITY_KEY]:
-                best[key] = doc
-            rank_of[key] = min(rank_of.get(key, rank), rank)
+            if fusion == "relative":
+                score = (similarity - floor, similarity)
+            elif fusion == "max":
+                score = (similarity, 0.0)
+            else:  # round_robin and rrf: the best rank, then the similarity
+                score = (-float(rank), similarity)
+            if key not in best or score > best[key][0]:
+                best[key] = (score, doc)
             if fusion == "rrf":
-                score[key] = score.get(key, 0.0) + 1.0 / (RRF_K + rank)
-            else:
-                score[key] = max(score.get(key, similarity), similarity)
-    if fusion == "round_robin":
-        order = sorted(best, key=lambda key: (rank_of[key], -score[key]))
+                fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank)
+    if fusion == "rrf":
+        order = sorted(best, key=lambda key: fused[key], reverse=True)
     else:
-        order = sorted(best, key=lambda key: score[key], reverse=True)  # stable: first found
-    return [best[key] for key in order[:k]]
+        order = sorted(best, key=lambda key: best[key][0], reverse=True)  # stable: first found
+    return [best[key][1] for key in order[:k]]
 
 
 def _evidence(passage: Passage) -> dict[str, int]:
@@ -139,11 +147,12 @@ class SkillRetriever(BaseRetriever):
     top_n: int | None = None
     """Skills kept after re-ranking (default: the reranker's own); `invoke(..., top_n=...)`."""
     fusion: Fusion = DEFAULT_FUSION
-    """How the candidates of a long text's passages combine per skill: "max" (best cosine
-    similarity), "rrf" (reciprocal-rank fusion) or "round_robin" (best rank in a passage)."""
-    passage_tokens: int | None = Field(default=None, ge=MIN_PASSAGE_TOKENS)
-    """Tokens per passage of a long text (prefix and special tokens included); None: the
-    embedding model's limit. Texts within the model's limit are never split."""
+    """How the candidates of a long text's passages combine per skill: "relative" (best
+    similarity above its passage's weakest candidate), "max" (best cosine similarity), "rrf"
+    (reciprocal-rank fusion) or "round_robin" (best rank in a passage)."""
+    passage_tokens: int | None = Field(default=DEFAULT_PASSAGE_TOKENS, ge=MIN_PASSAGE_TOKENS)
+    """Tokens per passage of a long text (prefix and special tokens included, at most the
+    model's limit); None: the model's limit. Texts within the model's limit are never split."""
     passage_overlap: int = Field(default=DEFAULT_OVERLAP_TOKENS, ge=0)
     """Tokens (whole sentences) of a passage repeated at the start of the next."""
 

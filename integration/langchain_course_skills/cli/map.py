@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from typing import get_args
 
 from langchain_course_skills.cli._common import (
     HelpFormatter,
@@ -24,10 +25,9 @@ from langchain_course_skills.mapping import (
     RetrieverSpec,
     map_courses,
 )
-from langchain_course_skills.retrievers import DEFAULT_FUSION, DEFAULT_K
+from langchain_course_skills.retrievers import DEFAULT_FUSION, DEFAULT_K, Fusion
 
 EXIT_SOME_FAILED = 3  # the run finished, but some courses could not be mapped
-FUSIONS = ("max", "rrf", "round_robin")
 
 EPILOG = """\
 examples:
@@ -117,7 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     results.add_argument(
         "--fusion",
-        choices=FUSIONS,
+        choices=get_args(Fusion),
         default=DEFAULT_FUSION,
         help="how the passages of a long course combine per skill",
     )
