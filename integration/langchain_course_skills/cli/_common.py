@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from langchain_course_skills._models import model_identity
-from langchain_course_skills.compressors import RELEVANCE_KEY
 from langchain_course_skills.cross_encoders import DEFAULT_RERANKER_MODEL, SkillCrossEncoder
 from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL, E5Embeddings
 from langchain_course_skills.errors import (
@@ -20,9 +19,10 @@ from langchain_course_skills.errors import (
     StoreMismatchError,
     StoreNotFoundError,
 )
-from langchain_course_skills.retrievers import SIMILARITY_KEY
+from langchain_course_skills.results import result_records
 from langchain_course_skills.store import (
     DEFAULT_COLLECTION,
+    collection_space,
     iter_stored,
     read_fingerprint,
 )
@@ -329,23 +329,15 @@ def taxonomy_counts(collection: Collection) -> Counter[str]:
     return Counter(str(meta.get("taxonomy", "?")) for _, meta, _ in iter_stored(collection))
 
 
-def result_records(documents: list[Document]) -> list[dict[str, Any]]:
-    """Return one JSON-ready record per skill, with stable keys, best first."""
-    records = []
-    for rank, doc in enumerate(documents, start=1):
-        relevance = doc.metadata.get(RELEVANCE_KEY)
-        records.append(
-            {
-                "rank": rank,
-                "label": str(doc.metadata.get("label", doc.page_content)),
-                "uri": str(doc.metadata.get("uri", doc.id or "")),
-                "taxonomy": str(doc.metadata.get("taxonomy", "")),
-                "similarity": round(float(doc.metadata.get(SIMILARITY_KEY, 0.0)), 4),
-                "relevance_score": None if relevance is None else round(float(relevance), 4),
-                "text": doc.page_content,
-            }
-        )
-    return records
+def describe_collection(collection: Collection) -> dict[str, Any]:
+    """Return what is known about one collection: count, distance, taxonomies, fingerprint."""
+    return {
+        "collection": collection.name,
+        "count": collection.count(),
+        "distance": collection_space(collection),
+        "taxonomies": dict(sorted(taxonomy_counts(collection).items())),
+        "fingerprint": read_fingerprint(collection),
+    }
 
 
 def print_results(documents: list[Document], *, as_json: bool) -> None:

@@ -38,7 +38,8 @@ examples:
       --rerank --reranker ./bge-reranker-course-skills     # local model folders, offline
 
 --json prints a list with one object per skill: rank, label, uri, taxonomy, similarity,
-relevance_score (null without --rerank) and text (what the model saw).
+relevance_score (null without --rerank), text (what the model saw) and evidence (the passage
+of the course text that found the skill, as character offsets; null where none is recorded).
 """
 
 
