@@ -123,14 +123,22 @@ function t(key, values = {}) {
   return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
-function setStatus(message, isError = false) {
+// The status line keeps its key, so that a change of language translates it too.
+function setStatus(key, values = {}, isError = false) {
+  state.status = key ? { key, values, isError } : null;
   const status = $("status");
-  status.textContent = message;
+  status.textContent = key ? t(key, values) : "";
   status.classList.toggle("error", isError);
 }
 
 function remember() {
-  localStorage.setItem(STORAGE, JSON.stringify({ text: state.text, courseId: state.courseId }));
+  const saved = {
+    text: state.text,
+    courseId: state.courseId,
+    topN: $("top-n").value,
+    rerank: $("rerank").checked,
+  };
+  localStorage.setItem(STORAGE, JSON.stringify(saved));
 }
 
 function recalled() {
@@ -176,9 +184,9 @@ async function api(path, body) {
 
 function explain(error) {
   if (error.status === 503 && error.retryAfter) {
-    setStatus(t("busy", { s: error.retryAfter }), true);
+    setStatus("busy", { s: error.retryAfter }, true);
   } else {
-    setStatus(t("error", { detail: error.message }), true);
+    setStatus("error", { detail: error.message }, true);
   }
 }
 
@@ -187,10 +195,10 @@ async function waitUntilReady() {
     const health = await api("/readyz");
     if (health.status === "ready") return true;
     if (health.status === "failed") {
-      setStatus(t("failed", { detail: health.detail }), true);
+      setStatus("failed", { detail: health.detail }, true);
       return false;
     }
-    setStatus(t("loading"));
+    setStatus("loading");
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
@@ -336,7 +344,6 @@ function renderSkill(skill) {
 }
 
 function renderCounts() {
-  const values = Object.values(state.verdicts);
   const shownUris = new Set(state.skills.map((skill) => skill.uri));
   const judged = Object.entries(state.verdicts).filter(([uri]) => shownUris.has(uri));
   $("counts").textContent = t("counts", {
@@ -344,7 +351,6 @@ function renderCounts() {
     accepted: judged.filter(([, v]) => v === "accepted").length,
     rejected: judged.filter(([, v]) => v === "rejected").length,
   });
-  return values;
 }
 
 function render(focusUri = null) {
@@ -367,7 +373,7 @@ async function loadVerdicts() {
 async function search() {
   const text = $("text").value.trim();
   if (!text) {
-    setStatus(t("empty"), true);
+    setStatus("empty", {}, true);
     $("text").focus();
     return;
   }
@@ -380,14 +386,15 @@ async function search() {
   const body = { text, k: K, top_n: topN, rerank: $("rerank").checked };
   const taxonomies = chosenTaxonomies();
   if (taxonomies) body.taxonomies = taxonomies;
-  setStatus(t("searching"));
+  setStatus("searching");
   $("search").disabled = true;
   try {
     const found = await api("/v1/skills/search", body);
     state.skills = found.skills;
     await loadVerdicts();
     render();
-    setStatus(found.skills.length ? t("found", { n: found.skills.length, ms: Math.round(found.took_ms) }) : t("none"));
+    if (found.skills.length) setStatus("found", { n: found.skills.length, ms: Math.round(found.took_ms) });
+    else setStatus("none");
   } catch (error) {
     explain(error);
   } finally {
@@ -411,7 +418,7 @@ async function judge(skill, verdict, moveOn) {
   const index = state.skills.indexOf(skill);
   const next = moveOn && index + 1 < state.skills.length ? state.skills[index + 1] : skill;
   render(next.uri);
-  setStatus(t("saved", { label: skill.label, verdict: t(verdict) }));
+  setStatus("saved", { label: skill.label, verdict: t(verdict) });
 }
 
 function accepted() {
@@ -435,14 +442,14 @@ function csvCell(value) {
 
 function downloadJson() {
   const skills = accepted();
-  if (!skills.length) return setStatus(t("no-accepted"), true);
+  if (!skills.length) return setStatus("no-accepted", {}, true);
   const payload = { course_id: state.courseId, text: state.text, accepted: skills };
   download("accepted-skills.json", "application/json", JSON.stringify(payload, null, 2) + "\n");
 }
 
 function downloadCsv() {
   const skills = accepted();
-  if (!skills.length) return setStatus(t("no-accepted"), true);
+  if (!skills.length) return setStatus("no-accepted", {}, true);
   const header = ["course_id", "rank", "uri", "label", "taxonomy", "similarity", "relevance_score", "evidence_start", "evidence_end"];
   const rows = skills.map((s) => [state.courseId, s.rank, s.uri, s.label, s.taxonomy, s.similarity, s.relevance_score, s.evidence?.start, s.evidence?.end]);
   const lines = [header, ...rows].map((row) => row.map(csvCell).join(","));
@@ -469,7 +476,7 @@ function readCatalogue(name, content) {
       record = null;
     }
     if (!record || typeof record !== "object" || Array.isArray(record)) {
-      setStatus(t("catalogue-bad", { file: name, line: index + 1 }), true);
+      setStatus("catalogue-bad", { file: name, line: index + 1 }, true);
       return;
     }
     const id = String(record.id ?? record.course_id ?? index + 1);
@@ -487,7 +494,7 @@ function readCatalogue(name, content) {
     }),
   );
   $("catalogue-pick").hidden = courses.length === 0;
-  setStatus(t("catalogue-read", { n: courses.length, file: name }));
+  setStatus("catalogue-read", { n: courses.length, file: name });
   if (courses.length) pickCourse(0);
 }
 
@@ -522,7 +529,7 @@ async function pickCourse(index) {
     explain(error);
   }
   render();
-  setStatus(t("from-catalogue", { n: state.skills.length }));
+  setStatus("from-catalogue", { n: state.skills.length });
 }
 
 function readFile(input, then) {
@@ -580,6 +587,7 @@ function applyLanguage(lang) {
   });
   showInfo();
   showCourseId();
+  if (state.status) setStatus(state.status.key, state.status.values, state.status.isError);
   if (state.skills.length) render();
   localStorage.setItem(LANG_STORAGE, state.lang);
 }
@@ -591,7 +599,9 @@ async function connect() {
     state.info = await api("/v1/info");
     showInfo();
     buildTaxonomyFilter();
-    setStatus("");
+    setStatus(null);
+    if (saved.topN) $("top-n").value = saved.topN;
+    if (typeof saved.rerank === "boolean" && !$("rerank").disabled) $("rerank").checked = saved.rerank;
     if (saved.text && !state.text) {
       $("text").value = saved.text;
       state.pickedText = saved.text;
