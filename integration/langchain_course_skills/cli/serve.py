@@ -152,7 +152,8 @@ def allowed_hosts(host: str, token: str | None) -> list[str] | None:
     return sorted({*LOOPBACK_HOSTS, host})
 
 
-def _workers(args: argparse.Namespace) -> int:
+def worker_count(args: argparse.Namespace) -> int:
+    """Return --workers, or 1 with a note saying why when the store is embedded."""
     if args.workers > 1 and not args.chroma_url:
         print(
             f"note: running 1 worker, not {args.workers}: the embedded store (--db) is a folder "
@@ -238,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     uvicorn = _uvicorn()
     token = args.token or os.environ.get(TOKEN_ENV) or None
     check_bind(args.host, token, args.insecure)
-    workers = _workers(args)
+    workers = worker_count(args)
     collection = require_collection(args)  # a wrong --db fails now, not in every worker
     choose_model(args, collection)
     if args.feedback is None:
