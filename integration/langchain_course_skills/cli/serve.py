@@ -112,6 +112,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="searches waiting per worker; more get 503 with Retry-After",
     )
     group.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="torch threads per worker (default: torch's, one per core); with several workers "
+        "give each cores / workers, and 1 on a machine busy with other work",
+    )
+    group.add_argument(
         "--no-rerank", action="store_true", help="run without the cross-encoder (first stage only)"
     )
     add_reranker_option(parser)
@@ -180,6 +187,10 @@ def load_service(args: argparse.Namespace) -> SkillService:
     """Load the models and open and verify the store the options name."""
     from langchain_course_skills.service.skills import SkillService
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     collection = require_collection(args)
     choose_model(args, collection)
     embeddings = make_embeddings(args)
