@@ -293,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "seconds": seconds,
         "skills": len(skills),
-        "models": {"bi_encoder": bi_encoder.name, "reranker": reranker.name},
+        "models": {
+            "bi_encoder": bi_encoder.name if args.quick else "all-MiniLM-L6-v2",
+            "reranker": reranker.name,
+        },
         "threads_per_worker": args.threads or "torch default",
         "machine": machine(torch.get_num_threads()),
         "variants": {},

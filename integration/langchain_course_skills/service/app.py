@@ -52,7 +52,6 @@ from langchain_course_skills.service.skills import SkillService
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"  # the curator page: plain HTML, CSS and JS
-TOKEN_ENV = "COURSE_SKILLS_TOKEN"  # where `course-skills serve` reads the bearer token
 LOADING_RETRY_AFTER_S = 5  # Retry-After while the models load
 _PUBLIC_PREFIXES = ("/static/", "/static-offline-docs/")  # files without data, same everywhere
 _PAGE_HEADERS = {
@@ -64,6 +63,7 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+_BEARER = Security(HTTPBearer(auto_error=False))  # documents the scheme; the middleware checks
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
     422: {"model": ErrorResponse, "description": "bad input; `message` names each field"},
@@ -191,8 +191,7 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
                 status_code=401,
                 content={
                     "detail": "missing or wrong bearer token; send the header "
-                    "`Authorization: Bearer TOKEN` with the token the service was started "
-                    f"with (--token or {TOKEN_ENV})"
+                    "`Authorization: Bearer TOKEN` with the token the service was started with"
                 },
                 headers={"WWW-Authenticate": "Bearer"},
             )
@@ -241,14 +240,12 @@ def _add_health(app: FastAPI) -> None:
 
 
 def _add_skills(app: FastAPI, admission: Admission) -> None:
-    bearer = Security(HTTPBearer(auto_error=False))  # documents the scheme; checked above
-
     @app.post(
         "/v1/skills/search",
         response_model=SearchResponse,
         tags=["skills"],
         responses=_ERRORS,
-        dependencies=[bearer],
+        dependencies=[_BEARER],
     )
     async def search(body: SearchRequest, request: Request) -> SearchResponse:
         """The skills one course text teaches, as `course-skills search --json` finds them."""
@@ -272,7 +269,7 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
         response_model=MapResponse,
         tags=["skills"],
         responses=_ERRORS,
-        dependencies=[bearer],
+        dependencies=[_BEARER],
     )
     async def map_courses(body: MapRequest, request: Request) -> MapResponse:
         """The skills of up to 32 courses, searched as one batch."""
@@ -296,16 +293,14 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
         )
 
 
-def _add_feedback(app: FastAPI, feedback: FeedbackStore, settings: ServiceSettings) -> None:
-    bearer = Security(HTTPBearer(auto_error=False))
-
+def _add_feedback(app: FastAPI, feedback: FeedbackStore) -> None:
     @app.post(
         "/v1/feedback",
         response_model=FeedbackResponse,
         status_code=201,
         tags=["feedback"],
         responses=_ERRORS,
-        dependencies=[bearer],
+        dependencies=[_BEARER],
     )
     def record_feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
         """Store a curator's verdict on a (course text, skill) pair; on disk when answered."""
@@ -339,19 +334,21 @@ def _add_feedback(app: FastAPI, feedback: FeedbackStore, settings: ServiceSettin
         response_model=VerdictsResponse,
         tags=["feedback"],
         responses=_ERRORS,
-        dependencies=[bearer],
+        dependencies=[_BEARER],
     )
     def verdicts(body: VerdictsRequest) -> VerdictsResponse:
         """The latest verdict per skill for one course text (the page shows them on reload)."""
         found = feedback.verdicts(body.text)
         return VerdictsResponse(text_sha256=text_sha256(body.text), verdicts=found)
 
+
+def _add_info(app: FastAPI, feedback: FeedbackStore, settings: ServiceSettings) -> None:
     @app.get(
         "/v1/info",
         response_model=InfoResponse,
         tags=["info"],
         responses=_ERRORS,
-        dependencies=[bearer],
+        dependencies=[_BEARER],
     )
     def info(request: Request) -> InfoResponse:
         """The store's fingerprint and counts, the models, the limits, the feedback so far."""
@@ -412,6 +409,7 @@ def create_app(load: Callable[[], SkillService], settings: ServiceSettings) -> F
     _add_health(app)
     app.state.admission = Admission(settings.max_concurrency, settings.max_queue)
     _add_skills(app, app.state.admission)
-    _add_feedback(app, feedback, settings)
+    _add_feedback(app, feedback)
+    _add_info(app, feedback, settings)
     _add_page(app)
     return app

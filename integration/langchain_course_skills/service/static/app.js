@@ -209,12 +209,12 @@ function showInfo() {
   const info = state.info;
   if (!info) return;
   const taxonomies = Object.entries(info.store.taxonomies)
-    .map(([name, count]) => `${name} ${count}`)
+    .map(([name, count]) => `${name} ${Number(count).toLocaleString(state.lang)}`)
     .join(", ");
   $("store-line").textContent = t("store", {
-    count: info.store.count,
+    count: Number(info.store.count).toLocaleString(state.lang),
     taxonomies,
-    model: info.models.embedding.split("/").pop(),
+    model: info.models.embedding.split("/").slice(-2).join("/"), // a Hub id, or a folder's end
   });
   const rerank = $("rerank");
   rerank.disabled = !info.models.reranker;
