@@ -365,9 +365,23 @@ function render(focusUri = null) {
 
 // --- actions --------------------------------------------------------------------------------
 
-async function loadVerdicts() {
-  const found = await api("/v1/feedback/verdicts", { text: state.text });
-  state.verdicts = found.verdicts;
+async function verdictsOf(text) {
+  return (await api("/v1/feedback/verdicts", { text })).verdicts;
+}
+
+// Each search or pick takes a new turn; an answer that arrives after a newer turn began is
+// dropped, so that a slow search never overwrites the course shown now.
+function newTurn() {
+  state.turn = (state.turn || 0) + 1;
+  $("results").setAttribute("aria-busy", "true");
+  return state.turn;
+}
+
+function endTurn(turn) {
+  if (turn !== state.turn) return false;
+  $("results").setAttribute("aria-busy", "false");
+  $("search").disabled = false;
+  return true;
 }
 
 async function search() {
@@ -388,17 +402,20 @@ async function search() {
   if (taxonomies) body.taxonomies = taxonomies;
   setStatus("searching");
   $("search").disabled = true;
+  const turn = newTurn();
   try {
     const found = await api("/v1/skills/search", body);
+    const verdicts = await verdictsOf(text);
+    if (turn !== state.turn) return;
     state.skills = found.skills;
-    await loadVerdicts();
+    state.verdicts = verdicts;
     render();
     if (found.skills.length) setStatus("found", { n: found.skills.length, ms: Math.round(found.took_ms) });
     else setStatus("none");
   } catch (error) {
-    explain(error);
+    if (turn === state.turn) explain(error);
   } finally {
-    $("search").disabled = false;
+    endTurn(turn);
   }
 }
 
@@ -517,17 +534,21 @@ async function pickCourse(index) {
     return;
   }
   // A mapped catalogue already holds the skills: show them as mapped, with today's verdicts.
+  const turn = newTurn();
   state.text = course.text.trim();
   state.courseId = course.id;
   state.fromCatalogue = true;
-  state.skills = course.skills.map((skill, rank) => ({ rank: rank + 1, evidence: null, relevance_score: null, ...skill }));
   remember();
   showCourseId();
+  let verdicts = {};
   try {
-    await loadVerdicts();
+    verdicts = await verdictsOf(state.text);
   } catch (error) {
     explain(error);
   }
+  if (!endTurn(turn)) return;
+  state.skills = course.skills.map((skill, rank) => ({ rank: rank + 1, evidence: null, relevance_score: null, ...skill }));
+  state.verdicts = verdicts;
   render();
   setStatus("from-catalogue", { n: state.skills.length });
 }
