@@ -1,6 +1,9 @@
 """An agent that calls the skill search tool; a scripted fake chat model keeps it offline.
 
-    python examples/agent_tool.py --db esco-skills-db
+    python examples/agent_tool.py              # the store that esco_search.py built
+    python examples/agent_tool.py --db skills-db
+
+The store's own model is used (pass --model only to override it).
 
 With a real chat model (`init_chat_model(...)`), bind the tool with `model.bind_tools([tool])`
 and the same loop works unchanged.
@@ -16,18 +19,21 @@ from langchain_course_skills import (
     SkillRetriever,
     create_skill_search_tool,
     open_skill_store,
+    read_store_fingerprint,
 )
+from langchain_course_skills.store import user_store_dir
 
 COURSE = "WordPress Grundlagen: eine eigene Website mit WordPress erstellen und pflegen"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default="esco-skills-db")
-    parser.add_argument("--model", default="isy-thl/multilingual-e5-base-course-skill-tuned")
+    parser.add_argument("--db", default=str(user_store_dir("esco-skills-db")))
+    parser.add_argument("--model", help="default: the model the store was built with")
     args = parser.parse_args()
 
-    store = open_skill_store(E5Embeddings(model_name=args.model), persist_directory=args.db)
+    model = args.model or read_store_fingerprint(persist_directory=args.db)["model"]
+    store = open_skill_store(E5Embeddings(model_name=model), persist_directory=args.db)
     tool = create_skill_search_tool(SkillRetriever(store=store, k=30))
     call = {"name": tool.name, "args": {"course_description": COURSE, "max_skills": 5}, "id": "1"}
     model = FakeMessagesListChatModel(

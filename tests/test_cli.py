@@ -18,7 +18,16 @@ import pytest
 from langchain_course_skills.cli import main
 from langchain_course_skills.store import HNSW_CONFIGURATION
 
-RESULT_KEYS = ["rank", "label", "uri", "taxonomy", "similarity", "relevance_score", "text"]
+RESULT_KEYS = [
+    "rank",
+    "label",
+    "uri",
+    "taxonomy",
+    "similarity",
+    "relevance_score",
+    "text",
+    "evidence",
+]
 SLICE_SIZE = 300  # skills in the esco_slice fixture
 
 

@@ -16,7 +16,6 @@ from langchain_course_skills.cli._common import (
     store_name,
     taxonomy_counts,
 )
-from langchain_course_skills.store import collection_space, read_fingerprint
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -61,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe(collection: Collection) -> dict[str, Any]:
     """Return what is known about one collection."""
+    from langchain_course_skills.store import collection_space, read_fingerprint
+
     fingerprint = read_fingerprint(collection)
     return {
         "collection": collection.name,
