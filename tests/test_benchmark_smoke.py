@@ -186,3 +186,19 @@ def test_quick_precision_probe_measures_every_variant(tmp_path: Path) -> None:
     # int8 is an approximation of the same model, not a different one.
     assert results["index"]["int8"]["max_abs_difference"] < 0.5
     assert "| int8 |" in (out / "precision_probe.md").read_text(encoding="utf-8")
+
+
+def test_quick_cli_startup_benchmark_times_every_command(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cli_startup.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    results = json.loads((out / "cli_startup.json").read_text(encoding="utf-8"))["results"]
+    assert "course-skills --help" in results
+    assert all(r["n"] == 2 for r in results.values())

@@ -94,7 +94,7 @@ def test_demo_without_hub_runs_on_the_stand_in_and_says_so(tmp_path: Path) -> No
     result = _cli(env, "demo", "--top-n", 3)
 
     assert result.returncode == 0, result.stderr
-    assert "illustrative" in result.stdout
+    assert "ILLUSTRATIVE ONLY" in result.stdout
     assert "all-MiniLM-L6-v2" in result.stdout
     assert "relevance" in result.stdout and "  1  " in result.stdout
     demo_db = tmp_path / "data-home" / "course-skills" / "demo-db"
@@ -107,7 +107,7 @@ def test_demo_never_replaces_a_model_the_user_named(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert "no embedding model folder" in result.stderr
-    assert "illustrative" not in result.stdout
+    assert "ILLUSTRATIVE" not in result.stdout
 
 
 def test_empty_model_name_is_named_as_such(

@@ -135,7 +135,10 @@ def _client(persist_directory: str | Path | None, client: ClientAPI | None) -> C
         raise ValueError(msg)
     if client is not None:
         return client
-    return chromadb.PersistentClient(path=str(Path(str(persist_directory)).expanduser()))
+    # An absolute path: chromadb keeps one client per path string, so a relative path would
+    # reach the folder of the working directory it was first opened from.
+    path = Path(str(persist_directory)).expanduser().resolve()
+    return chromadb.PersistentClient(path=str(path))
 
 
 def find_collection(client: ClientAPI, name: str) -> Collection | None:

@@ -186,7 +186,7 @@ def _embedded_client(db: str) -> ClientAPI | None:
             "that `course-skills index` built, or a new folder name to --db"
         )
         raise StoreNotFoundError(msg)
-    return chromadb.PersistentClient(path=str(path))
+    return chromadb.PersistentClient(path=str(path.resolve()))  # see store._client
 
 
 def store_client(args: argparse.Namespace) -> ClientAPI | None:

