@@ -233,7 +233,7 @@ def load_sentence_transformer(
 
 def _check_relevance_head(model: CrossEncoder, model_name: str) -> None:
     """Refuse a model that has no trained classification head, or more than two labels."""
-    config = model.model.config
+    config = getattr(model.model, "config", None)
     architectures = getattr(config, "architectures", None) or []
     if not any(name.endswith("ForSequenceClassification") for name in architectures):
         problem = (
