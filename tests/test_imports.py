@@ -22,6 +22,7 @@ EXPECTED_ALL = [
     "load_greta",
     "load_skill_table",
     "open_skill_store",
+    "read_store_fingerprint",
     "sync_skill_store",
 ]
 

@@ -29,9 +29,8 @@ from langchain_course_skills import (
     load_esco_skills,
     load_greta,
 )
-from langchain_course_skills.cli._common import describe_collection
+from langchain_course_skills.cli._common import describe_collection, result_records
 from langchain_course_skills.embeddings import E5Embeddings
-from langchain_course_skills.results import result_records
 from langchain_course_skills.service.admission import Admission, Overloaded
 from langchain_course_skills.service.app import ServiceSettings, create_app
 from langchain_course_skills.service.schemas import MAX_MAP_COURSES, MAX_TEXT_CHARS

@@ -5,7 +5,6 @@ from __future__ import annotations
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-import torch
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -15,16 +14,21 @@ from langchain_course_skills._models import (
     resolve_device,
     resolve_precision,
 )
+from langchain_course_skills.vocabulary import DEFAULT_RERANKER_MODEL
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-DEFAULT_RERANKER_MODEL = "isy-thl/bge-reranker-base-course-skill-tuned"
 DEFAULT_MAX_LENGTH = 512  # tokens for the (course, skill) pair, the XLM-RoBERTa limit
 
 
 class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
-    """Score (course text, skill text) pairs with a cross-encoder, as sigmoid(logit) in [0, 1].
+    """Score (course text, skill text) pairs with a cross-encoder, as a probability in [0, 1].
+
+    A model with one output (the course-skill reranker, bge-reranker) gives sigmoid(logit); a
+    model with two labels (not relevant, relevant) gives the softmax probability of label 1,
+    as LangChain's `HuggingFaceCrossEncoder` reads it. A model without a trained
+    classification head (a bi-encoder folder) is refused when it is loaded.
 
     Example:
         >>> encoder = SkillCrossEncoder(model_name="path/to/reranker")
@@ -45,6 +49,9 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
     precision: Precision = "fp32"
     """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
     bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """More arguments for `CrossEncoder(...)`, for example `revision`, `token` or
+    `cache_folder`."""
 
     _client: CrossEncoder = PrivateAttr()
 
@@ -57,7 +64,9 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         """Load the model once, when the object is created."""
         device = resolve_device(self.device)
         dtype = resolve_precision(self.precision, device)
-        self._client = load_cross_encoder(self.model_name, device, dtype, self.max_length)
+        self._client = load_cross_encoder(
+            self.model_name, device, dtype, self.max_length, self.model_kwargs
+        )
 
     @property
     def client(self) -> CrossEncoder:
@@ -65,9 +74,11 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         return self._client
 
     def score(self, text_pairs: list[tuple[str, str]]) -> list[float]:
-        """Return sigmoid(logit) for each (query, passage) pair, in the given order."""
+        """Return the relevance probability of each (query, passage) pair, in the given order."""
         if not text_pairs:
             return []
+        import torch
+
         # sentence-transformers sorts the pairs by length into batches and restores the order.
         logits = self._client.predict(
             text_pairs,
@@ -76,4 +87,7 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
             convert_to_tensor=True,
             show_progress_bar=False,
         )
-        return torch.sigmoid(logits.float().reshape(len(text_pairs), -1)[:, 0]).tolist()
+        logits = logits.float().reshape(len(text_pairs), -1)
+        if logits.shape[1] == 2:  # (not relevant, relevant)
+            return torch.softmax(logits, dim=-1)[:, 1].tolist()
+        return torch.sigmoid(logits[:, 0]).tolist()

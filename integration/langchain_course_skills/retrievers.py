@@ -10,7 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
-from langchain_course_skills.embeddings import check_text
+from langchain_course_skills.vocabulary import DEFAULT_K, SIMILARITY_KEY, check_text
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -18,9 +18,6 @@ if TYPE_CHECKING:
         CallbackManagerForRetrieverRun,
         Callbacks,
     )
-
-DEFAULT_K = 30  # candidates, as in the model card's evaluation
-SIMILARITY_KEY = "similarity"  # metadata key of the first-stage cosine similarity
 
 
 def _check_sizes(k: int, top_n: int | None, reranker: object) -> None:

@@ -7,11 +7,6 @@ import textwrap
 from pathlib import Path
 
 from langchain_course_skills.cli._common import DEFAULT_DB, HelpFormatter
-from langchain_course_skills.service.feedback import (
-    FeedbackStore,
-    default_feedback_path,
-    export_gold,
-)
 
 EPILOG = """\
 examples:
@@ -67,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export and say what was written."""
+    from langchain_course_skills.service.feedback import (
+        FeedbackStore,
+        default_feedback_path,
+        export_gold,
+    )
+
     path = args.feedback or default_feedback_path(args.db)
     store = FeedbackStore(path, create=False)
     report = export_gold(store, args.out, negatives=not args.no_negatives)

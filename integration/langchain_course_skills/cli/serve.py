@@ -11,11 +11,13 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+from langchain_course_skills.cli import MODEL_OPTIONS
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_model_options,
     add_reranker_option,
     add_store_options,
+    check_models,
     choose_model,
     describe_collection,
     make_cross_encoder,
@@ -24,12 +26,10 @@ from langchain_course_skills.cli._common import (
     require_collection,
     store_location,
 )
-from langchain_course_skills.compressors import SkillReranker
-from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.retrievers import SkillRetriever
-from langchain_course_skills.service.feedback import FeedbackStore, default_feedback_path
-from langchain_course_skills.store import open_skill_store
+from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
 
+# Heavy modules (torch, chromadb, FastAPI) are imported inside the functions that need them,
+# so that `course-skills --help` answers at once.
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -124,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_reranker_option(parser)
     add_store_options(parser)
     add_model_options(parser, from_store=True)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, skip_model={"cross-encoder": "pass --no-rerank"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -185,7 +185,10 @@ def _uvicorn() -> Any:
 
 def load_service(args: argparse.Namespace) -> SkillService:
     """Load the models and open and verify the store the options name."""
+    from langchain_course_skills.compressors import SkillReranker
+    from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.service.skills import SkillService
+    from langchain_course_skills.store import open_skill_store
 
     if args.threads:
         import torch
@@ -193,11 +196,14 @@ def load_service(args: argparse.Namespace) -> SkillService:
         torch.set_num_threads(args.threads)
     collection = require_collection(args)
     choose_model(args, collection)
-    embeddings = make_embeddings(args)
+    try:
+        embeddings = make_embeddings(args)
+        cross_encoder = None if args.no_rerank else make_cross_encoder(args)
+    except ModelLoadError as exc:  # said in the worker's log and by /readyz, in CLI terms
+        skip = args.skip_model.get(exc.kind)
+        raise CourseSkillsError(exc.explain(MODEL_OPTIONS[exc.kind], skip=skip)) from exc
     store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
-    reranker = None
-    if not args.no_rerank:
-        reranker = SkillReranker(cross_encoder=make_cross_encoder(args))
+    reranker = None if cross_encoder is None else SkillReranker(cross_encoder=cross_encoder)
     models = {
         "embedding": args.model,
         "reranker": None if args.no_rerank else args.reranker,
@@ -247,12 +253,15 @@ def worker_app() -> FastAPI:
 
 def run(args: argparse.Namespace) -> int:
     """Check the options, then serve until stopped."""
+    from langchain_course_skills.service.feedback import FeedbackStore, default_feedback_path
+
     uvicorn = _uvicorn()
     token = args.token or os.environ.get(TOKEN_ENV) or None
     check_bind(args.host, token, args.insecure)
     workers = worker_count(args)
     collection = require_collection(args)  # a wrong --db fails now, not in every worker
     choose_model(args, collection)
+    check_models(args, reranker=not args.no_rerank)  # a missing model too
     if args.feedback is None:
         args.feedback = str(default_feedback_path(None if args.chroma_url else args.db))
     FeedbackStore(args.feedback)  # a bad path fails now too

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from pydantic import Field
 
 from langchain_course_skills._models import load_sentence_transformer
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
@@ -30,11 +29,11 @@ from langchain_course_skills.finetune._prepare import (
 )
 from langchain_course_skills.finetune._training import (
     EXAMPLES_FILE,
-    TrainingConfig,
     Workspace,
     resolve_compute,
     train_loop,
 )
+from langchain_course_skills.finetune.config import BiEncoderConfig
 from langchain_course_skills.finetune.pairs import TrainingExample
 from langchain_course_skills.finetune.report import (
     CHART_FILE,
@@ -56,24 +55,6 @@ logger = logging.getLogger(__name__)
 
 _TOKENIZER_LIMIT_SENTINEL = 100_000  # tokenizers without a limit report a huge model_max_length
 _DROP_IN_MIN_COSINE = 0.98  # saved model vs trained model; bf16 vs autocast differ by ~1e-3
-
-
-class BiEncoderConfig(TrainingConfig):
-    """Parameters of bi-encoder fine-tuning (defaults: the model card's loss, CPU-sized runs).
-
-    Example:
-        >>> BiEncoderConfig(max_pairs=30_000, learning_rate=5e-5).temperature
-        0.02
-    """
-
-    temperature: float = Field(default=0.02, gt=0)
-    """Similarities are divided by this before the softmax (scale = 1 / temperature); the
-    card's 0.02 for e5; sentence-transformers' default for MiniLM-like models is 0.05."""
-    query_max_length: int = Field(default=512, gt=0)
-    """Queries are truncated to this many tokens (the card: 512), at most the base model's
-    own limit (all-MiniLM-L6-v2: 256)."""
-    passage_max_length: int = Field(default=64, gt=0)
-    """Passages are truncated to this many tokens (the card: 64)."""
 
 
 def _embed(model: SentenceTransformer, texts: list[str], max_length: int) -> torch.Tensor:

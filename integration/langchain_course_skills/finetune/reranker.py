@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from pydantic import Field
 
 from langchain_course_skills._models import load_cross_encoder
-from langchain_course_skills.cross_encoders import DEFAULT_MAX_LENGTH, SkillCrossEncoder
+from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import QUERY_PREFIX, E5Embeddings
 from langchain_course_skills.evaluation.metrics import compute_metrics
 from langchain_course_skills.finetune._prepare import (
@@ -33,11 +32,11 @@ from langchain_course_skills.finetune._prepare import (
 )
 from langchain_course_skills.finetune._training import (
     EXAMPLES_FILE,
-    TrainingConfig,
     autocast,
     resolve_compute,
     train_loop,
 )
+from langchain_course_skills.finetune.config import RerankerConfig
 from langchain_course_skills.finetune.report import (
     CHART_FILE,
     FinetuneResult,
@@ -63,25 +62,6 @@ SCORE_BATCH = 64  # pairs per forward pass when scoring for the evaluation
 _ST_CONFIG = "config_sentence_transformers.json"  # records the model type of a saved model
 
 Scorer = Callable[[list[tuple[str, str]]], list[float]]
-
-
-class RerankerConfig(TrainingConfig):
-    """Parameters of cross-encoder fine-tuning.
-
-    Example:
-        >>> RerankerConfig().negative_ranks
-        (2, 30)
-    """
-
-    batch_size: int = Field(default=16, gt=0)
-    """Examples per step; each gives 1 + hard_negatives pairs."""
-    learning_rate: float = Field(default=3e-5, gt=0)
-    """Peak AdamW learning rate."""
-    negative_ranks: tuple[int, int] = (2, 30)
-    """Negatives come from these ranks of the retriever's candidates: the ones a reranker
-    must learn to push below the positive."""
-    max_length: int = Field(default=DEFAULT_MAX_LENGTH, gt=0)
-    """(query, skill) pairs are truncated to this many tokens."""
 
 
 def _is_cross_encoder(model_name: str) -> bool:
@@ -223,7 +203,9 @@ def finetune_reranker(
     )
     fresh_head = not _is_cross_encoder(str(base_model))
     torch.manual_seed(config.seed)  # the fresh head's initial weights
-    model = load_cross_encoder(str(base_model), device, torch.float32, config.max_length)
+    model = load_cross_encoder(
+        str(base_model), device, torch.float32, config.max_length, require_head=not fresh_head
+    )
     if fresh_head:
         logger.warning(
             "%s is a bi-encoder: the cross-encoder starts from its encoder weights with a "

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.evaluation.gold import parse_gold
 
 Verdict = Literal["accepted", "rejected"]
 VERDICTS: tuple[Verdict, ...] = ("accepted", "rejected")
@@ -291,6 +290,8 @@ def export_gold(store: FeedbackStore, out: str | Path, *, negatives: bool = True
     Raises:
         FeedbackError: No course has an accepted skill yet.
     """
+    from langchain_course_skills.evaluation.gold import parse_gold  # imports the store: late
+
     lines = _gold_lines(store, negatives)
     if not lines:
         msg = (

@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from langchain_course_skills.retrievers import DEFAULT_K
+from langchain_course_skills.vocabulary import DEFAULT_K
 
 MAX_TEXT_CHARS = 20_000  # characters of one course text (a long description is ~10,000)
 MAX_K = 200  # candidates per text; the model card evaluates with 30
@@ -127,7 +127,7 @@ class Skill(_Model):
     """The skill's id (the ESCO URI for ESCO)."""
     taxonomy: str
     """ESCO, GRETA or your own."""
-    similarity: float
+    similarity: float | None
     """Cosine similarity of course text and skill (first stage)."""
     relevance_score: float | None
     """The cross-encoder's score in [0, 1]; null without re-ranking."""

@@ -1,7 +1,7 @@
 """What the service serves: a `SkillRetriever` over a verified store, and what /v1/info says.
 
 The service does no retrieval of its own: it calls the library's retriever for a batch of
-texts and converts the documents with `result_records`, as the CLI does.
+texts and reports the documents as `skill_hits` records, as the CLI's `--json` does.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langchain_course_skills.results import result_records
+from langchain_course_skills.vocabulary import skill_hits
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -79,7 +79,7 @@ class SkillService:
         if not rerank and top_n is not None:
             k, top_n = min(k, top_n), None
         found = _search_many(retriever, texts, k=k, top_n=top_n if rerank else None)
-        return [result_records(documents) for documents in found]
+        return [[hit.to_record() for hit in skill_hits(documents)] for documents in found]
 
     def skill(self, uri: str) -> dict[str, Any] | None:
         """Return the stored metadata of the skill with id `uri`, or None if there is none."""
