@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills._jsonl import json_objects
-from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.errors import GoldSetError
 from langchain_course_skills.store import iter_stored
 
 if TYPE_CHECKING:
@@ -32,10 +32,6 @@ logger = logging.getLogger(__name__)
 QUERY_KEYS = ("query", "sentence")  # where a line keeps its course text, in order of preference
 RELEVANT_KEYS = ("relevant", "pos", "uris")  # where it keeps its relevant skills
 _SHOWN_ERRORS = 10  # unresolved entries listed in one message
-
-
-class GoldSetError(CourseSkillsError, ValueError):
-    """A gold file is missing, empty or malformed, or its skills are not in the store."""
 
 
 @dataclass(frozen=True)

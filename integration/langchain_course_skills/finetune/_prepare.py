@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_course_skills.errors import TrainingDataError
 from langchain_course_skills.finetune._training import (
     EXAMPLES_FILE,
     HELDOUT_FILE,
@@ -21,7 +22,6 @@ from langchain_course_skills.finetune._training import (
     write_examples,
 )
 from langchain_course_skills.finetune.pairs import (
-    TrainingDataError,
     TrainingExample,
     holdout_gold,
     select_examples,

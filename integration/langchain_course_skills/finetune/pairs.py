@@ -26,7 +26,7 @@ from langchain_core.documents import Document
 
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
-from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.errors import TrainingDataError
 from langchain_course_skills.evaluation.gold import QUERY_KEYS
 
 STRICT_KEYS = ("relevant", "uris")  # entries that must be skill ids or labels of the taxonomy
@@ -34,10 +34,6 @@ TEXT_KEYS = ("pos",)  # entries that are skill texts; free text is allowed (the 
 TAXONOMY_SOURCES = ("description", "alt_label", "requirement")  # kinds of taxonomy queries
 _FREE_TEXT_ID = "text:"  # id prefix of a positive that is not in the taxonomy
 _SHOWN_ERRORS = 5  # unresolved entries listed in one message
-
-
-class TrainingDataError(CourseSkillsError, ValueError):
-    """Training or evaluation data is missing, empty, malformed, or does not fit the taxonomy."""
 
 
 @dataclass(frozen=True)

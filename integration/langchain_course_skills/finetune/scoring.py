@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
+from langchain_course_skills.errors import TrainingDataError
 from langchain_course_skills.evaluation.gold import load_gold, resolve_relevant
 from langchain_course_skills.evaluation.metrics import compute_metrics
 from langchain_course_skills.finetune._training import autocast
-from langchain_course_skills.finetune.pairs import TrainingDataError, TrainingExample
+from langchain_course_skills.finetune.pairs import TrainingExample
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
