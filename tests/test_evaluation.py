@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from langchain_chroma import Chroma
+from langchain_core.documents import Document
 
 from langchain_course_skills import (
     E5Embeddings,
@@ -20,10 +21,13 @@ from langchain_course_skills.cli import main
 from langchain_course_skills.evaluation import (
     REPORT_METRICS,
     GoldQuery,
+    GoldSet,
     GoldSetError,
+    SkillIndex,
     evaluate,
     evaluation_collection_name,
     load_gold,
+    load_gold_set,
     parse_gold,
     plot_metrics,
     reranking_retriever,
@@ -165,6 +169,35 @@ def test_resolve_relevant_matches_ids_and_labels_ignoring_case() -> None:
     labels = {"u1": "Taste wines", "u2": "Haskell", "u3": "Erlang"}
     gold = parse_gold(jsonl({"query": "q", "relevant": ["u2", "  TASTE WINES ", "erlang"]}))
     assert resolve_relevant(gold, labels) == {"1": frozenset({"u1", "u2", "u3"})}
+
+
+def test_skill_index_finds_an_id_or_the_skills_a_name_stands_for() -> None:
+    index = SkillIndex({"u1": ["Taste wines", "passage: taste wines"], "u2": ["taste  WINES"]})
+
+    assert index.find("u2") == ["u2"]
+    assert index.find("  TASTE wines ") == ["u1", "u2"]  # case and runs of white space ignored
+    assert index.find("wine") == []
+
+
+def test_load_gold_set_resolves_a_file_against_the_taxonomy_documents(tmp_path: Path) -> None:
+    skills = [
+        Document(id="u1", page_content="Haskell: a language", metadata={"label": "Haskell"}),
+        Document(id="u2", page_content="taste wines", metadata={}),  # no label: its text
+    ]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n".join(jsonl({"query": "q", "relevant": ["haskell", "Taste Wines"]})))
+
+    gold = load_gold_set(path, skills)
+
+    assert gold == GoldSet({"1": "q"}, {"1": frozenset({"u1", "u2"})})
+
+
+def test_gold_set_error_lives_in_errors_and_keeps_its_old_import_path() -> None:
+    from langchain_course_skills import errors
+    from langchain_course_skills.evaluation import gold
+
+    assert GoldSetError is errors.GoldSetError is gold.GoldSetError
+    assert issubclass(GoldSetError, errors.CourseSkillsError)
 
 
 def test_resolve_relevant_lists_entries_that_are_not_in_the_store_with_lines() -> None:

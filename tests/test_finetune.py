@@ -188,6 +188,14 @@ def test_read_alignments_rejects_bad_lines_with_a_clear_message(
         read_alignments(path, skills)
 
 
+def test_training_data_error_lives_in_errors_and_keeps_its_old_import_paths() -> None:
+    from langchain_course_skills import errors
+    from langchain_course_skills.finetune import pairs
+
+    assert TrainingDataError is errors.TrainingDataError is pairs.TrainingDataError
+    assert issubclass(TrainingDataError, errors.CourseSkillsError)
+
+
 def test_taxonomy_without_descriptions_gives_no_pairs() -> None:
     bare = [Document(id="a", page_content="skill a", metadata={"label": "skill a"})]
 

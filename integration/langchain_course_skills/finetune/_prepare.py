@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills.errors import TrainingDataError
+from langchain_course_skills.evaluation.gold import GoldSet, load_gold_set
 from langchain_course_skills.finetune._training import (
     EXAMPLES_FILE,
     HELDOUT_FILE,
@@ -29,12 +30,7 @@ from langchain_course_skills.finetune.pairs import (
     taxonomy_examples,
 )
 from langchain_course_skills.finetune.report import FinetuneResult
-from langchain_course_skills.finetune.scoring import (
-    GoldSet,
-    candidates_for,
-    load_gold_sets,
-    mine_negatives,
-)
+from langchain_course_skills.finetune.scoring import candidates_for, mine_negatives
 
 if TYPE_CHECKING:
     import torch
@@ -68,6 +64,10 @@ class PreparedRun:
     """Trainer-specific metadata stored with the checkpoint."""
 
 
+def _gold_sets(files: Mapping[str, str], documents: Sequence[Document]) -> dict[str, GoldSet]:
+    return {name: load_gold_set(path, documents) for name, path in files.items()}
+
+
 def prepare_run(
     output_dir: str | Path,
     documents: Sequence[Document],
@@ -97,7 +97,7 @@ def prepare_run(
             workspace,
             read_examples(workspace.checkpoint_dir / EXAMPLES_FILE),
             read_examples(workspace.checkpoint_dir / HELDOUT_FILE),
-            load_gold_sets(files, documents),
+            _gold_sets(files, documents),
             files,
             data_hash,
             before=meta["before"],
@@ -105,7 +105,7 @@ def prepare_run(
             extra=meta.get("extra", {}),
         )
     else:
-        gold_sets = load_gold_sets(files, documents)
+        gold_sets = _gold_sets(files, documents)
         train = selected
         heldout: list[TrainingExample] = []
         if not gold_sets and config.holdout > 0:
@@ -115,7 +115,7 @@ def prepare_run(
             raise TrainingDataError(msg)
         run = PreparedRun(workspace, train, heldout, gold_sets, files, data_hash)
     if run.heldout:
-        run.gold_sets[HELDOUT_NAME] = GoldSet(*holdout_gold(run.heldout))
+        run.gold_sets[HELDOUT_NAME] = holdout_gold(run.heldout)
     return run
 
 

@@ -44,7 +44,6 @@ from langchain_course_skills.finetune.report import (
     write_report,
 )
 from langchain_course_skills.finetune.scoring import (
-    GoldSet,
     encode,
     passage_vectors,
     top_k,
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
+    from langchain_course_skills.evaluation.gold import GoldSet
     from langchain_course_skills.finetune.pairs import TrainingExample
 
 logger = logging.getLogger(__name__)

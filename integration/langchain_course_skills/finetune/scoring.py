@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
 from langchain_course_skills.errors import TrainingDataError
-from langchain_course_skills.evaluation.gold import load_gold, resolve_relevant
 from langchain_course_skills.evaluation.metrics import compute_metrics
 from langchain_course_skills.finetune._training import autocast
 from langchain_course_skills.finetune.pairs import TrainingExample
@@ -26,42 +23,10 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
     from sentence_transformers import SentenceTransformer
 
+    from langchain_course_skills.evaluation.gold import GoldSet
+
 ENCODE_BATCH = 64  # texts per forward pass when embedding for mining and evaluation
 _SEARCH_CHUNK = 1024  # queries per similarity matrix block (1024 x 13,896 floats = 57 MB)
-
-
-@dataclass(frozen=True)
-class GoldSet:
-    """Queries with the ids of their relevant skills, for evaluation."""
-
-    queries: dict[str, str]
-    """Query id -> query text."""
-    relevant: dict[str, set[str]]
-    """Query id -> ids of its relevant skills."""
-
-
-def load_gold_sets(
-    files: Mapping[str, str | Path], documents: Sequence[Document]
-) -> dict[str, GoldSet]:
-    """Read gold JSONL files (any format `load_gold` reads) and resolve them against the skills.
-
-    Args:
-        files: Name -> gold file.
-        documents: The taxonomy's skills; every relevant entry must be one's id or label.
-
-    Raises:
-        GoldSetError: If a file is missing or malformed or names skills not in the taxonomy.
-    """
-    labels = {str(doc.id): str(doc.metadata.get("label") or doc.page_content) for doc in documents}
-    sets: dict[str, GoldSet] = {}
-    for name, path in files.items():
-        queries = load_gold(path)
-        relevant = resolve_relevant(queries, labels)
-        sets[name] = GoldSet(
-            {q.query_id: q.query for q in queries if q.query_id in relevant},
-            {query_id: set(ids) for query_id, ids in relevant.items()},
-        )
-    return sets
 
 
 def encode(
