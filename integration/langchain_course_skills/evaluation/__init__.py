@@ -1,6 +1,6 @@
 """Evaluation of skill retrieval: gold sets, ranking metrics, the pipeline runner and charts."""
 
-from langchain_course_skills.evaluation.chart import plot_metrics
+from langchain_course_skills.evaluation.chart import plot_metric_panels, plot_metrics
 from langchain_course_skills.evaluation.gold import (
     GoldQuery,
     GoldSet,
@@ -31,6 +31,7 @@ from langchain_course_skills.evaluation.runner import (
     RetrievedSkill,
     evaluate,
     evaluation_collection_name,
+    grouped_metrics_table,
     metrics_table,
     reranking_retriever,
     sync_evaluation_store,
@@ -50,6 +51,7 @@ __all__ = [
     "compute_metrics",
     "evaluate",
     "evaluation_collection_name",
+    "grouped_metrics_table",
     "load_gold",
     "load_gold_set",
     "map_at_k",
@@ -57,6 +59,7 @@ __all__ = [
     "mrr_at_k",
     "ndcg_at_k",
     "parse_gold",
+    "plot_metric_panels",
     "plot_metrics",
     "precision_at_k",
     "query_metrics",

@@ -20,6 +20,7 @@ import torch
 
 from langchain_course_skills._models import load_sentence_transformer
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
+from langchain_course_skills.evaluation.chart import plot_metric_panels
 from langchain_course_skills.finetune._prepare import (
     data_summary,
     mine_hard_negatives,
@@ -35,12 +36,7 @@ from langchain_course_skills.finetune._training import (
 )
 from langchain_course_skills.finetune.config import BiEncoderConfig
 from langchain_course_skills.finetune.pairs import TrainingExample
-from langchain_course_skills.finetune.report import (
-    CHART_FILE,
-    FinetuneResult,
-    write_chart,
-    write_report,
-)
+from langchain_course_skills.finetune.report import CHART_FILE, FinetuneResult, write_report
 from langchain_course_skills.finetune.scoring import (
     encode,
     passage_vectors,
@@ -239,11 +235,12 @@ def finetune_bi_encoder(
     result.metrics = {
         name: {"base": before[name], "fine-tuned": after[name]} for name in after if name in before
     }
-    result.chart = write_chart(
-        result.metrics,
-        workspace.output_dir / CHART_FILE,
-        f"{workspace.output_dir.name}: base vs. fine-tuned (top {config.eval_k}, exact)",
-    )
+    if result.metrics:
+        result.chart = plot_metric_panels(
+            result.metrics,
+            workspace.output_dir / CHART_FILE,
+            title=f"{workspace.output_dir.name}: base vs. fine-tuned (top {config.eval_k}, exact)",
+        )
     write_report(
         result,
         kind="bi-encoder (sentence-transformers)",

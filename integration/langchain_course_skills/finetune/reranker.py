@@ -22,6 +22,7 @@ import torch
 from langchain_course_skills._models import load_cross_encoder
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import QUERY_PREFIX, E5Embeddings
+from langchain_course_skills.evaluation.chart import plot_metric_panels
 from langchain_course_skills.evaluation.metrics import compute_metrics
 from langchain_course_skills.finetune._prepare import (
     data_summary,
@@ -37,12 +38,7 @@ from langchain_course_skills.finetune._training import (
     train_loop,
 )
 from langchain_course_skills.finetune.config import RerankerConfig
-from langchain_course_skills.finetune.report import (
-    CHART_FILE,
-    FinetuneResult,
-    write_chart,
-    write_report,
-)
+from langchain_course_skills.finetune.report import CHART_FILE, FinetuneResult, write_report
 from langchain_course_skills.finetune.scoring import (
     encode,
     passage_vectors,
@@ -278,7 +274,8 @@ def finetune_reranker(
         if name in before
     }
     title = f"{out.name}: reranking the top {config.eval_k} of {Path(str(retriever)).name}"
-    result.chart = write_chart(result.metrics, out / CHART_FILE, title)
+    if result.metrics:
+        result.chart = plot_metric_panels(result.metrics, out / CHART_FILE, title=title)
     notes = []
     if run.extra.get("fresh_head"):
         notes.append(
