@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from langchain_course_skills.compressors import RELEVANCE_KEY, SkillReranker
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import E5Embeddings
+from langchain_course_skills.evaluation.exact import embed_queries
 from langchain_course_skills.evaluation.gold import (
     GoldQuery,
     GoldSetError,
@@ -232,12 +233,6 @@ def grouped_metrics_table(
     return _table(labels, rows, metric_names, markdown=markdown)
 
 
-def _embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
-    if isinstance(embeddings, E5Embeddings):
-        return embeddings.embed_queries(texts)  # batched, with the query prefix
-    return [embeddings.embed_query(text) for text in texts]  # embed_documents may differ
-
-
 def _retrieved(doc: Document) -> RetrievedSkill:
     relevance = doc.metadata.get(RELEVANCE_KEY)
     return RetrievedSkill(
@@ -291,7 +286,7 @@ def _evaluate_one(
     with tqdm(total=len(judged), desc=name, unit="query", disable=not show_progress) as bar:
         for start in range(0, len(judged), batch_size):
             chunk = judged[start : start + batch_size]
-            vectors = _embed_queries(embeddings, [q.query for q in chunk])
+            vectors = embed_queries(embeddings, [q.query for q in chunk])
             for query, vector in zip(chunk, vectors, strict=True):
                 retrieved = tuple(
                     _retrieved(d) for d in retriever.search_by_vector(query.query, vector)
