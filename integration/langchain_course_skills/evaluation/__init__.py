@@ -1,6 +1,7 @@
 """Evaluation of skill retrieval: gold sets, ranking metrics, the pipeline runner and charts."""
 
 from langchain_course_skills.evaluation.chart import plot_metric_panels, plot_metrics
+from langchain_course_skills.evaluation.exact import ExactSearch
 from langchain_course_skills.evaluation.gold import (
     GoldQuery,
     GoldSet,
@@ -41,6 +42,7 @@ __all__ = [
     "REPORT_METRICS",
     "ConfigurationResult",
     "EvaluationResult",
+    "ExactSearch",
     "GoldQuery",
     "GoldSet",
     "GoldSetError",
