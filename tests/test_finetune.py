@@ -338,6 +338,33 @@ def test_reranker_from_a_bi_encoder_gets_a_fresh_head_and_learns(
     assert len(SkillCrossEncoder(model_name=str(tmp_path)).score([("a", "b")])) == 1
 
 
+def test_reranker_resume_continues_to_the_same_losses_and_metrics(
+    tmp_path: Path, tiny_bi_encoder: Path, skills: list[Document]
+) -> None:
+    config = RerankerConfig(**TUNED)
+
+    def run(out: str, **kwargs: object):
+        return finetune_reranker(
+            tiny_bi_encoder,
+            tmp_path / out,
+            skills,
+            retriever=tiny_bi_encoder,
+            config=config,
+            show_progress=False,
+            **kwargs,
+        )
+
+    full = run("full")
+    stopped = run("part", stop_after=5)
+    resumed = run("part", resume=True)
+
+    # The metrics before training and the fresh head come back from the checkpoint.
+    assert not stopped.completed and resumed.completed and resumed.steps == full.steps == 8
+    assert resumed.losses == pytest.approx(full.losses, rel=1e-4)
+    assert resumed.metrics == full.metrics
+    assert "fresh, randomly initialised" in (tmp_path / "part" / "README.md").read_text()
+
+
 # --- command line -----------------------------------------------------------------------------
 
 
