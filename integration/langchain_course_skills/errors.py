@@ -17,6 +17,14 @@ class TaxonomyError(CourseSkillsError, ValueError):
     """A taxonomy file is missing, empty, malformed or contains duplicate ids."""
 
 
+class GoldSetError(CourseSkillsError, ValueError):
+    """A gold file is missing, empty or malformed, or its skills are not in the store."""
+
+
+class TrainingDataError(CourseSkillsError, ValueError):
+    """Training or evaluation data is missing, empty, malformed, or does not fit the taxonomy."""
+
+
 class ModelLoadError(CourseSkillsError, OSError):
     """A model could not be found or loaded (for example offline, without a local copy).
 

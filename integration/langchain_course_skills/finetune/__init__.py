@@ -27,7 +27,7 @@ _MODULES = {
     "BiEncoderConfig": "config",
     "FinetuneResult": "report",
     "RerankerConfig": "config",
-    "TrainingDataError": "pairs",
+    "TrainingDataError": "pairs",  # defined in errors, re-exported by pairs
     "TrainingExample": "pairs",
     "bce_loss": "reranker",
     "contrastive_loss": "bi_encoder",

@@ -23,8 +23,9 @@ from typing import Any
 import torch
 
 from langchain_course_skills._models import resolve_device, resolve_precision
+from langchain_course_skills.errors import TrainingDataError
 from langchain_course_skills.finetune.config import CHECKPOINT_DIR, TrainingConfig
-from langchain_course_skills.finetune.pairs import TrainingDataError, TrainingExample
+from langchain_course_skills.finetune.pairs import TrainingExample
 
 logger = logging.getLogger(__name__)
 
