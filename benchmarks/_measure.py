@@ -149,6 +149,8 @@ def machine(threads: int) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "torch_threads": threads,
         "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "avx512_vnni": "avx512_vnni" in flags,
         "load_average": os.getloadavg(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -45,13 +45,14 @@ from langchain_course_skills import (
     build_skill_store,
 )
 from langchain_course_skills.courses import Course
-from langchain_course_skills.mapping import DEFAULT_MAP_BATCH, course_record, map_courses
+from langchain_course_skills.mapping import course_record, map_courses
 from langchain_course_skills.testing import (
     E5_BASE,
     TINY,
     build_random_bi_encoder,
     build_random_cross_encoder,
 )
+from langchain_course_skills.vocabulary import DEFAULT_MAP_BATCH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAME = "map_throughput"

@@ -3,7 +3,8 @@
     python examples/esco_search.py --esco ../shared/data/esco/skills_de_labels_v1.0.3.csv \
         --label-column preferredLabel_de
 
-Offline, pass local model folders with --model and --reranker.
+Offline, pass local model folders with --model and --reranker (or --no-rerank). The store goes
+to the per-user data folder (printed), where lcel_chain.py and agent_tool.py find it.
 """
 
 import argparse
@@ -16,6 +17,7 @@ from langchain_course_skills import (
     build_skill_store,
     load_esco_skills,
 )
+from langchain_course_skills.store import user_store_dir
 
 COURSE = (
     "WordPress Grundlagen: In diesem Kurs lernen Sie, wie Sie mit WordPress eine eigene Website "
@@ -28,9 +30,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--esco", required=True, help="an ESCO skills_<lang>.csv file")
     parser.add_argument("--label-column", help="label column of a label-only file")
-    parser.add_argument("--db", default="esco-skills-db")
+    parser.add_argument("--db", default=str(user_store_dir("esco-skills-db")))
     parser.add_argument("--model", default="isy-thl/multilingual-e5-base-course-skill-tuned")
     parser.add_argument("--reranker", default="isy-thl/bge-reranker-base-course-skill-tuned")
+    parser.add_argument("--no-rerank", action="store_true", help="rank by similarity only")
     parser.add_argument("--limit", type=int, help="index only the first N skills (a quick try)")
     parser.add_argument("--course", default=COURSE)
     args = parser.parse_args()
@@ -40,14 +43,19 @@ def main() -> None:
     embeddings = E5Embeddings(model_name=args.model)
     # Safe to run again: unchanged skills are skipped, nothing is duplicated.
     store = build_skill_store(skills, embeddings, persist_directory=args.db)
+    print(f"store: {args.db}")
 
-    reranker = SkillReranker(cross_encoder=SkillCrossEncoder(model_name=args.reranker), top_n=10)
+    reranker = None
+    if not args.no_rerank:
+        cross_encoder = SkillCrossEncoder(model_name=args.reranker)
+        reranker = SkillReranker(cross_encoder=cross_encoder, top_n=10)
     retriever = SkillRetriever(store=store, k=30, reranker=reranker)
-    for rank, doc in enumerate(retriever.invoke(args.course), start=1):
-        print(
-            f"{rank:2}. {doc.metadata['label']:<55} similarity={doc.metadata['similarity']:.3f} "
-            f"relevance={doc.metadata['relevance_score']:.3f}  {doc.metadata['uri']}"
-        )
+    for rank, doc in enumerate(retriever.invoke(args.course)[:10], start=1):
+        relevance = doc.metadata.get("relevance_score")
+        scores = f"similarity={doc.metadata['similarity']:.3f}"
+        if relevance is not None:
+            scores += f" relevance={relevance:.3f}"
+        print(f"{rank:2}. {doc.metadata['label']:<55} {scores}  {doc.metadata['uri']}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """An LCEL chain that feeds the retrieved skills into a prompt for a chat model.
 
-    python examples/lcel_chain.py --db esco-skills-db
+    python examples/lcel_chain.py              # the store that esco_search.py built
+    python examples/lcel_chain.py --db skills-db
 
-A fake chat model keeps the example offline; swap in any LangChain chat model.
+The store's own model is used (pass --model only to override it). A fake chat model keeps the
+example offline; swap in any LangChain chat model.
 """
 
 import argparse
@@ -13,7 +15,13 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
 
-from langchain_course_skills import E5Embeddings, SkillRetriever, open_skill_store
+from langchain_course_skills import (
+    E5Embeddings,
+    SkillRetriever,
+    open_skill_store,
+    read_store_fingerprint,
+)
+from langchain_course_skills.store import user_store_dir
 
 PROMPT = ChatPromptTemplate.from_messages(
     [
@@ -33,12 +41,13 @@ def format_skills(docs: list[Document]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default="esco-skills-db")
-    parser.add_argument("--model", default="isy-thl/multilingual-e5-base-course-skill-tuned")
+    parser.add_argument("--db", default=str(user_store_dir("esco-skills-db")))
+    parser.add_argument("--model", help="default: the model the store was built with")
     parser.add_argument("--course", default="WordPress Grundlagen: eine eigene Website erstellen")
     args = parser.parse_args()
 
-    store = open_skill_store(E5Embeddings(model_name=args.model), persist_directory=args.db)
+    model = args.model or read_store_fingerprint(persist_directory=args.db)["model"]
+    store = open_skill_store(E5Embeddings(model_name=model), persist_directory=args.db)
     retriever = SkillRetriever(store=store, k=10)
     chat_model = FakeListChatModel(responses=["(the chat model's answer would appear here)"])
     chain = (

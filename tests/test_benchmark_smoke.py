@@ -186,3 +186,44 @@ def test_quick_precision_probe_measures_every_variant(tmp_path: Path) -> None:
     # int8 is an approximation of the same model, not a different one.
     assert results["index"]["int8"]["max_abs_difference"] < 0.5
     assert "| int8 |" in (out / "precision_probe.md").read_text(encoding="utf-8")
+
+
+def test_quick_cli_startup_benchmark_times_every_command(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cli_startup.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    results = json.loads((out / "cli_startup.json").read_text(encoding="utf-8"))["results"]
+    assert "course-skills --help" in results
+    assert all(r["n"] == 2 for r in results.values())
+
+
+def test_quick_precision_decision_reports_paired_intervals(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "precision_decision.py"),
+            "--quick",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "precision_decision.json").read_text(encoding="utf-8"))
+    retrieval = results["comparisons"]["MiniLM | retrieval"]["bf16"]
+    assert set(retrieval) == {"tech", "house", "esco-descriptions", "esco-alt-labels"}
+    low, high = retrieval["tech"]["rp@5"]["ci95"]
+    assert low <= retrieval["tech"]["rp@5"]["mean"] <= high

@@ -25,8 +25,8 @@ RESULT_KEYS = [
     "taxonomy",
     "similarity",
     "relevance_score",
-    "evidence",
     "text",
+    "evidence",
 ]
 SLICE_SIZE = 300  # skills in the esco_slice fixture
 

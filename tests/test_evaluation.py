@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from langchain_chroma import Chroma
+from langchain_core.documents import Document
 
 from langchain_course_skills import (
     E5Embeddings,
@@ -19,12 +20,18 @@ from langchain_course_skills import (
 from langchain_course_skills.cli import main
 from langchain_course_skills.evaluation import (
     REPORT_METRICS,
+    ExactSearch,
     GoldQuery,
+    GoldSet,
     GoldSetError,
+    SkillIndex,
     evaluate,
     evaluation_collection_name,
+    grouped_metrics_table,
     load_gold,
+    load_gold_set,
     parse_gold,
+    plot_metric_panels,
     plot_metrics,
     reranking_retriever,
     resolve_relevant,
@@ -167,6 +174,35 @@ def test_resolve_relevant_matches_ids_and_labels_ignoring_case() -> None:
     assert resolve_relevant(gold, labels) == {"1": frozenset({"u1", "u2", "u3"})}
 
 
+def test_skill_index_finds_an_id_or_the_skills_a_name_stands_for() -> None:
+    index = SkillIndex({"u1": ["Taste wines", "passage: taste wines"], "u2": ["taste  WINES"]})
+
+    assert index.find("u2") == ["u2"]
+    assert index.find("  TASTE wines ") == ["u1", "u2"]  # case and runs of white space ignored
+    assert index.find("wine") == []
+
+
+def test_load_gold_set_resolves_a_file_against_the_taxonomy_documents(tmp_path: Path) -> None:
+    skills = [
+        Document(id="u1", page_content="Haskell: a language", metadata={"label": "Haskell"}),
+        Document(id="u2", page_content="taste wines", metadata={}),  # no label: its text
+    ]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n".join(jsonl({"query": "q", "relevant": ["haskell", "Taste Wines"]})))
+
+    gold = load_gold_set(path, skills)
+
+    assert gold == GoldSet({"1": "q"}, {"1": frozenset({"u1", "u2"})})
+
+
+def test_gold_set_error_lives_in_errors_and_keeps_its_old_import_path() -> None:
+    from langchain_course_skills import errors
+    from langchain_course_skills.evaluation import gold
+
+    assert GoldSetError is errors.GoldSetError is gold.GoldSetError
+    assert issubclass(GoldSetError, errors.CourseSkillsError)
+
+
 def test_resolve_relevant_lists_entries_that_are_not_in_the_store_with_lines() -> None:
     labels = {"u1": "Haskell"}
     gold = parse_gold(
@@ -304,6 +340,57 @@ def test_evaluation_collection_name_depends_on_model_precision_and_template(
     assert name != evaluation_collection_name(bf16, "{preferredLabel}")
 
 
+# --- exact search -----------------------------------------------------------------------------
+
+
+def test_exact_search_scores_as_the_store_does_with_and_without_reranker(
+    tmp_path: Path,
+    esco_slice: Path,
+    minilm_embeddings: E5Embeddings,
+    minilm_store: Chroma,
+    cross_encoder: SkillCrossEncoder,
+) -> None:
+    documents = load_esco_skills(esco_slice)[:STORED]  # the skills of minilm_store
+    gold_file = write_gold(tmp_path / "gold.jsonl", OBVIOUS)
+    reranker = SkillReranker(cross_encoder=cross_encoder, top_n=30)
+    search = ExactSearch(minilm_embeddings, documents)
+
+    exact = search.evaluate({"gold": load_gold_set(gold_file, documents)}, k=30)["gold"]
+    reranked = search.evaluate(
+        {"gold": load_gold_set(gold_file, documents)}, k=30, reranker=reranker
+    )["gold"]
+    stored = evaluate(
+        gold_file,
+        {
+            "store": SkillRetriever(store=minilm_store, k=30),
+            "store + reranker": reranking_retriever(minilm_store, cross_encoder, k=30),
+        },
+        show_progress=False,
+    ).metrics
+
+    # Exact cosine search and Chroma's index find the same 30 skills for 200 skills, in the
+    # same order, and the reranker re-orders them the same way.
+    assert exact == pytest.approx(stored["store"])
+    assert reranked == pytest.approx(stored["store + reranker"])
+    assert exact["accuracy@1"] == 1.0  # 5 of 5 queries find their skill at rank 1
+
+
+def test_exact_search_top_k_returns_the_nearest_skills_best_first(
+    minilm_embeddings: E5Embeddings,
+) -> None:
+    documents = [
+        Document(id=str(i), page_content=text)
+        for i, text in enumerate(["taste wines", "Haskell", "install heat pump"])
+    ]
+    search = ExactSearch(minilm_embeddings, documents)
+
+    ranked = search.top_k(["Wine tasting for beginners", "heat pumps in family homes"], 2)
+
+    assert [row[0] for row in ranked] == [0, 2]
+    assert all(len(row) == 2 for row in ranked)
+    assert search.top_k([], 2) == []
+
+
 # --- chart and table --------------------------------------------------------------------------
 
 
@@ -315,6 +402,20 @@ def test_plot_metrics_writes_a_png(tmp_path: Path) -> None:
     path = plot_metrics(metrics, tmp_path / "charts" / "metrics.png", title="gold")
     data = path.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def test_plot_metric_panels_writes_one_png_for_several_evaluation_sets(tmp_path: Path) -> None:
+    rows = {"base": dict.fromkeys(REPORT_METRICS, 0.4), "tuned": dict.fromkeys(REPORT_METRICS, 0.6)}
+
+    path = plot_metric_panels({"tech": rows, "house": rows}, tmp_path / "panels.png", title="x")
+
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def test_plot_metric_panels_rejects_an_empty_panel(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="metrics is empty"):
+        plot_metric_panels({"tech": {}}, tmp_path / "m.png")
 
 
 def test_plot_metrics_rejects_results_without_the_metrics(tmp_path: Path) -> None:
@@ -332,6 +433,20 @@ def test_table_shows_each_configuration_in_percent(minilm_store: Chroma) -> None
     assert header.split() == ["configuration", *REPORT_METRICS]
     assert row.split() == ["minilm", *["100.0"] * len(REPORT_METRICS)]
     assert result.table(markdown=True).startswith("| configuration | rp@5 |")
+
+
+def test_grouped_metrics_table_has_a_column_for_the_evaluation_set() -> None:
+    metrics = {"tech": {"base": {"rp@5": 0.5}, "tuned": {"rp@5": 0.632}}, "house": {"base": {}}}
+
+    table = grouped_metrics_table(metrics, ["rp@5"], labels=("set", "model"), markdown=True)
+
+    assert table.splitlines() == [
+        "| set | model | rp@5 |",
+        "|---|---|---:|",
+        "| tech | base | 50.0 |",
+        "| tech | tuned | 63.2 |",  # 0.632 in percent
+        "| house | base | - |",  # a metric a row lacks
+    ]
 
 
 # --- command line -----------------------------------------------------------------------------

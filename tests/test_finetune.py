@@ -188,6 +188,14 @@ def test_read_alignments_rejects_bad_lines_with_a_clear_message(
         read_alignments(path, skills)
 
 
+def test_training_data_error_lives_in_errors_and_keeps_its_old_import_paths() -> None:
+    from langchain_course_skills import errors
+    from langchain_course_skills.finetune import pairs
+
+    assert TrainingDataError is errors.TrainingDataError is pairs.TrainingDataError
+    assert issubclass(TrainingDataError, errors.CourseSkillsError)
+
+
 def test_taxonomy_without_descriptions_gives_no_pairs() -> None:
     bare = [Document(id="a", page_content="skill a", metadata={"label": "skill a"})]
 
@@ -328,6 +336,33 @@ def test_reranker_from_a_bi_encoder_gets_a_fresh_head_and_learns(
     assert _mean(result.losses[-2:]) < _mean(result.losses[:2])
     assert "fresh, randomly initialised" in (tmp_path / "README.md").read_text()
     assert len(SkillCrossEncoder(model_name=str(tmp_path)).score([("a", "b")])) == 1
+
+
+def test_reranker_resume_continues_to_the_same_losses_and_metrics(
+    tmp_path: Path, tiny_bi_encoder: Path, skills: list[Document]
+) -> None:
+    config = RerankerConfig(**TUNED)
+
+    def run(out: str, **kwargs: object):
+        return finetune_reranker(
+            tiny_bi_encoder,
+            tmp_path / out,
+            skills,
+            retriever=tiny_bi_encoder,
+            config=config,
+            show_progress=False,
+            **kwargs,
+        )
+
+    full = run("full")
+    stopped = run("part", stop_after=5)
+    resumed = run("part", resume=True)
+
+    # The metrics before training and the fresh head come back from the checkpoint.
+    assert not stopped.completed and resumed.completed and resumed.steps == full.steps == 8
+    assert resumed.losses == pytest.approx(full.losses, rel=1e-4)
+    assert resumed.metrics == full.metrics
+    assert "fresh, randomly initialised" in (tmp_path / "part" / "README.md").read_text()
 
 
 # --- command line -----------------------------------------------------------------------------

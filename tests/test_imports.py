@@ -28,6 +28,7 @@ EXPECTED_ALL = [
     "map_courses",
     "open_skill_store",
     "read_courses",
+    "read_store_fingerprint",
     "sync_skill_store",
 ]
 

@@ -14,6 +14,7 @@ from langchain_course_skills import (
     build_skill_store,
     load_esco_skills,
     open_skill_store,
+    read_store_fingerprint,
     sync_skill_store,
 )
 from langchain_course_skills.store import HNSW_CONFIGURATION, collection_space, read_fingerprint
@@ -293,3 +294,19 @@ def test_server_store_builds_reopens_and_refuses_like_the_embedded_one(
     assert len(store.similarity_search("manage musical staff", k=3)) == 3
     with pytest.raises(StoreMismatchError):
         open_skill_store(minilm_embeddings, client=chroma_http_client, collection_name=name)
+
+
+def test_relative_store_path_follows_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embeddings = DeterministicFakeEmbedding(size=8)
+    skills = [Document(id="urn:s:1", page_content="WordPress", metadata={"label": "WordPress"})]
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        build_skill_store(skills, embeddings, persist_directory="skills-db", show_progress=False)
+
+    assert (tmp_path / "first" / "skills-db" / "chroma.sqlite3").is_file()
+    assert (tmp_path / "second" / "skills-db" / "chroma.sqlite3").is_file()
+    fingerprint = read_store_fingerprint(persist_directory=tmp_path / "second" / "skills-db")
+    assert fingerprint["dimension"] == 8

@@ -1,28 +1,67 @@
-"""Map course descriptions to taxonomy skills: embeddings, skill store, retrieval, reranking."""
+"""Map course descriptions to taxonomy skills: embeddings, skill store, retrieval, reranking.
 
-from langchain_course_skills.compressors import SkillReranker
-from langchain_course_skills.courses import read_courses
-from langchain_course_skills.cross_encoders import SkillCrossEncoder
-from langchain_course_skills.embeddings import E5Embeddings
-from langchain_course_skills.errors import (
-    CourseInputError,
-    CourseSkillsError,
-    MapOutputError,
-    ModelLoadError,
-    StoreMismatchError,
-    StoreNotFoundError,
-    TaxonomyError,
-)
-from langchain_course_skills.loaders import load_esco_skills, load_greta, load_skill_table
-from langchain_course_skills.mapping import MapReport, RetrieverSpec, map_courses
-from langchain_course_skills.retrievers import SkillRetriever
-from langchain_course_skills.store import (
-    SyncReport,
-    build_skill_store,
-    open_skill_store,
-    sync_skill_store,
-)
-from langchain_course_skills.tools import create_skill_search_tool
+The names below are imported on first use, so that `import langchain_course_skills` (and the
+command line's `--help`) does not load torch or chromadb before they are needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from langchain_course_skills._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from langchain_course_skills.compressors import SkillReranker
+    from langchain_course_skills.courses import read_courses
+    from langchain_course_skills.cross_encoders import SkillCrossEncoder
+    from langchain_course_skills.embeddings import E5Embeddings
+    from langchain_course_skills.errors import (
+        CourseInputError,
+        CourseSkillsError,
+        MapOutputError,
+        ModelLoadError,
+        StoreMismatchError,
+        StoreNotFoundError,
+        TaxonomyError,
+    )
+    from langchain_course_skills.loaders import load_esco_skills, load_greta, load_skill_table
+    from langchain_course_skills.mapping import MapReport, RetrieverSpec, map_courses
+    from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.store import (
+        SyncReport,
+        build_skill_store,
+        open_skill_store,
+        read_store_fingerprint,
+        sync_skill_store,
+    )
+    from langchain_course_skills.tools import create_skill_search_tool
+
+_MODULES = {
+    "CourseInputError": "errors",
+    "CourseSkillsError": "errors",
+    "E5Embeddings": "embeddings",
+    "MapOutputError": "errors",
+    "MapReport": "mapping",
+    "ModelLoadError": "errors",
+    "RetrieverSpec": "mapping",
+    "SkillCrossEncoder": "cross_encoders",
+    "SkillReranker": "compressors",
+    "SkillRetriever": "retrievers",
+    "StoreMismatchError": "errors",
+    "StoreNotFoundError": "errors",
+    "SyncReport": "store",
+    "TaxonomyError": "errors",
+    "build_skill_store": "store",
+    "create_skill_search_tool": "tools",
+    "load_esco_skills": "loaders",
+    "load_greta": "loaders",
+    "load_skill_table": "loaders",
+    "map_courses": "mapping",
+    "open_skill_store": "store",
+    "read_courses": "courses",
+    "read_store_fingerprint": "store",
+    "sync_skill_store": "store",
+}
 
 __all__ = [
     "CourseInputError",
@@ -47,5 +86,9 @@ __all__ = [
     "map_courses",
     "open_skill_store",
     "read_courses",
+    "read_store_fingerprint",
     "sync_skill_store",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -1,31 +1,44 @@
-"""Shared model plumbing: device and precision choice, loading with errors that say what to do."""
+"""Shared model plumbing: device and precision choice, finding a model, loading it.
+
+Before anything is downloaded, `locate_model` decides in at most a few seconds where a model
+comes from: a local folder, the Hugging Face cache, or the Hub. An unreachable Hub is found
+once, by one short request, instead of by the Hub client's retries (over a minute of
+"Retrying in 8s" warnings), and a model that cannot be had is a `ModelLoadError` at once.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_course_skills.errors import ModelLoadError
 
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
 Precision = Literal["fp32", "bf16", "fp16", "auto"]
+ModelKind = Literal["embedding", "cross-encoder"]
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+HUB_TIMEOUT_S = 3.0  # one request to the Hub; a reachable Hub answers in well under a second
+_HUB_CONFIG_FILE = "config.json"  # every transformers model has one; its presence = cached
 
 
 def resolve_device(device: str) -> str:
     """Return the torch device to use; "auto" means cuda, then mps, then cpu."""
     if device != "auto":
         return device
+    import torch
+
     if torch.cuda.is_available():
         return "cuda"
     if torch.backends.mps.is_available():
@@ -51,11 +64,14 @@ def resolve_precision(precision: Precision, device: str) -> torch.dtype:
     (about 2x faster than fp32 there; on the Decorte sets it changed 2 of 136 queries, see
     the benchmarks), fp32 everywhere else.
     """
+    import torch
+
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precision != "auto":
-        if precision not in _DTYPES:
+        if precision not in dtypes:
             msg = f"precision must be one of 'fp32', 'bf16', 'fp16' or 'auto', not {precision!r}"
             raise ValueError(msg)
-        return _DTYPES[precision]
+        return dtypes[precision]
     if device.startswith("cuda"):
         return torch.float16
     if device == "cpu" and cpu_has_native_bf16():
@@ -71,45 +87,210 @@ def model_identity(model_name: str) -> str:
     return model_name
 
 
-def _load_error(model_name: str, kind: str, exc: Exception) -> ModelLoadError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-    reason = "HF_HUB_OFFLINE is set and it is not cached" if offline else "it is not cached here"
-    msg = (
-        f"could not load the {kind} model {model_name!r}: {exc.__class__.__name__}: {exc}. "
-        f"If {model_name!r} is a Hugging Face Hub id, the Hub may be unreachable or {reason}: "
-        f"download it where the Hub is reachable (`hf download {model_name} --local-dir DIR`) "
-        "and pass the local folder instead (for example model_name='DIR' or --model DIR)."
+def hub_offline() -> bool:
+    """Whether the user switched the Hugging Face Hub off (`HF_HUB_OFFLINE=1`)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+@functools.cache  # one probe per process, whatever the number of models
+def hub_unreachable_reason() -> str | None:
+    """Return why the Hugging Face Hub cannot be reached, or None if it answers.
+
+    One request with a short timeout and no retries; any HTTP answer counts as reachable.
+    """
+    endpoint = _hub_endpoint()
+    try:
+        urllib.request.urlopen(f"{endpoint}/api/models?limit=1", timeout=HUB_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return None  # it answered, if only with an error status
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return f"{endpoint} cannot be reached: {reason}"
+    return None
+
+
+def _is_cached(model_name: str, hub_options: dict[str, Any]) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(
+            model_name,
+            _HUB_CONFIG_FILE,
+            cache_dir=hub_options.get("cache_folder"),
+            revision=hub_options.get("revision"),
+        )
+    except ValueError:  # not a valid Hub id
+        return False
+    return isinstance(found, str)
+
+
+def _looks_like_path(model_name: str) -> bool:
+    # A Hub id is "name" or "owner/name"; anything else is meant as a folder.
+    return (
+        model_name.startswith((".", "/", "~", "\\"))
+        or model_name.count("/") > 1
+        or os.sep in model_name.replace("/", "")
     )
-    return ModelLoadError(msg)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model will be loaded from."""
+
+    name: str
+    """The model id or folder, as given."""
+    local_files_only: bool
+    """Load without asking the Hub (a folder, or a cached copy while the Hub is unreachable)."""
+
+
+def locate_model(
+    model_name: str, kind: ModelKind, hub_options: dict[str, Any] | None = None
+) -> ModelSource:
+    """Find where `model_name` can be loaded from, in a few seconds at most, or raise.
+
+    Args:
+        model_name: A local folder or a Hugging Face Hub id.
+        kind: What the model is for, for the message.
+        hub_options: `cache_folder` and `revision` as the model will be loaded with.
+
+    Raises:
+        ModelLoadError: The name is empty, the folder does not exist, or the model is
+            neither cached nor reachable on the Hub.
+    """
+    hub_options = hub_options or {}
+    if not isinstance(model_name, str) or not model_name.strip():
+        raise ModelLoadError.empty_name(kind)
+    if Path(model_name).expanduser().is_dir():
+        return ModelSource(model_name, local_files_only=True)
+    if _looks_like_path(model_name):
+        problem = f"no {kind} model folder at {model_name!r}"
+        raise ModelLoadError(problem, model_name=model_name, kind=kind)
+    cached = _is_cached(model_name, hub_options)
+    if hub_offline():
+        if cached:
+            return ModelSource(model_name, local_files_only=True)
+        problem = (
+            f"the {kind} model {model_name!r} is not in the Hugging Face cache and "
+            "HF_HUB_OFFLINE is set"
+        )
+        raise ModelLoadError(problem, model_name=model_name, kind=kind, offline=True)
+    unreachable = hub_unreachable_reason()
+    if unreachable is None:
+        return ModelSource(model_name, local_files_only=False)
+    if cached:
+        logger.info("%s; loading %s from the Hugging Face cache", unreachable, model_name)
+        return ModelSource(model_name, local_files_only=True)
+    problem = (
+        f"cannot download the {kind} model {model_name!r}: the Hugging Face Hub at {unreachable}"
+    )
+    raise ModelLoadError(problem, model_name=model_name, kind=kind)
+
+
+def _loading_failed(source: ModelSource, kind: ModelKind, exc: Exception) -> ModelLoadError:
+    reason = " ".join(f"{exc.__class__.__name__}: {exc}".split()).rstrip(".")
+    problem = f"could not load the {kind} model {source.name!r} ({reason})"
+    return ModelLoadError(problem, model_name=source.name, kind=kind)
 
 
 def load_sentence_transformer(
-    model_name: str, device: str, dtype: torch.dtype, max_seq_length: int | None
+    model_name: str,
+    device: str,
+    dtype: torch.dtype,
+    max_seq_length: int | None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> SentenceTransformer:
-    """Load a bi-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`."""
+    """Load a bi-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`.
+
+    `max_seq_length` caps the input length; a model whose own limit is lower keeps its own.
+    """
+    options = dict(model_kwargs or {})
+    source = locate_model(model_name, "embedding", options)
     from sentence_transformers import SentenceTransformer
 
+    options.setdefault("local_files_only", source.local_files_only)
     try:
-        model = SentenceTransformer(model_name, device=device, model_kwargs={"dtype": dtype})
+        model = SentenceTransformer(
+            model_name, device=device, model_kwargs={"dtype": dtype}, **options
+        )
     except Exception as exc:  # many kinds: OSError, HFValidationError, ValueError, ...
-        raise _load_error(model_name, "embedding", exc) from exc
-    if max_seq_length is not None:
+        raise _loading_failed(source, "embedding", exc) from exc
+    own_limit = model.max_seq_length
+    if max_seq_length is not None and (own_limit is None or max_seq_length < own_limit):
         model.max_seq_length = max_seq_length
-    logger.info("loaded embedding model %s on %s in %s", model_name, device, dtype)
+    logger.info(
+        "loaded embedding model %s on %s in %s (reads %s tokens)",
+        model_name,
+        device,
+        dtype,
+        model.max_seq_length,
+    )
     return model
 
 
-def load_cross_encoder(
-    model_name: str, device: str, dtype: torch.dtype, max_length: int | None
-) -> CrossEncoder:
-    """Load a cross-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`."""
-    from sentence_transformers import CrossEncoder
+def _check_relevance_head(model: CrossEncoder, model_name: str) -> None:
+    """Refuse a model that has no trained classification head, or more than two labels."""
+    config = getattr(model.model, "config", None)
+    architectures = getattr(config, "architectures", None) or []
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        problem = (
+            f"{model_name!r} is not a cross-encoder: it has no trained classification head "
+            f"(its architecture is {', '.join(architectures) or 'unknown'}), so its scores would "
+            "be random; it looks like a bi-encoder (embedding model)"
+        )
+        raise ModelLoadError(
+            problem, model_name=model_name, kind="cross-encoder", downloadable=False
+        )
+    if model.num_labels > 2:
+        problem = (
+            f"{model_name!r} has {model.num_labels} output labels; a reranker gives one "
+            "relevance logit (or two labels: not relevant, relevant)"
+        )
+        raise ModelLoadError(
+            problem, model_name=model_name, kind="cross-encoder", downloadable=False
+        )
 
+
+def load_cross_encoder(
+    model_name: str,
+    device: str,
+    dtype: torch.dtype,
+    max_length: int | None,
+    model_kwargs: dict[str, Any] | None = None,
+    *,
+    require_head: bool = True,
+) -> CrossEncoder:
+    """Load a cross-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`.
+
+    With `require_head` (for scoring), a model without a trained classification head is
+    refused; fine-tuning passes False to start a head from a bi-encoder's weights.
+    """
+    options = dict(model_kwargs or {})
+    source = locate_model(model_name, "cross-encoder", options)
+    from sentence_transformers import CrossEncoder
+    from transformers.utils import logging as transformers_logging
+
+    options.setdefault("local_files_only", source.local_files_only)
+    # A bi-encoder folder loads with a fresh random head and transformers' "MISSING" report;
+    # _check_relevance_head refuses it with a message of its own.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
     try:
         model = CrossEncoder(
-            model_name, device=device, max_length=max_length, model_kwargs={"dtype": dtype}
+            model_name,
+            device=device,
+            max_length=max_length,
+            model_kwargs={"dtype": dtype},
+            **options,
         )
     except Exception as exc:
-        raise _load_error(model_name, "cross-encoder", exc) from exc
+        raise _loading_failed(source, "cross-encoder", exc) from exc
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    if require_head:
+        _check_relevance_head(model, model_name)
     logger.info("loaded cross-encoder %s on %s in %s", model_name, device, dtype)
     return model

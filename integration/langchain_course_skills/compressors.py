@@ -9,11 +9,10 @@ from langchain_core.cross_encoders import BaseCrossEncoder
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field
 
+from langchain_course_skills.vocabulary import DEFAULT_TOP_N, RELEVANCE_KEY
+
 if TYPE_CHECKING:
     from langchain_core.callbacks import Callbacks
-
-DEFAULT_TOP_N = 10  # skills kept after re-ranking
-RELEVANCE_KEY = "relevance_score"  # where LangChain's rerankers put their score
 
 
 class SkillReranker(BaseDocumentCompressor):

@@ -6,7 +6,6 @@ import logging
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-import torch
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -17,13 +16,13 @@ from langchain_course_skills._models import (
     resolve_precision,
 )
 from langchain_course_skills.passages import counting_tokens, split_passages
+from langchain_course_skills.vocabulary import DEFAULT_RERANKER_MODEL
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RERANKER_MODEL = "isy-thl/bge-reranker-base-course-skill-tuned"
 DEFAULT_MAX_LENGTH = 512  # tokens for the (course, skill) pair, the XLM-RoBERTa limit
 # A course window shorter than this says too little to score; a skill text that leaves less
 # room is cut by the model instead (with a warning).
@@ -31,7 +30,12 @@ MIN_COURSE_TOKENS = 32
 
 
 class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
-    """Score (course text, skill text) pairs with a cross-encoder, as sigmoid(logit) in [0, 1].
+    """Score (course text, skill text) pairs with a cross-encoder, as a probability in [0, 1].
+
+    A model with one output (the course-skill reranker, bge-reranker) gives sigmoid(logit); a
+    model with two labels (not relevant, relevant) gives the softmax probability of label 1,
+    as LangChain's `HuggingFaceCrossEncoder` reads it. A model without a trained
+    classification head (a bi-encoder folder) is refused when it is loaded.
 
     Example:
         >>> encoder = SkillCrossEncoder(model_name="path/to/reranker")
@@ -52,6 +56,9 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
     precision: Precision = "fp32"
     """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
     bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """More arguments for `CrossEncoder(...)`, for example `revision`, `token` or
+    `cache_folder`."""
 
     _client: CrossEncoder = PrivateAttr()
 
@@ -64,7 +71,9 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         """Load the model once, when the object is created."""
         device = resolve_device(self.device)
         dtype = resolve_precision(self.precision, device)
-        self._client = load_cross_encoder(self.model_name, device, dtype, self.max_length)
+        self._client = load_cross_encoder(
+            self.model_name, device, dtype, self.max_length, self.model_kwargs
+        )
 
     @property
     def client(self) -> CrossEncoder:
@@ -119,13 +128,15 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         return fitted, owners
 
     def score(self, text_pairs: list[tuple[str, str]]) -> list[float]:
-        """Return sigmoid(logit) for each (query, passage) pair, in the given order.
+        """Return the relevance probability of each (query, passage) pair, in the given order.
 
         A pair longer than the model reads is scored window by window over the query (the
         course text), and gets the best window's score: the pair is never silently cut.
         """
         if not text_pairs:
             return []
+        import torch
+
         fitted, owners = self._fitted(list(text_pairs))
         # sentence-transformers sorts the pairs by length into batches and restores the order.
         logits = self._client.predict(
@@ -135,7 +146,11 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
             convert_to_tensor=True,
             show_progress_bar=False,
         )
-        scores = torch.sigmoid(logits.float().reshape(len(fitted), -1)[:, 0]).tolist()
+        logits = logits.float().reshape(len(fitted), -1)
+        if logits.shape[1] == 2:  # (not relevant, relevant)
+            scores = torch.softmax(logits, dim=-1)[:, 1].tolist()
+        else:
+            scores = torch.sigmoid(logits[:, 0]).tolist()
         best = [float("-inf")] * len(text_pairs)
         for owner, value in zip(owners, scores):
             best[owner] = max(best[owner], value)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-import torch
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -19,13 +17,17 @@ from langchain_course_skills._models import (
     resolve_precision,
 )
 from langchain_course_skills.passages import counting_tokens
+from langchain_course_skills.vocabulary import (  # noqa: F401  (check_text: public here before)
+    DEFAULT_EMBEDDING_MODEL,
+    check_text,
+    check_texts,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EMBEDDING_MODEL = "isy-thl/multilingual-e5-base-course-skill-tuned"
 QUERY_PREFIX = "query: "  # e5 instruction for the course text
 PASSAGE_PREFIX = "passage: "  # e5 instruction for each skill
 DEFAULT_MAX_SEQ_LENGTH = 512  # tokens, the e5-base limit
@@ -34,27 +36,6 @@ CPU_BATCH_SIZE = 32
 # batches leave a GPU waiting for Python (sentence-transformers sorts by length, so larger
 # batches add little padding).
 GPU_BATCH_SIZE = 256
-
-
-def check_texts(texts: object, what: str) -> list[str]:
-    """Return `texts` as a list, or raise a `ValueError` naming the first bad entry."""
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        msg = f"{what} must be a list of strings, got {type(texts).__name__}"
-        raise ValueError(msg)
-    for index, text in enumerate(texts):
-        check_text(text, f"{what}[{index}]")
-    return list(texts)
-
-
-def check_text(text: object, what: str) -> str:
-    """Return `text`, or raise a `ValueError` if it is not a non-blank string."""
-    if not isinstance(text, str):
-        msg = f"{what} must be a string, got {type(text).__name__}: {text!r}"
-        raise ValueError(msg)
-    if not text.strip():
-        msg = f"{what} is empty; pass the text of a course or a skill"
-        raise ValueError(msg)
-    return text
 
 
 class E5Embeddings(BaseModel, Embeddings):
@@ -75,10 +56,14 @@ class E5Embeddings(BaseModel, Embeddings):
     batch_size: int | None = Field(default=None, gt=0)
     """Texts per forward pass; None: 256 on a CUDA GPU, 32 elsewhere."""
     max_seq_length: int | None = Field(default=DEFAULT_MAX_SEQ_LENGTH, gt=0)
-    """Longer inputs are truncated to this many tokens; None keeps the model's own limit."""
+    """Longer inputs are truncated to this many tokens (or the model's own limit, if lower);
+    None keeps the model's own limit."""
     precision: Precision = "fp32"
     """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
     bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """More arguments for `SentenceTransformer(...)`, for example `revision`, `token` or
+    `cache_folder` (as in `HuggingFaceEmbeddings`)."""
 
     _client: SentenceTransformer = PrivateAttr()
     _batch_size: int = PrivateAttr()
@@ -95,7 +80,7 @@ class E5Embeddings(BaseModel, Embeddings):
         default_batch = GPU_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE
         self._batch_size = self.batch_size or default_batch
         self._client = load_sentence_transformer(
-            self.model_name, device, dtype, self.max_seq_length
+            self.model_name, device, dtype, self.max_seq_length, self.model_kwargs
         )
 
     @property
@@ -138,6 +123,8 @@ class E5Embeddings(BaseModel, Embeddings):
     def _embed(self, texts: list[str], prefix: str) -> list[list[float]]:
         if not texts:
             return []
+        import torch
+
         vectors = self._client.encode(
             [prefix + text for text in texts],
             batch_size=self._batch_size,
@@ -159,3 +146,10 @@ class E5Embeddings(BaseModel, Embeddings):
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Embed many course texts as `query: <text>` in batches, L2-normalized."""
         return self._embed(check_texts(texts, "texts"), QUERY_PREFIX)
+
+
+def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Embed course texts as queries: in batches with `E5Embeddings`, one by one otherwise."""
+    if isinstance(embeddings, E5Embeddings):
+        return embeddings.embed_queries(texts)  # batched, with the query prefix
+    return [embeddings.embed_query(text) for text in texts]  # embed_documents may differ

@@ -17,8 +17,65 @@ class TaxonomyError(CourseSkillsError, ValueError):
     """A taxonomy file is missing, empty, malformed or contains duplicate ids."""
 
 
+class GoldSetError(CourseSkillsError, ValueError):
+    """A gold file is missing, empty or malformed, or its skills are not in the store."""
+
+
+class TrainingDataError(CourseSkillsError, ValueError):
+    """Training or evaluation data is missing, empty, malformed, or does not fit the taxonomy."""
+
+
 class ModelLoadError(CourseSkillsError, OSError):
-    """A model could not be loaded (for example offline, without a local copy)."""
+    """A model could not be found or loaded (for example offline, without a local copy).
+
+    It keeps the problem apart from the fix, so that each face can name its own way of passing
+    a model: `explain("--reranker DIR", skip="leave out --rerank")` on the command line,
+    `model_name='DIR'` in Python (the default message).
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        model_name: str = "",
+        kind: str = "embedding",
+        downloadable: bool = True,
+        offline: bool = False,
+    ) -> None:
+        self.problem = problem
+        self.model_name = model_name
+        self.kind = kind
+        self.downloadable = downloadable
+        self.offline = offline
+        skip = "use the retriever without a reranker" if kind == "cross-encoder" else None
+        super().__init__(self.explain("model_name='DIR'", skip=skip))
+
+    @classmethod
+    def empty_name(cls, kind: str) -> ModelLoadError:
+        """The error for an empty model name."""
+        return cls(f"the {kind} model name is empty", kind=kind, downloadable=False)
+
+    def explain(self, option: str, *, skip: str | None = None) -> str:
+        """Return the message with `option` as the way to pass a model folder.
+
+        Args:
+            option: How this face takes a model, for example "--model DIR".
+            skip: How to go on without this model, if the face can.
+        """
+        if not self.model_name:
+            fix = f"pass a Hugging Face Hub id or a local model folder ({option})"
+        elif not self.downloadable:
+            fix = f"pass a trained {self.kind} model instead ({option})"
+        else:
+            fix = (
+                f"download it where the Hub is reachable (`hf download {self.model_name} "
+                f"--local-dir DIR`) and pass the local folder ({option})"
+            )
+            if not self.offline:
+                fix += ", or set HF_HUB_OFFLINE=1 to load a copy from the Hugging Face cache"
+        if skip:
+            fix += f", or {skip}"
+        return f"{self.problem}; {fix}"
 
 
 class StoreNotFoundError(CourseSkillsError, LookupError):

@@ -17,11 +17,11 @@ from langchain_core.documents import Document
 
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.errors import TaxonomyError
+from langchain_course_skills.vocabulary import TEMPLATE_KEY
 
 DEFAULT_ESCO_TEMPLATE = "{preferredLabel}"  # the model card indexes preferred labels
 DEFAULT_GRETA_TEMPLATE = "{label}"
 DEFAULT_TABLE_TEMPLATE = "{label}"
-TEMPLATE_KEY = "passage_template"  # metadata key recording how page_content was made
 _ESCO_REQUIRED = ("conceptUri", "preferredLabel")
 
 

@@ -22,19 +22,24 @@ from tqdm.auto import tqdm
 from langchain_course_skills._map_output import MapOutput, OutputFormat
 from langchain_course_skills._map_output import output_format as resolve_format
 from langchain_course_skills._models import Precision
-from langchain_course_skills.compressors import DEFAULT_TOP_N
 from langchain_course_skills.courses import Course, CourseFailure, read_courses
-from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL
-from langchain_course_skills.results import skill_records
-from langchain_course_skills.retrievers import DEFAULT_FUSION, DEFAULT_K, Fusion, SkillRetriever
-from langchain_course_skills.store import DEFAULT_COLLECTION
+from langchain_course_skills.retrievers import SkillRetriever
+from langchain_course_skills.vocabulary import (
+    DEFAULT_COLLECTION,
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_FUSION,
+    DEFAULT_K,
+    DEFAULT_MAP_BATCH,
+    DEFAULT_TOP_N,
+    Fusion,
+    skill_hits,
+)
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAP_BATCH = 64  # courses per batch: one encode, one store request, one rerank pass
 Engine = Literal["local", "ray"]
 
 
@@ -157,7 +162,12 @@ class MapReport:
 
 def course_record(course: Course, documents: list[Document]) -> dict[str, Any]:
     """Return the output record of one course: id, text hash and ranked skills."""
-    return {"id": course.id, "text_hash": course.text_hash, "skills": skill_records(documents)}
+    skills = []
+    for hit in skill_hits(documents):
+        record = hit.to_record()
+        del record["text"]  # the skill's text: the label, or more with a longer passage template
+        skills.append(record)
+    return {"id": course.id, "text_hash": course.text_hash, "skills": skills}
 
 
 def _batches(courses: Sequence[Course], size: int) -> Iterator[Sequence[Course]]:

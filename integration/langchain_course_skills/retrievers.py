@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from langchain_chroma import Chroma
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -11,10 +11,21 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
-from langchain_course_skills.compressors import RELEVANCE_KEY, SkillReranker
-from langchain_course_skills.embeddings import E5Embeddings, check_text, check_texts
+from langchain_course_skills.compressors import SkillReranker
+from langchain_course_skills.embeddings import E5Embeddings, embed_queries
 from langchain_course_skills.passages import DEFAULT_OVERLAP_TOKENS, Passage, split_passages
 from langchain_course_skills.store import search_vectors
+from langchain_course_skills.vocabulary import (
+    DEFAULT_FUSION,
+    DEFAULT_K,
+    DEFAULT_PASSAGE_TOKENS,
+    EVIDENCE_KEY,
+    RELEVANCE_KEY,
+    SIMILARITY_KEY,
+    Fusion,
+    check_text,
+    check_texts,
+)
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -23,14 +34,6 @@ if TYPE_CHECKING:
         Callbacks,
     )
 
-DEFAULT_K = 30  # candidates, as in the model card's evaluation
-SIMILARITY_KEY = "similarity"  # metadata key of the first-stage cosine similarity
-EVIDENCE_KEY = "evidence"  # metadata key: {"start", "end"} of the passage that found the skill
-Fusion = Literal["relative", "max", "rrf", "round_robin"]
-# The defaults of long texts, measured on long documents built from the Decorte sets
-# (benchmarks/long_texts.py, docs/mapping.md): 3.3x the gold skills of truncation in the top 30.
-DEFAULT_FUSION: Fusion = "relative"
-DEFAULT_PASSAGE_TOKENS = 32  # about a sentence; prefix and special tokens included
 RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
 MIN_PASSAGE_TOKENS = 16  # a shorter passage says too little to retrieve with
 
@@ -210,9 +213,7 @@ class SkillRetriever(BaseRetriever):
         if embeddings is None:
             msg = "the store has no embeddings; open it with open_skill_store(embeddings, ...)"
             raise ValueError(msg)
-        if isinstance(embeddings, E5Embeddings):
-            return embeddings.embed_queries(texts)  # one batched encode, query prefix
-        return [embeddings.embed_query(text) for text in texts]  # embed_documents may differ
+        return embed_queries(embeddings, texts)  # one batched encode with E5Embeddings
 
     def _rerank(
         self,

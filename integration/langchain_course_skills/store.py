@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from langchain_course_skills._version import package_version
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
 from langchain_course_skills.errors import StoreMismatchError, StoreNotFoundError
-from langchain_course_skills.loaders import TEMPLATE_KEY
+from langchain_course_skills.vocabulary import DEFAULT_COLLECTION, TEMPLATE_KEY
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_COLLECTION = "skills"
 # Cosine distance, and HNSW settings that make the index agree with exact search: top-30
 # recall 0.9995 against brute force on the full ESCO store with all-MiniLM-L6-v2 (ef_search 128
 # gave 0.998; 16 neighbours 0.9988). The wide search costs a few milliseconds a query, little
@@ -47,6 +46,7 @@ HNSW_CONFIGURATION = {
     "max_neighbors": 32,
 }
 _HNSW_RECORDED = ("space", "ef_construction", "ef_search", "max_neighbors")
+APP_NAME = "course-skills"  # the per-user data folder's name
 HASH_KEY = "content_hash"  # metadata key: hash of text + metadata, to skip unchanged skills
 FINGERPRINT_PREFIX = "course_skills:"  # collection metadata keys of the fingerprint
 DEFAULT_WRITE_BATCH = 1024  # skills embedded and written per step (kept under the client limit)
@@ -74,6 +74,8 @@ class SyncReport:
     """Skills left as they were (not embedded again)."""
     removed: int
     """Skills deleted because they left the taxonomy (only with prune)."""
+    total: int
+    """Skills in the collection afterwards (from any source)."""
     seconds: float
     """Wall time of the build."""
 
@@ -118,13 +120,27 @@ def collection_space(collection: Collection) -> str:
     return str((collection.metadata or {}).get("hnsw:space", "l2"))
 
 
+def user_store_dir(name: str) -> Path:
+    """Return a store folder `name` in the per-user data folder, not the working directory.
+
+    On Linux `~/.local/share/course-skills/NAME` (or under `$XDG_DATA_HOME`); the demo and the
+    examples keep their stores there.
+    """
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME)) / name
+
+
 def _client(persist_directory: str | Path | None, client: ClientAPI | None) -> ClientAPI:
     if (persist_directory is None) == (client is None):
         msg = "pass either persist_directory (an embedded store folder) or client, not both"
         raise ValueError(msg)
     if client is not None:
         return client
-    return chromadb.PersistentClient(path=str(Path(str(persist_directory)).expanduser()))
+    # An absolute path: chromadb keeps one client per path string, so a relative path would
+    # reach the folder of the working directory it was first opened from.
+    path = Path(str(persist_directory)).expanduser().resolve()
+    return chromadb.PersistentClient(path=str(path))
 
 
 def find_collection(client: ClientAPI, name: str) -> Collection | None:
@@ -335,7 +351,8 @@ def sync_skill_store(
         metadata[FINGERPRINT_PREFIX + "passage_template"] = templates
     metadata.update(_hnsw_settings(collection))  # what this collection uses, maybe older
     metadata[SYNC_DIGEST_KEY] = digest
-    metadata[SYNC_COUNT_KEY] = collection.count()
+    total = collection.count()
+    metadata[SYNC_COUNT_KEY] = total
     collection.modify(metadata={**(collection.metadata or {}), **metadata})
     store = _chroma(chroma_client, collection_name, embeddings)
     report = SyncReport(
@@ -344,6 +361,7 @@ def sync_skill_store(
         updated=len(pending) - added,
         unchanged=len(documents) - len(pending),
         removed=len(stale),
+        total=total,
         seconds=time.perf_counter() - started,
     )
     logger.info(
@@ -409,6 +427,51 @@ def build_skill_store(
     ).store
 
 
+def _existing_collection(
+    persist_directory: str | Path | None, client: ClientAPI | None, collection_name: str
+) -> tuple[ClientAPI, Collection]:
+    """Return the client and collection of an existing store; creates nothing."""
+    if persist_directory is not None and not Path(str(persist_directory)).expanduser().is_dir():
+        msg = (
+            f"no skill store at {str(persist_directory)!r}; build it first with "
+            f"`course-skills index SOURCE --db {persist_directory}` or build_skill_store(...)"
+        )
+        raise StoreNotFoundError(msg)
+    chroma_client = _client(persist_directory, client)
+    collection = find_collection(chroma_client, collection_name)
+    if collection is None:
+        where = _where(persist_directory)
+        names = [c.name for c in chroma_client.list_collections()]
+        msg = (
+            f"the store ({where}) has no collection {collection_name!r} (it has {names}); "
+            f"build it with `course-skills index SOURCE {where} --collection {collection_name}` "
+            "or build_skill_store(...)"
+        )
+        raise StoreNotFoundError(msg)
+    return chroma_client, collection
+
+
+def read_store_fingerprint(
+    *,
+    persist_directory: str | Path | None = None,
+    client: ClientAPI | None = None,
+    collection_name: str = DEFAULT_COLLECTION,
+) -> dict[str, Any]:
+    """Return what a store recorded about the embeddings that built it, without loading a model.
+
+    Use it to open a store with the model it was built with:
+
+    Example:
+        >>> model = read_store_fingerprint(persist_directory="skills-db")["model"]
+        >>> store = open_skill_store(E5Embeddings(model_name=model), persist_directory="skills-db")
+
+    Raises:
+        StoreNotFoundError: The folder or the collection does not exist.
+    """
+    _, collection = _existing_collection(persist_directory, client, collection_name)
+    return read_fingerprint(collection)
+
+
 def open_skill_store(
     embeddings: Embeddings,
     *,
@@ -422,24 +485,8 @@ def open_skill_store(
         StoreNotFoundError: The folder or the collection does not exist.
         StoreMismatchError: The store was built with other embeddings or without cosine distance.
     """
-    if persist_directory is not None and not Path(str(persist_directory)).expanduser().is_dir():
-        msg = (
-            f"no skill store at {str(persist_directory)!r}; build it first with "
-            f"`course-skills index SOURCE --db {persist_directory}` or build_skill_store(...)"
-        )
-        raise StoreNotFoundError(msg)
-    chroma_client = _client(persist_directory, client)
-    where = _where(persist_directory)
-    collection = find_collection(chroma_client, collection_name)
-    if collection is None:
-        names = [c.name for c in chroma_client.list_collections()]
-        msg = (
-            f"the store ({where}) has no collection {collection_name!r} (it has {names}); "
-            f"build it with `course-skills index SOURCE {where} --collection {collection_name}` "
-            "or build_skill_store(...)"
-        )
-        raise StoreNotFoundError(msg)
-    _verify(collection, embeddings_fingerprint(embeddings), where)
+    chroma_client, collection = _existing_collection(persist_directory, client, collection_name)
+    _verify(collection, embeddings_fingerprint(embeddings), _where(persist_directory))
     return _chroma(chroma_client, collection_name, embeddings)
 
 

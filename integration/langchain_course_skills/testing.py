@@ -75,14 +75,21 @@ def build_random_bi_encoder(
 
 
 def build_random_cross_encoder(
-    out_dir: str | Path, tokenizer_dir: str | Path, shape: EncoderShape = TINY, seed: int = 0
+    out_dir: str | Path,
+    tokenizer_dir: str | Path,
+    shape: EncoderShape = TINY,
+    seed: int = 0,
+    num_labels: int = 1,
 ) -> Path:
-    """Save an XLM-RoBERTa cross-encoder (one logit) with random weights; return its path."""
+    """Save an XLM-RoBERTa cross-encoder with random weights; return its path.
+
+    One label gives one relevance logit (like bge-reranker); two give (not relevant, relevant).
+    """
     from transformers import XLMRobertaForSequenceClassification
 
     out = Path(out_dir)
     torch.manual_seed(seed)
-    tokenizer, config = _config(Path(tokenizer_dir), shape, num_labels=1)
+    tokenizer, config = _config(Path(tokenizer_dir), shape, num_labels=num_labels)
     XLMRobertaForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

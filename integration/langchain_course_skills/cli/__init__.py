@@ -15,11 +15,15 @@ import sys
 from collections.abc import Sequence
 
 from langchain_course_skills._version import package_version
-from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
 
 EXIT_ERROR = 1  # an expected error, explained in one line
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
-_COMMAND_ORDER = ("index", "search", "info", "demo", "evaluate", "finetune")
+_COMMAND_ORDER = ("index", "search", "info", "demo", "evaluate", "finetune")  # modules
+# How the command line takes each kind of model, and how to go on without it; a command sets
+# its own with `parser.set_defaults(model_options=..., skip_model=...)`.
+MODEL_OPTIONS = {"embedding": "--model DIR", "cross-encoder": "--reranker DIR"}
+SKIP_MODEL = {"cross-encoder": "leave out --rerank"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
+    except ModelLoadError as exc:
+        options = getattr(args, "model_options", MODEL_OPTIONS)
+        skip = getattr(args, "skip_model", SKIP_MODEL).get(exc.kind)
+        message = exc.explain(options.get(exc.kind, "--model DIR"), skip=skip)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_ERROR
     except CourseSkillsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -8,30 +8,30 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_course_skills._models import model_identity
-from langchain_course_skills.cross_encoders import DEFAULT_RERANKER_MODEL, SkillCrossEncoder
-from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL, E5Embeddings
+from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
 from langchain_course_skills.errors import (
-    ModelLoadError,
     StoreMismatchError,
     StoreNotFoundError,
 )
-from langchain_course_skills.results import skill_records
-from langchain_course_skills.store import (
+from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
-    iter_stored,
-    read_fingerprint,
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_RERANKER_MODEL,
+    skill_hits,
 )
-from langchain_course_skills.store import connect_chroma as chroma_http_client
-from langchain_course_skills.store import find_collection as find_store_collection
 
+# Heavy modules (torch, chromadb, langchain-chroma) are imported inside the functions that
+# need them, so that `--help`, `--version` and argument errors answer at once.
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from langchain_core.documents import Document
 
+    from langchain_course_skills.cross_encoders import SkillCrossEncoder
+    from langchain_course_skills.embeddings import E5Embeddings
+
 DEFAULT_DB = "skills-db"  # embedded Chroma folder, relative to the working directory
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEFAULT_PRECISION = "fp32"  # the library's default, the same for every command
 _LABEL_WIDTH = 60  # characters of a label shown in a result table
 _SQLITE = "chroma.sqlite3"  # every embedded Chroma store folder has this file
 
@@ -61,15 +61,14 @@ def positive_int(text: str) -> int:
 def add_store_options(
     parser: argparse.ArgumentParser,
     *,
-    db_default: str = DEFAULT_DB,
+    db_default: str | None = DEFAULT_DB,
+    db_help: str = "folder of the embedded Chroma store",
     collection_default: str | None = DEFAULT_COLLECTION,
     collection_help: str = "Chroma collection name",
 ) -> None:
     """Add --db, --chroma-url, --chroma-token and --collection."""
     group = parser.add_argument_group("store")
-    group.add_argument(
-        "--db", default=db_default, metavar="DIR", help="folder of the embedded Chroma store"
-    )
+    group.add_argument("--db", default=db_default, metavar="DIR", help=db_help)
     group.add_argument(
         "--chroma-url",
         metavar="URL",
@@ -107,7 +106,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = Fal
     )
     group.add_argument(
         "--precision",
-        default="fp32",
+        default=DEFAULT_PRECISION,
         choices=PRECISIONS,
         help="model precision; auto = bf16 on CPUs with native bf16 (about 2x faster), "
         "fp16 on CUDA",
@@ -142,6 +141,13 @@ def store_name(args: argparse.Namespace) -> str:
     return f"--chroma-url {args.chroma_url}" if args.chroma_url else f"--db {args.db}"
 
 
+def chroma_http_client(url: str, token: str | None = None) -> ClientAPI:
+    """Connect to a Chroma server (`store.connect_chroma`), saying how to start one if need be."""
+    from langchain_course_skills.store import connect_chroma
+
+    return connect_chroma(url, token)
+
+
 def _embedded_client(db: str) -> ClientAPI | None:
     """Open the embedded store folder `db`, or return None if there is none (creates nothing)."""
     import chromadb
@@ -155,7 +161,7 @@ def _embedded_client(db: str) -> ClientAPI | None:
             "that `course-skills index` built, or a new folder name to --db"
         )
         raise StoreNotFoundError(msg)
-    return chromadb.PersistentClient(path=str(path))
+    return chromadb.PersistentClient(path=str(path.resolve()))  # see store._client
 
 
 def store_client(args: argparse.Namespace) -> ClientAPI | None:
@@ -167,6 +173,8 @@ def store_client(args: argparse.Namespace) -> ClientAPI | None:
 
 def find_collection(client: ClientAPI | None, name: str) -> Collection | None:
     """Return the collection `name`, or None if the store or the collection does not exist."""
+    from langchain_course_skills.store import find_collection as find_store_collection
+
     return None if client is None else find_store_collection(client, name)
 
 
@@ -210,6 +218,8 @@ def stored_model(collection: Collection | None) -> str | None:
     """Return the embedding model a collection was built with, if it recorded one."""
     if collection is None:
         return None
+    from langchain_course_skills.store import read_fingerprint
+
     model = read_fingerprint(collection).get("model")
     return str(model) if model else None
 
@@ -241,48 +251,61 @@ def _quiet_model_loading(args: argparse.Namespace) -> None:
         transformers_logging.disable_progress_bar()
 
 
-def _one_line(exc: Exception) -> str:
-    # Messages of underlying libraries can span lines; the CLI prints one.
-    return " ".join(str(exc).split())
+def check_models(args: argparse.Namespace, *, reranker: bool) -> None:
+    """Find the embedding model (and the reranker) before either is loaded.
+
+    An unreachable Hub or a missing folder fails here within seconds, for both models, before
+    minutes go into loading or indexing with the first.
+    """
+    locate_model(args.model, "embedding")
+    if reranker:
+        locate_model(args.reranker, "cross-encoder")
 
 
 def make_embeddings(args: argparse.Namespace, model: str | None = None) -> E5Embeddings:
     """Load the embedding model `model` (default: --model) with the model options."""
+    from langchain_course_skills.embeddings import E5Embeddings
+
     _quiet_model_loading(args)
-    try:
-        return E5Embeddings(
-            model_name=model or args.model,
-            device=args.device,
-            precision=args.precision,
-            batch_size=args.batch_size,
-        )
-    except ModelLoadError as exc:
-        raise ModelLoadError(_one_line(exc)) from exc
+    return E5Embeddings(
+        model_name=args.model if model is None else model,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+    )
 
 
 def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
     """Load the cross-encoder named by --reranker."""
+    from langchain_course_skills.cross_encoders import SkillCrossEncoder
+
     _quiet_model_loading(args)
-    try:
-        return SkillCrossEncoder(
-            model_name=args.reranker, device=args.device, precision=args.precision
-        )
-    except ModelLoadError as exc:
-        # The shared loading message names --model; the reranker's option is --reranker.
-        raise ModelLoadError(_one_line(exc).replace("--model DIR", "--reranker DIR")) from exc
+    return SkillCrossEncoder(model_name=args.reranker, device=args.device, precision=args.precision)
 
 
 def taxonomy_counts(collection: Collection) -> Counter[str]:
     """Count a collection's skills per `metadata["taxonomy"]`."""
+    from langchain_course_skills.store import iter_stored
+
     return Counter(str(meta.get("taxonomy", "?")) for _, meta, _ in iter_stored(collection))
+
+
+def describe_collection(collection: Collection) -> dict[str, Any]:
+    """Return what is known about one collection: count, distance, taxonomies, fingerprint."""
+    from langchain_course_skills.store import collection_space, read_fingerprint
+
+    return {
+        "collection": collection.name,
+        "count": collection.count(),
+        "distance": collection_space(collection),
+        "taxonomies": dict(sorted(taxonomy_counts(collection).items())),
+        "fingerprint": read_fingerprint(collection),
+    }
 
 
 def result_records(documents: list[Document]) -> list[dict[str, Any]]:
     """Return one JSON-ready record per skill, with stable keys, best first."""
-    return [
-        {**record, "text": doc.page_content}
-        for record, doc in zip(skill_records(documents), documents)
-    ]
+    return [hit.to_record() for hit in skill_hits(documents)]
 
 
 def print_results(documents: list[Document], *, as_json: bool) -> None:
@@ -297,7 +320,7 @@ def print_results(documents: list[Document], *, as_json: bool) -> None:
             str(r["rank"]),
             _shorten(r["label"], _LABEL_WIDTH),
             r["taxonomy"],
-            f"{r['similarity']:.3f}",
+            "-" if r["similarity"] is None else f"{r['similarity']:.3f}",
             "-" if r["relevance_score"] is None else f"{r['relevance_score']:.3f}",
             r["uri"],
         )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.documents import Document
-
+from langchain_course_skills._models import PRECISIONS, locate_model
 from langchain_course_skills.cli._common import (
-    PRECISIONS,
+    DEFAULT_PRECISION,
     HelpFormatter,
     add_reranker_option,
     add_store_options,
@@ -24,20 +24,14 @@ from langchain_course_skills.cli._common import (
     stored_model,
 )
 from langchain_course_skills.cli.index import detect_kind, load_source
-from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL
 from langchain_course_skills.errors import CourseSkillsError, TaxonomyError
-from langchain_course_skills.evaluation.chart import plot_metrics
-from langchain_course_skills.evaluation.gold import load_gold
-from langchain_course_skills.evaluation.runner import (
-    EvaluationResult,
-    evaluate,
-    query_record,
-    reranking_retriever,
-    sync_evaluation_store,
-)
-from langchain_course_skills.loaders import TEMPLATE_KEY
-from langchain_course_skills.retrievers import DEFAULT_K, SkillRetriever
-from langchain_course_skills.store import open_skill_store, read_fingerprint
+from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL, DEFAULT_K, TEMPLATE_KEY
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from langchain_course_skills.evaluation.runner import EvaluationResult
+    from langchain_course_skills.retrievers import SkillRetriever
 
 DEFAULT_OUT = "evaluation"  # folder for metrics.json, queries.jsonl and metrics.png
 METRICS_FILE = "metrics.json"
@@ -77,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="score retrieval on a gold set; compare models, passage templates and reranking",
-        description=(
+        description=textwrap.fill(
             "Retrieve the top k skills for every query of a gold set, as the model card's "
             "evaluation does, optionally re-rank them, and report accuracy, precision, recall, "
             "NDCG, MRR, MAP and R-precision per configuration: a table here, metrics.json, "
@@ -136,7 +130,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     models = parser.add_argument_group("model")
     models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    models.add_argument("--precision", default="auto", choices=PRECISIONS, help="model precision")
+    models.add_argument(
+        "--precision", default=DEFAULT_PRECISION, choices=PRECISIONS, help="model precision"
+    )
     models.add_argument(
         "--batch-size",
         type=positive_int,
@@ -182,11 +178,16 @@ def _load_taxonomy(args: argparse.Namespace, template: str | None) -> list[Docum
 
 def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]:
     """Build or reuse one collection per model and template, from --taxonomy-file."""
+    from langchain_course_skills.evaluation.runner import sync_evaluation_store
+    from langchain_course_skills.retrievers import SkillRetriever
+
     models = args.model or [DEFAULT_EMBEDDING_MODEL]
     # Load every template's documents first, so that a bad template fails before any model.
     documents = {t: _load_taxonomy(args, t) for t in args.passage_template or [None]}
     templates = {t: str(docs[0].metadata.get(TEMPLATE_KEY, t)) for t, docs in documents.items()}
     names = _names(models, list(templates.values()))
+    for model in models:  # every model found before any is loaded
+        locate_model(model, "embedding")
     location = store_location(args)
     retrievers = {}
     for model in models:
@@ -207,6 +208,9 @@ def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]
 
 def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetriever]:
     """Open --collection as it is, with its own model unless --model names it."""
+    from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.store import open_skill_store, read_fingerprint
+
     if args.passage_template:
         msg = (
             "--passage-template needs --taxonomy-file: a collection's passages are fixed when "
@@ -230,6 +234,9 @@ def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetrieve
 
 def write_results(result: EvaluationResult, args: argparse.Namespace, queries: int) -> list[Path]:
     """Write metrics.json, queries.jsonl and the chart to --out; return their paths."""
+    from langchain_course_skills.evaluation.chart import plot_metrics
+    from langchain_course_skills.evaluation.runner import query_record
+
     out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
@@ -254,7 +261,12 @@ def write_results(result: EvaluationResult, args: argparse.Namespace, queries: i
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every configuration and write the results."""
+    from langchain_course_skills.evaluation.gold import load_gold
+    from langchain_course_skills.evaluation.runner import evaluate, reranking_retriever
+
     gold = load_gold(args.gold)  # a bad gold file fails before any model is loaded
+    if args.rerank:
+        locate_model(args.reranker, "cross-encoder")
     if args.taxonomy_file is None:
         retrievers = _existing_configuration(args)
     else:

@@ -4,35 +4,34 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.documents import Document
 from pydantic import ValidationError
 
+from langchain_course_skills._models import PRECISIONS
 from langchain_course_skills.cli import EXIT_INTERRUPTED
 from langchain_course_skills.cli._common import (
-    PRECISIONS,
     HelpFormatter,
-    _one_line,
     _quiet_model_loading,
     positive_int,
 )
 from langchain_course_skills.cli.index import KINDS, detect_kind, load_source
-from langchain_course_skills.embeddings import DEFAULT_EMBEDDING_MODEL
-from langchain_course_skills.errors import CourseSkillsError, ModelLoadError, TaxonomyError
-from langchain_course_skills.finetune import (
+from langchain_course_skills.errors import CourseSkillsError, TaxonomyError
+from langchain_course_skills.finetune.config import (
+    CHECKPOINT_DIR,
     BiEncoderConfig,
-    FinetuneResult,
     RerankerConfig,
-    TrainingExample,
-    finetune_bi_encoder,
-    finetune_reranker,
-    read_alignments,
-    taxonomy_examples,
+    TrainingConfig,
 )
-from langchain_course_skills.finetune._training import CHECKPOINT_DIR, TrainingConfig
+from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from langchain_course_skills.finetune import FinetuneResult, TrainingExample
 
 SHOWN_METRICS = ("rp@5", "rp@10", "mrr@10")  # the summary printed after training
 
@@ -192,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "finetune",
         help="fine-tune the embedding model on a taxonomy and alignment data",
-        description=(
+        description=textwrap.fill(
             "Fine-tune a sentence-transformers bi-encoder with the model card's contrastive "
             "loss (in-batch and mined hard negatives, temperature 0.02), on pairs derived from "
             "the taxonomy and/or alignment data, with the query:/passage: prefixes that "
@@ -223,12 +222,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=_default(BiEncoderConfig, "passage_max_length"),
         help="tokens of a passage",
     )
-    parser.set_defaults(handler=run_bi_encoder)
+    parser.set_defaults(
+        handler=run_bi_encoder, model_options={"embedding": "--base DIR"}, skip_model={}
+    )
 
     reranker = subparsers.add_parser(
         "finetune-reranker",
         help="fine-tune the cross-encoder reranker on the same data",
-        description=(
+        description=textwrap.fill(
             "Fine-tune a cross-encoder (binary cross-entropy on each positive and its hard "
             "negatives, mined from --retriever's candidates) that SkillCrossEncoder and "
             "`course-skills search --rerank --reranker DIR` load. A bi-encoder folder as --base "
@@ -252,7 +253,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=_default(RerankerConfig, "max_length"),
         help="tokens of a (query, skill) pair",
     )
-    reranker.set_defaults(handler=run_reranker)
+    reranker.set_defaults(
+        handler=run_reranker,
+        model_options={"embedding": "--retriever DIR", "cross-encoder": "--base DIR"},
+        skip_model={},
+    )
 
 
 def _documents(args: argparse.Namespace) -> list[Document]:
@@ -267,6 +272,8 @@ def _documents(args: argparse.Namespace) -> list[Document]:
 
 
 def _examples(args: argparse.Namespace, documents: list[Document]) -> list[TrainingExample]:
+    from langchain_course_skills.finetune import read_alignments, taxonomy_examples
+
     examples: list[TrainingExample] = []
     for path in args.train or []:
         examples.extend(read_alignments(path, documents))
@@ -318,7 +325,7 @@ def _config(cls: type[TrainingConfig], args: argparse.Namespace, **extra: Any) -
         raise CourseSkillsError(msg) from exc
 
 
-def _train(args: argparse.Namespace, call: Callable[[], FinetuneResult], options: str) -> int:
+def _train(args: argparse.Namespace, call: Callable[[], FinetuneResult]) -> int:
     _quiet_model_loading(args)
     if args.threads:
         import torch
@@ -326,10 +333,6 @@ def _train(args: argparse.Namespace, call: Callable[[], FinetuneResult], options
         torch.set_num_threads(args.threads)
     try:
         result = call()
-    except ModelLoadError as exc:
-        # The shared loading message names --model; here the models come from `options`.
-        message = _one_line(exc).replace("--model DIR", f"{options} DIR")
-        raise ModelLoadError(message) from exc
     except KeyboardInterrupt:
         print(
             f"interrupted; the last checkpoint is in {Path(args.out) / CHECKPOINT_DIR}: run the "
@@ -365,6 +368,8 @@ def _print_result(result: FinetuneResult) -> None:
 
 def run_bi_encoder(args: argparse.Namespace) -> int:
     """Fine-tune the bi-encoder and print the metrics before and after."""
+    from langchain_course_skills.finetune import finetune_bi_encoder
+
     config = _config(
         BiEncoderConfig,
         args,
@@ -387,12 +392,13 @@ def run_bi_encoder(args: argparse.Namespace) -> int:
             resume=args.resume,
             stop_after=args.stop_after,
         ),
-        "--base",
     )
 
 
 def run_reranker(args: argparse.Namespace) -> int:
     """Fine-tune the reranker and print the reranked metrics before and after."""
+    from langchain_course_skills.finetune import finetune_reranker
+
     config = _config(RerankerConfig, args, max_length=args.max_length)
     documents = _documents(args)
     examples = _examples(args, documents)
@@ -410,5 +416,4 @@ def run_reranker(args: argparse.Namespace) -> int:
             resume=args.resume,
             stop_after=args.stop_after,
         ),
-        "--base or --retriever",
     )

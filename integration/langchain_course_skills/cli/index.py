@@ -7,13 +7,13 @@ import csv
 import sys
 import textwrap
 from pathlib import Path
-
-from langchain_core.documents import Document
+from typing import TYPE_CHECKING
 
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_model_options,
     add_store_options,
+    check_models,
     choose_model,
     find_collection,
     make_embeddings,
@@ -31,7 +31,9 @@ from langchain_course_skills.loaders import (
     load_greta,
     load_skill_table,
 )
-from langchain_course_skills.store import sync_skill_store
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
 
 KINDS = ("auto", "esco", "greta", "table")
 ESCO_LABEL = "preferredLabel"  # the ESCO column that holds the skill's name
@@ -257,9 +259,12 @@ def load_sources(args: argparse.Namespace) -> list[Document]:
 
 def run(args: argparse.Namespace) -> int:
     """Index the sources and print what changed."""
+    from langchain_course_skills.store import sync_skill_store
+
     documents = load_sources(args)  # bad files fail before any model is loaded
     existing = find_collection(store_client(args), args.collection)
     choose_model(args, existing)
+    check_models(args, reranker=False)
     embeddings = make_embeddings(args)
     report = sync_skill_store(
         documents,
@@ -268,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
         collection_name=args.collection,
         prune=args.prune,
     )
-    total = report.store._collection.count()
+    total = report.total
     print(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.removed} removed in {report.seconds:.1f} s; collection {args.collection!r} "

@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_store_options,
     collection_names,
+    describe_collection,
     require_client,
     require_collection,
     store_name,
-    taxonomy_counts,
 )
-from langchain_course_skills.store import collection_space, read_fingerprint
-
-if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
 
 # Fingerprint keys in the order they are shown, with their labels.
 _FIELDS = (
@@ -59,18 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def describe(collection: Collection) -> dict[str, Any]:
-    """Return what is known about one collection."""
-    fingerprint = read_fingerprint(collection)
-    return {
-        "collection": collection.name,
-        "count": collection.count(),
-        "distance": collection_space(collection),
-        "taxonomies": dict(sorted(taxonomy_counts(collection).items())),
-        "fingerprint": fingerprint,
-    }
-
-
 def _print(info: dict[str, Any]) -> None:
     fingerprint = info["fingerprint"]
     taxonomies = ", ".join(f"{name} {count}" for name, count in info["taxonomies"].items())
@@ -102,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             client.get_collection(name, embedding_function=None)
             for name in collection_names(client)
         ]
-    infos = [describe(collection) for collection in collections]
+    infos = [describe_collection(collection) for collection in collections]
     if args.json:
         report = {"store": store_name(args), "collections": infos}
         print(json.dumps(report, ensure_ascii=False, indent=2))

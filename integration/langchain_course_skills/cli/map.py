@@ -5,27 +5,31 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_model_options,
     add_reranker_option,
     add_store_options,
+    check_models,
     choose_model,
     positive_int,
     require_collection,
 )
-from langchain_course_skills.compressors import DEFAULT_TOP_N
 from langchain_course_skills.courses import DEFAULT_ID_COLUMN, DEFAULT_TEXT_COLUMNS, read_courses
-from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
-from langchain_course_skills.mapping import (
+from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.vocabulary import (
+    DEFAULT_FUSION,
+    DEFAULT_K,
     DEFAULT_MAP_BATCH,
-    RayOptions,
-    RetrieverSpec,
-    map_courses,
+    DEFAULT_TOP_N,
+    Fusion,
 )
-from langchain_course_skills.retrievers import DEFAULT_FUSION, DEFAULT_K, Fusion
+
+# Heavy modules (torch, chromadb, Ray) are imported inside `run`, so that `--help` answers at once.
+if TYPE_CHECKING:
+    from langchain_course_skills.mapping import RetrieverSpec
 
 EXIT_SOME_FAILED = 3  # the run finished, but some courses could not be mapped
 
@@ -145,6 +149,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def retriever_spec(args: argparse.Namespace) -> RetrieverSpec:
     """Describe the retriever the options ask for."""
+    from langchain_course_skills.mapping import RetrieverSpec
+
     return RetrieverSpec(
         model=args.model,
         reranker=args.reranker if args.rerank else None,
@@ -186,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     choose_model(args, require_collection(args))  # fails before any model is loaded
+    check_models(args, reranker=args.rerank)
+    from langchain_course_skills.mapping import RayOptions, map_courses
+
     options = None
     if args.ray is not None:
         options = RayOptions(
@@ -205,8 +214,6 @@ def run(args: argparse.Namespace) -> int:
             ray=options,
             overwrite=args.overwrite,
         )
-    except ModelLoadError as exc:
-        raise ModelLoadError(" ".join(str(exc).split())) from exc
     except ImportError as exc:  # Ray is an optional extra
         raise CourseSkillsError(str(exc)) from exc
     for failure in report.failed:

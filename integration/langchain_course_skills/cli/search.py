@@ -6,14 +6,14 @@ import argparse
 import sys
 import textwrap
 from pathlib import Path
-
-from langchain_core.documents import Document
+from typing import TYPE_CHECKING
 
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_model_options,
     add_reranker_option,
     add_store_options,
+    check_models,
     choose_model,
     make_cross_encoder,
     make_embeddings,
@@ -23,23 +23,23 @@ from langchain_course_skills.cli._common import (
     store_location,
     taxonomy_counts,
 )
-from langchain_course_skills.compressors import DEFAULT_TOP_N, SkillReranker
 from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.retrievers import DEFAULT_K, SkillRetriever
-from langchain_course_skills.store import open_skill_store
+from langchain_course_skills.vocabulary import DEFAULT_K, DEFAULT_TOP_N
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
 
 EPILOG = """\
 examples:
   course-skills search "WordPress Grundlagen: eine eigene Website erstellen" --db skills-db
-  course-skills search --file kurs.txt --rerank --top-n 5
+  course-skills search --file kurs.txt --rerank -n 5
   cat kurs.txt | course-skills search --json --taxonomy ESCO > skills.json
   course-skills search --file kurs.txt --model ./e5-course-skills \\
       --rerank --reranker ./bge-reranker-course-skills     # local model folders, offline
 
 --json prints a list with one object per skill: rank, label, uri, taxonomy, similarity,
-relevance_score (null without --rerank), evidence ({"start", "end"}: the characters of the
-course text that found the skill; a text longer than the model reads is read in passages)
-and text (the skill's text the model saw).
+relevance_score (null without --rerank), text (what the model saw) and evidence (the passage
+of the course text that found the skill, as character offsets; null where none is recorded).
 """
 
 
@@ -66,11 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument("--rerank", action="store_true", help="re-rank with the cross-encoder")
     group.add_argument(
+        "-n",
         "--top-n",
         type=positive_int,
         default=DEFAULT_TOP_N,
         metavar="N",
-        help="skills kept after --rerank",
+        help="skills shown (with --rerank: the best N of the k re-ranked candidates)",
     )
     group.add_argument(
         "--taxonomy",
@@ -133,8 +134,13 @@ def check_sizes(args: argparse.Namespace) -> None:
 
 def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
     """Open the store named by the options and return the ranked skills for `text`."""
+    from langchain_course_skills.compressors import SkillReranker
+    from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.store import open_skill_store
+
     collection = require_collection(args)  # fails before any model is loaded
     choose_model(args, collection)
+    check_models(args, reranker=args.rerank)
     embeddings = make_embeddings(args)
     store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
     reranker = None
@@ -151,7 +157,7 @@ def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
         taxonomies=args.taxonomy,
         reranker=reranker,
     )
-    found = retriever.invoke(text)
+    found = retriever.invoke(text)[: args.top_n]
     if not found and args.taxonomy:
         stored = sorted(taxonomy_counts(collection))
         unknown = [name for name in args.taxonomy if name not in stored]

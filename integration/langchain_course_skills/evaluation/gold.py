@@ -9,33 +9,31 @@ Each line is one JSON object in one of three formats (mixing them in a file is f
 
 An optional ``"id"`` names the query in the per-query results (default: its line number).
 Relevant entries are skill ids (URIs) or labels; `resolve_relevant` maps them to the ids of a
-store's skills, labels by case-insensitive exact match.
+store's skills, labels by exact match ignoring case and runs of white space (`SkillIndex`, which
+fine-tuning's alignment files use too).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills._jsonl import json_objects
-from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.errors import GoldSetError
 from langchain_course_skills.store import iter_stored
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
+    from langchain_core.documents import Document
 
 logger = logging.getLogger(__name__)
 
 QUERY_KEYS = ("query", "sentence")  # where a line keeps its course text, in order of preference
 RELEVANT_KEYS = ("relevant", "pos", "uris")  # where it keeps its relevant skills
 _SHOWN_ERRORS = 10  # unresolved entries listed in one message
-
-
-class GoldSetError(CourseSkillsError, ValueError):
-    """A gold file is missing, empty or malformed, or its skills are not in the store."""
 
 
 @dataclass(frozen=True)
@@ -52,18 +50,80 @@ class GoldQuery:
     """Line number in the gold file (1-based), for messages; 0 when not read from a file."""
 
 
-def _text(record: Mapping[str, Any], where: str) -> str:
+@dataclass(frozen=True)
+class GoldSet:
+    """Gold queries resolved against a taxonomy, ready to score a ranking of its skills."""
+
+    queries: dict[str, str]
+    """Query id -> the course text."""
+    relevant: dict[str, frozenset[str]]
+    """Query id -> the ids of its relevant skills."""
+
+
+@dataclass
+class SkillIndex:
+    """Find skills by id, or by one of their names ignoring case and runs of white space.
+
+    Example:
+        >>> SkillIndex({"u1": ["Taste wines"], "u2": ["Haskell"]}).find("  TASTE  WINES")
+        ['u1']
+    """
+
+    names: Mapping[str, Iterable[str]]
+    """Skill id -> the names it is found by (its label, its passage text, ...)."""
+    _by_key: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for skill_id, names in self.names.items():
+            for key in dict.fromkeys(name_key(name) for name in names):
+                if key:
+                    self._by_key.setdefault(key, []).append(skill_id)
+
+    def find(self, entry: str) -> list[str]:
+        """Return the ids `entry` stands for: itself if it is an id, else the skills it names."""
+        if entry in self.names:
+            return [entry]
+        return list(self._by_key.get(name_key(entry), []))
+
+
+def name_key(name: str) -> str:
+    """How skill names are compared: case and runs of white space ignored."""
+    return " ".join(name.split()).casefold()
+
+
+def jsonl_lines(path: str | Path, what: str, error: type[Exception]) -> Iterator[str]:
+    """Yield the lines of a UTF-8 JSONL file, or raise `error` if it is missing or not UTF-8.
+
+    Args:
+        path: The file.
+        what: What the file is, for messages ("gold file", "training file").
+        error: The exception class to raise, so each caller keeps its own error type.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        msg = f"{what} {str(file)!r} does not exist or is not a file; check the path"
+        raise error(msg)
+    try:
+        with file.open(encoding="utf-8-sig") as handle:
+            yield from handle
+    except UnicodeDecodeError as exc:
+        msg = f"{what} {file.name} is not UTF-8 ({exc.reason}); save it as UTF-8 JSONL"
+        raise error(msg) from exc
+
+
+def query_text(record: Mapping[str, Any], where: str, error: type[Exception] = GoldSetError) -> str:
+    """Return the course text of a gold or training line, or raise `error` naming the line."""
     key = next((k for k in QUERY_KEYS if k in record), None)
     if key is None:
         msg = (
             f"{where}: no query text (the line has {sorted(record)}); write "
             '{"query": "course text", "relevant": ["skill URI or label", ...]}'
         )
-        raise GoldSetError(msg)
+        raise error(msg)
     text = record[key]
     if not isinstance(text, str) or not text.strip():
         msg = f"{where}: {key!r} must be a non-empty string, got {text!r:.60}"
-        raise GoldSetError(msg)
+        raise error(msg)
     return text
 
 
@@ -116,7 +176,7 @@ def parse_gold(lines: Iterable[str], source: str = "gold set") -> list[GoldQuery
             raise GoldSetError(msg)
         seen[query_id] = number
         queries.append(
-            GoldQuery(query_id, _text(record, where), _relevant(record, where), line=number)
+            GoldQuery(query_id, query_text(record, where), _relevant(record, where), line=number)
         )
     if not queries:
         msg = (
@@ -138,28 +198,19 @@ def load_gold(path: str | Path) -> list[GoldQuery]:
     Raises:
         GoldSetError: The file does not exist, is empty or has a malformed line.
     """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        msg = f"gold file {str(file)!r} does not exist or is not a file; check the path"
-        raise GoldSetError(msg)
-    try:
-        with file.open(encoding="utf-8-sig") as handle:
-            return parse_gold(handle, source=file.name)
-    except UnicodeDecodeError as exc:
-        msg = f"gold file {file.name} is not UTF-8 ({exc.reason}); save it as UTF-8 JSONL"
-        raise GoldSetError(msg) from exc
+    return parse_gold(jsonl_lines(path, "gold file", GoldSetError), source=Path(path).name)
+
+
+def _label(metadata: Mapping[str, Any], text: str | None) -> str:
+    return str(metadata.get("label") or text or "")
 
 
 def skill_labels(store: Chroma) -> dict[str, str]:
     """Return every skill of a store as id -> label (its text where it has no label)."""
     return {
-        skill_id: str(metadata.get("label") or text or "")
+        skill_id: _label(metadata, text)
         for skill_id, metadata, text in iter_stored(store._collection, with_documents=True)
     }
-
-
-def _key(label: str) -> str:
-    return label.strip().casefold()
 
 
 def resolve_relevant(
@@ -168,7 +219,7 @@ def resolve_relevant(
     """Map each query's relevant entries to skill ids of a store.
 
     An entry that is a skill id is kept; otherwise it must equal a skill's label, ignoring case
-    and surrounding spaces. A label shared by several skills stands for all of them.
+    and runs of white space. A label shared by several skills stands for all of them.
 
     Args:
         queries: The gold queries.
@@ -183,20 +234,16 @@ def resolve_relevant(
         GoldSetError: With `strict`, if an entry does not resolve; the message lists them with
             their line numbers.
     """
-    by_label: dict[str, list[str]] = {}
-    for skill_id, label in labels.items():
-        by_label.setdefault(_key(label), []).append(skill_id)
+    index = SkillIndex({skill_id: (label,) for skill_id, label in labels.items()})
     resolved: dict[str, frozenset[str]] = {}
     missing: list[str] = []
     for query in queries:
         ids: set[str] = set()
         for entry in query.relevant:
-            if entry in labels:
-                ids.add(entry)
-            elif _key(entry) in by_label:
-                ids.update(by_label[_key(entry)])
-            else:
+            found = index.find(entry)
+            if not found:
                 missing.append(f"line {query.line} (id {query.query_id}): {entry!r}")
+            ids.update(found)
         if ids:
             resolved[query.query_id] = frozenset(ids)
     if missing and strict:
@@ -221,3 +268,24 @@ def resolve_relevant(
         msg = "no query has a relevant skill in the store; check that the gold set fits the store"
         raise GoldSetError(msg)
     return resolved
+
+
+def load_gold_set(path: str | Path, documents: Sequence[Document]) -> GoldSet:
+    """Read a gold file and resolve it against a taxonomy's skills (strictly).
+
+    Example:
+        >>> gold = load_gold_set("tech_validation.jsonl", load_esco_skills("skills_en.csv"))
+        >>> len(gold.queries)
+        75
+
+    Args:
+        path: A gold JSONL file, in any of the formats `load_gold` reads.
+        documents: The taxonomy's skills; every relevant entry must be one's id or label.
+
+    Raises:
+        GoldSetError: If the file is missing or malformed or names skills not in the taxonomy.
+    """
+    queries = load_gold(path)
+    labels = {str(doc.id): _label(doc.metadata, doc.page_content) for doc in documents}
+    relevant = resolve_relevant(queries, labels)
+    return GoldSet({q.query_id: q.query for q in queries if q.query_id in relevant}, relevant)

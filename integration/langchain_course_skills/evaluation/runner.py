@@ -172,6 +172,32 @@ def query_record(result: QueryResult) -> dict[str, Any]:
     }
 
 
+def _table(
+    labels: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], Mapping[str, float]]],
+    metric_names: Sequence[str],
+    *,
+    markdown: bool,
+) -> str:
+    header = [*labels, *metric_names]
+    cells = [
+        [*names, *(f"{100 * row[m]:.1f}" if m in row else "-" for m in metric_names)]
+        for names, row in rows
+    ]
+    if markdown:
+        rule = "|---" * len(labels) + "|---:" * len(metric_names) + "|"
+        lines = ["| " + " | ".join(line) + " |" for line in [header, *cells]]
+        return "\n".join([lines[0], rule, *lines[1:]])
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) if i < len(labels) else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in [header, *cells]
+    )
+
+
 def metrics_table(
     metrics: Mapping[str, Mapping[str, float]],
     metric_names: Sequence[str] = REPORT_METRICS,
@@ -182,22 +208,28 @@ def metrics_table(
 
     Metrics that a row lacks show as "-"; `markdown` gives a GitHub table.
     """
-    header = ["configuration", *metric_names]
-    rows = [
-        [name, *(f"{100 * row[m]:.1f}" if m in row else "-" for m in metric_names)]
-        for name, row in metrics.items()
-    ]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(metric_names) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in [header, *rows]
-    )
+    rows = [((name,), row) for name, row in metrics.items()]
+    return _table(["configuration"], rows, metric_names, markdown=markdown)
+
+
+def grouped_metrics_table(
+    groups: Mapping[str, Mapping[str, Mapping[str, float]]],
+    metric_names: Sequence[str] = REPORT_METRICS,
+    *,
+    labels: tuple[str, str] = ("evaluation set", "configuration"),
+    markdown: bool = False,
+) -> str:
+    """Format the metrics of several evaluation sets as one table, with a column for the set.
+
+    Like `metrics_table`, for set -> row name -> metric -> value.
+
+    Example:
+        >>> print(grouped_metrics_table({"tech": {"base": {"rp@5": 0.5}}}, ["rp@5"]))
+        evaluation set  configuration  rp@5
+        tech            base           50.0
+    """
+    rows = [((group, name), row) for group, table in groups.items() for name, row in table.items()]
+    return _table(labels, rows, metric_names, markdown=markdown)
 
 
 def _retrieved(doc: Document) -> RetrievedSkill:

@@ -21,78 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_course_skills._models import Precision, resolve_device, resolve_precision
-from langchain_course_skills.finetune.pairs import TrainingDataError, TrainingExample
+from langchain_course_skills._models import resolve_device, resolve_precision
+from langchain_course_skills.errors import TrainingDataError
+from langchain_course_skills.finetune.config import CHECKPOINT_DIR, TrainingConfig
+from langchain_course_skills.finetune.pairs import TrainingExample
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoint"  # inside the output folder, removed once training completes
 STATE_FILE = "state.pt"  # model, optimizer, schedule, RNG state and step
 META_FILE = "meta.json"  # parameters, data fingerprint, evaluation before training
 EXAMPLES_FILE = "training_data.jsonl"  # the examples with their hard negatives
 HELDOUT_FILE = "heldout.jsonl"  # held-out examples for the evaluation
 _BUCKET_BATCHES = 50  # batches per length bucket: similar lengths pad little, order stays random
-# Parameters that change what a resumed run computes; a resume must repeat them.
-_RESUME_KEYS = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "warmup_ratio",
-    "weight_decay",
-    "hard_negatives",
-    "negative_ranks",
-    "max_pairs",
-    "holdout",
-    "seed",
-)
-
-
-class TrainingConfig(BaseModel):
-    """Parameters shared by the bi-encoder and the cross-encoder trainers."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    epochs: int = Field(default=1, gt=0)
-    """Passes over the training examples."""
-    batch_size: int = Field(default=32, gt=0)
-    """Examples per step (each with its positive and hard negatives)."""
-    learning_rate: float = Field(default=5e-5, gt=0)
-    """Peak AdamW learning rate, reached after the warm-up, then decayed linearly to 0."""
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
-    """Share of the steps with a linearly rising learning rate."""
-    weight_decay: float = Field(default=0.01, ge=0)
-    """AdamW weight decay."""
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    """Gradients are clipped to this norm."""
-    hard_negatives: int = Field(default=3, ge=0)
-    """Hard negatives per example: the given ones, topped up from the model's candidates."""
-    negative_ranks: tuple[int, int] = (3, 50)
-    """Mined negatives are drawn from these candidate ranks (1-based, inclusive), positives
-    excluded; skipping the very top avoids near-duplicates of the positive."""
-    max_pairs: int | None = Field(default=None, gt=0)
-    """At most this many training examples (alignment data first, then taxonomy pairs spread
-    evenly over the skills); None uses all."""
-    holdout: float = Field(default=0.05, ge=0, lt=1)
-    """Without evaluation files: share of the training queries held out for the evaluation
-    (at most 1,000); 0 skips the evaluation."""
-    seed: int = 42
-    """Seed of sampling, mining, shuffling and dropout."""
-    device: str = "auto"
-    """Torch device; "auto" picks cuda, then mps, then cpu."""
-    precision: Precision = "auto"
-    """Compute precision: bf16 autocast on CPUs with native bf16 and on GPUs that have it,
-    fp16 with loss scaling on other GPUs, else fp32. Weights stay fp32."""
-    checkpoint_steps: int = Field(default=200, gt=0)
-    """Save a checkpoint (for `resume`) every this many steps."""
-    eval_k: int = Field(default=30, gt=0)
-    """Candidates retrieved per query in the evaluation, as in the model card."""
-
-    def resume_fingerprint(self) -> dict[str, Any]:
-        """The parameters a resumed run must share with the run that wrote the checkpoint."""
-        values = self.model_dump(mode="json")
-        return {key: values[key] for key in _RESUME_KEYS if key in values}
 
 
 @dataclass

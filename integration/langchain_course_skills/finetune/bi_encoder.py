@@ -11,46 +11,24 @@ as `E5Embeddings` applies them.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from pydantic import Field
 
-from langchain_course_skills._models import load_sentence_transformer
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
-from langchain_course_skills.finetune._prepare import (
-    data_summary,
-    mine_hard_negatives,
-    prepare_run,
-    result_of,
-    save_start,
-)
-from langchain_course_skills.finetune._training import (
-    EXAMPLES_FILE,
-    TrainingConfig,
-    Workspace,
-    resolve_compute,
-    train_loop,
-)
+from langchain_course_skills.evaluation.exact import ExactSearch
+from langchain_course_skills.finetune._prepare import ENCODE_BATCH, finish, prepare_run, train
+from langchain_course_skills.finetune._training import autocast
+from langchain_course_skills.finetune.config import BiEncoderConfig
 from langchain_course_skills.finetune.pairs import TrainingExample
-from langchain_course_skills.finetune.report import (
-    CHART_FILE,
-    FinetuneResult,
-    write_chart,
-    write_report,
-)
-from langchain_course_skills.finetune.scoring import (
-    encode,
-    passage_vectors,
-    retrieval_metrics,
-)
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
     from sentence_transformers import SentenceTransformer
+
+    from langchain_course_skills.finetune.report import FinetuneResult
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +36,12 @@ _TOKENIZER_LIMIT_SENTINEL = 100_000  # tokenizers without a limit report a huge 
 _DROP_IN_MIN_COSINE = 0.98  # saved model vs trained model; bf16 vs autocast differ by ~1e-3
 
 
-class BiEncoderConfig(TrainingConfig):
-    """Parameters of bi-encoder fine-tuning (defaults: the model card's loss, CPU-sized runs).
-
-    Example:
-        >>> BiEncoderConfig(max_pairs=30_000, learning_rate=5e-5).temperature
-        0.02
-    """
-
-    temperature: float = Field(default=0.02, gt=0)
-    """Similarities are divided by this before the softmax (scale = 1 / temperature); the
-    card's 0.02 for e5; sentence-transformers' default for MiniLM-like models is 0.05."""
-    query_max_length: int = Field(default=512, gt=0)
-    """Queries are truncated to this many tokens (the card: 512), at most the base model's
-    own limit (all-MiniLM-L6-v2: 256)."""
-    passage_max_length: int = Field(default=64, gt=0)
-    """Passages are truncated to this many tokens (the card: 64)."""
-
-
 def _embed(model: SentenceTransformer, texts: list[str], max_length: int) -> torch.Tensor:
+    """Embed with gradients (`encode` runs without), L2-normalized in fp32."""
+    from sentence_transformers.util import batch_to_device
+
     model.max_seq_length = max_length
-    features = model.preprocess(texts)
-    device = model.device
-    features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+    features = batch_to_device(model.preprocess(texts), model.device)
     vectors = model(features)["sentence_embedding"]
     return torch.nn.functional.normalize(vectors.float(), dim=-1)
 
@@ -133,19 +94,15 @@ def _cap_lengths(model: SentenceTransformer, config: BiEncoderConfig) -> BiEncod
 
 
 def _check_drop_in(
-    output_dir: Path,
-    model: SentenceTransformer,
-    config: BiEncoderConfig,
-    dtype: torch.dtype,
-    probe: str,
+    output_dir: Path, trained: E5Embeddings, config: BiEncoderConfig, dtype: torch.dtype, probe: str
 ) -> float:
     """Load the saved model through `E5Embeddings`; return its cosine with the trained model."""
-    embeddings = E5Embeddings(
+    loaded = E5Embeddings(
         model_name=str(output_dir), device=config.device, precision=config.precision
     )
-    loaded = torch.tensor(embeddings.embed_query(probe))
-    trained = encode(model, [probe], QUERY_PREFIX, device=str(model.device), dtype=dtype)[0]
-    similarity = float(loaded @ trained.cpu())
+    with autocast(str(trained.client.device), dtype):
+        vector = trained.embed_query(probe)
+    similarity = float(torch.tensor(loaded.embed_query(probe)) @ torch.tensor(vector))
     if similarity < _DROP_IN_MIN_COSINE:
         logger.warning(
             "E5Embeddings(model_name=%r) embeds %r at cosine %.3f to the trained model; "
@@ -211,67 +168,54 @@ def finetune_bi_encoder(
     """
     config = config or BiEncoderConfig()
     run = prepare_run(output_dir, documents, examples, config, eval_files, resume=resume)
-    device, dtype = resolve_compute(config)
     torch.manual_seed(config.seed)
-    model = load_sentence_transformer(str(base_model), device, torch.float32, None)
+    # The model is trained in fp32 inside the E5Embeddings that mines and evaluates with it.
+    embeddings = E5Embeddings(
+        model_name=str(base_model),
+        device=run.device,
+        precision="fp32",
+        max_seq_length=None,
+        batch_size=ENCODE_BATCH,
+    )
+    model = embeddings.client
     config = _cap_lengths(model, config)
     model.max_seq_length = config.query_max_length
-    if not run.resumed:
-        needed = run.gold_sets or config.hard_negatives  # embed the skills only for a use
-        passages = passage_vectors(model, documents, device=device, dtype=dtype) if needed else None
-        run.before = retrieval_metrics(
-            model,
-            documents,
-            run.gold_sets,
-            k=config.eval_k,
-            device=device,
-            dtype=dtype,
-            passages=passages,
-        )
-        if config.hard_negatives:
-            mine_hard_negatives(run, config, documents, model, passages, device=device, dtype=dtype)
-        save_start(run, config)
-    workspace = run.workspace
-    train = run.train
-    outcome = train_loop(
-        model,
-        train,
-        [len(e.query) for e in train],
+    k = config.eval_k
+
+    def search() -> ExactSearch:  # a new one after training: the skills' vectors change
+        return ExactSearch(embeddings, documents, context=lambda: autocast(run.device, run.dtype))
+
+    base = search()
+    result = train(
+        run,
         config,
+        model,
         lambda batch: contrastive_loss(model, batch, config),
-        workspace,
-        device=device,
-        dtype=dtype,
+        before=lambda: {name: {"base": m} for name, m in base.evaluate(run.gold_sets, k=k).items()},
+        miner=base,
         show_progress=show_progress,
         stop_after=stop_after,
         description="fine-tuning the bi-encoder",
     )
-    result = result_of(run, outcome)
-    if not outcome.completed:
+    if not result.completed:
         return result
-    _save(model, workspace, config)  # leaves model.max_seq_length at the query length
-    drop_in = _check_drop_in(workspace.output_dir, model, config, dtype, train[0].query)
-    after = retrieval_metrics(
-        model, documents, run.gold_sets, k=config.eval_k, device=device, dtype=dtype
-    )
-    before = run.before or {}
-    result.metrics = {
-        name: {"base": before[name], "fine-tuned": after[name]} for name in after if name in before
-    }
-    result.chart = write_chart(
-        result.metrics,
-        workspace.output_dir / CHART_FILE,
-        f"{workspace.output_dir.name}: base vs. fine-tuned (top {config.eval_k}, exact)",
-    )
-    write_report(
+    out = run.workspace.output_dir
+    _save(model, out, config)  # leaves model.max_seq_length at the query length
+    drop_in = _check_drop_in(out, embeddings, config, run.dtype, run.train[0].query)
+    return finish(
+        run,
         result,
+        documents,
+        after=search().evaluate(run.gold_sets, k=k),
+        label="fine-tuned",
+        title=f"{out.name}: base vs. fine-tuned (top {k}, exact)",
         kind="bi-encoder (sentence-transformers)",
         base_model=str(base_model),
-        config={**config.model_dump(mode="json"), "compute": f"{device}, {dtype}"},
-        data=data_summary(run, documents, sources),
+        config=config.model_dump(mode="json"),
+        sources=sources,
         usage=(
             "from langchain_course_skills import E5Embeddings\n\n"
-            f'embeddings = E5Embeddings(model_name="{workspace.output_dir}")\n'
+            f'embeddings = E5Embeddings(model_name="{out}")\n'
             f"# passages are embedded as {PASSAGE_PREFIX!r} + text, "
             f"queries as {QUERY_PREFIX!r} + text"
         ),
@@ -279,17 +223,14 @@ def finetune_bi_encoder(
             f"Loaded back through `E5Embeddings`, it embeds a training query at cosine "
             f"{drop_in:.4f} to the trained model (precision {config.precision}).",
             "The metrics come from exact top-k cosine retrieval over all the taxonomy's "
-            f"passages (k = {config.eval_k}), before and after, with the same code.",
+            f"passages (k = {k}), before and after, with the same code.",
         ],
     )
-    shutil.rmtree(workspace.checkpoint_dir)
-    return result
 
 
-def _save(model: SentenceTransformer, workspace: Workspace, config: BiEncoderConfig) -> None:
-    """Save the model (fp32) with its prompts, and keep the examples it was trained on."""
+def _save(model: SentenceTransformer, out: Path, config: BiEncoderConfig) -> None:
+    """Save the model (fp32) with its prompts."""
     model.max_seq_length = config.query_max_length
     # For plain sentence-transformers users: encode_query/encode_document add the prefixes.
     model.prompts = {"query": QUERY_PREFIX, "document": PASSAGE_PREFIX}
-    model.save(str(workspace.output_dir), create_model_card=False)
-    shutil.copy(workspace.checkpoint_dir / EXAMPLES_FILE, workspace.output_dir / EXAMPLES_FILE)
+    model.save(str(out), create_model_card=False)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,20 @@ from langchain_core.documents import Document
 
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
-from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.evaluation.gold import QUERY_KEYS
+from langchain_course_skills.errors import TrainingDataError
+from langchain_course_skills.evaluation.gold import (
+    GoldSet,
+    SkillIndex,
+    jsonl_lines,
+    name_key,
+    query_text,
+)
 
 STRICT_KEYS = ("relevant", "uris")  # entries that must be skill ids or labels of the taxonomy
 TEXT_KEYS = ("pos",)  # entries that are skill texts; free text is allowed (the card's format)
 TAXONOMY_SOURCES = ("description", "alt_label", "requirement")  # kinds of taxonomy queries
 _FREE_TEXT_ID = "text:"  # id prefix of a positive that is not in the taxonomy
 _SHOWN_ERRORS = 5  # unresolved entries listed in one message
-
-
-class TrainingDataError(CourseSkillsError, ValueError):
-    """Training or evaluation data is missing, empty, malformed, or does not fit the taxonomy."""
 
 
 @dataclass(frozen=True)
@@ -97,31 +99,6 @@ class TrainingExample:
         )
 
 
-@dataclass
-class _Resolver:
-    """Find taxonomy skills by id, passage text or label (case-insensitive)."""
-
-    documents: Sequence[Document]
-    by_id: dict[str, Document] = field(default_factory=dict)
-    by_key: dict[str, list[Document]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for doc in self.documents:
-            self.by_id[str(doc.id)] = doc
-            keys = {_key(doc.page_content), _key(str(doc.metadata.get("label", "")))}
-            for key in keys - {""}:
-                self.by_key.setdefault(key, []).append(doc)
-
-    def find(self, entry: str) -> list[Document]:
-        if entry in self.by_id:
-            return [self.by_id[entry]]
-        return self.by_key.get(_key(entry), [])
-
-
-def _key(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
 def strip_prefix(text: str) -> str:
     """Remove a leading `query: ` or `passage: ` that the data may already carry."""
     for prefix in (QUERY_PREFIX, PASSAGE_PREFIX):
@@ -132,6 +109,16 @@ def strip_prefix(text: str) -> str:
 
 def _doc_id(doc: Document) -> str:
     return str(doc.id)
+
+
+def _skill_index(documents: Sequence[Document]) -> tuple[SkillIndex, dict[str, Document]]:
+    """Index the skills by id, passage text and label (the card's "pos" gives passage texts)."""
+    by_id = {_doc_id(doc): doc for doc in documents}
+    names = {
+        skill_id: (doc.page_content, str(doc.metadata.get("label", "")))
+        for skill_id, doc in by_id.items()
+    }
+    return SkillIndex(names), by_id
 
 
 def _taxonomy_queries(doc: Document) -> Iterator[tuple[str, str]]:
@@ -169,8 +156,8 @@ def taxonomy_examples(documents: Sequence[Document]) -> list[TrainingExample]:
     for doc in documents:
         doc_id = _doc_id(doc)
         for source, text in _taxonomy_queries(doc):
-            pair = (_key(text), doc_id)
-            if pair in seen or _key(text) == _key(doc.page_content):
+            pair = (name_key(text), doc_id)
+            if pair in seen or name_key(text) == name_key(doc.page_content):
                 continue
             seen.add(pair)
             examples.append(
@@ -198,27 +185,8 @@ def _entries(record: dict[str, Any], key: str, where: str) -> list[str]:
     return [strip_prefix(e.strip()) for e in entries]
 
 
-def _records(file: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        with file.open(encoding="utf-8-sig") as handle:
-            for number, record in json_objects(handle, file.name, TrainingDataError):
-                yield f"{file.name}, line {number}", record
-    except UnicodeDecodeError as exc:
-        msg = f"{file.name} is not UTF-8 ({exc.reason}); save it as UTF-8 JSONL"
-        raise TrainingDataError(msg) from exc
-
-
 def _query_text(record: dict[str, Any], where: str) -> str:
-    key = next((k for k in QUERY_KEYS if k in record), None)
-    text = record.get(key) if key else None
-    if not isinstance(text, str) or not text.strip():
-        msg = (
-            f"{where}: no query text (the line has {sorted(record)}); write "
-            '{"query": "course text", "pos": ["skill text"], "neg": [...]} or '
-            '{"query": "course text", "relevant": ["skill id or label"]}'
-        )
-        raise TrainingDataError(msg)
-    return strip_prefix(text.strip())
+    return strip_prefix(query_text(record, where, TrainingDataError).strip())
 
 
 def read_alignments(path: str | Path, documents: Sequence[Document]) -> list[TrainingExample]:
@@ -242,13 +210,12 @@ def read_alignments(path: str | Path, documents: Sequence[Document]) -> list[Tra
             positives, or a `relevant` entry is not a skill id or label of the taxonomy.
     """
     file = Path(path).expanduser()
-    if not file.is_file():
-        msg = f"training file {str(file)!r} does not exist or is not a file; check the path"
-        raise TrainingDataError(msg)
-    resolver = _Resolver(documents)
+    index, by_id = _skill_index(documents)
     examples: list[TrainingExample] = []
     unresolved: list[str] = []
-    for where, record in _records(file):
+    lines = jsonl_lines(file, "training file", TrainingDataError)
+    for number, record in json_objects(lines, file.name, TrainingDataError):
+        where = f"{file.name}, line {number}"
         query = _query_text(record, where)
         key = next((k for k in (*STRICT_KEYS, *TEXT_KEYS) if k in record), None)
         if key is None:
@@ -263,7 +230,7 @@ def read_alignments(path: str | Path, documents: Sequence[Document]) -> list[Tra
             raise TrainingDataError(msg)
         positives: dict[str, str] = {}  # id -> passage text
         for entry in entries:
-            found = resolver.find(entry)
+            found = [by_id[i] for i in index.find(entry)]
             if found:
                 positives.update((_doc_id(doc), doc.page_content) for doc in found)
             elif key in STRICT_KEYS:
@@ -273,7 +240,7 @@ def read_alignments(path: str | Path, documents: Sequence[Document]) -> list[Tra
         negatives: dict[str, str] = {}
         if "neg" in record:
             for entry in _entries(record, "neg", where):
-                found = resolver.find(entry)
+                found = [by_id[i] for i in index.find(entry)]
                 pairs = [(_doc_id(d), d.page_content) for d in found] or [
                     (_FREE_TEXT_ID + entry, entry)
                 ]
@@ -386,8 +353,8 @@ def split_holdout(
     return train, [e for e in examples if e.query in held]
 
 
-def holdout_gold(examples: Iterable[TrainingExample]) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """Return (query id -> text, query id -> relevant skill ids) of held-out examples."""
+def holdout_gold(examples: Iterable[TrainingExample]) -> GoldSet:
+    """Return the held-out examples as a gold set: each query with all its relevant skills."""
     queries: dict[str, str] = {}
     relevant: dict[str, set[str]] = {}
     ids: dict[str, str] = {}
@@ -395,4 +362,4 @@ def holdout_gold(examples: Iterable[TrainingExample]) -> tuple[dict[str, str], d
         query_id = ids.setdefault(example.query, f"heldout-{len(ids) + 1}")
         queries[query_id] = example.query
         relevant.setdefault(query_id, set()).update(example.relevant_ids)
-    return queries, relevant
+    return GoldSet(queries, {query_id: frozenset(ids) for query_id, ids in relevant.items()})

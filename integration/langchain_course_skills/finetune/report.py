@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
+from langchain_course_skills.evaluation.runner import grouped_metrics_table
 
 REPORT_FILE = "finetune.json"  # parameters, data, metrics and timing, machine-readable
 CHART_FILE = "evaluation.png"  # the before/after bar chart
 CARD_FILE = "README.md"
-CARD_METRICS = ("rp@5", "rp@10", "mrr@10", "ndcg@10", "accuracy@1", "accuracy@5")
-CHART_METRICS = ("rp@5", "rp@10", "mrr@10", "ndcg@10")
-_BAR_GROUP_WIDTH = 0.8  # share of each metric's slot that its bars fill
-_DPI = 150
 
 
 @dataclass
@@ -47,56 +44,6 @@ class FinetuneResult:
     """Evaluation set -> model ("base", "fine-tuned", ...) -> metric -> value."""
     chart: Path | None = None
     """The bar chart, if there was an evaluation."""
-
-
-def metrics_markdown(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """Return a Markdown table: one row per (evaluation set, model), one column per metric."""
-    rows = ["| evaluation set | model | " + " | ".join(CARD_METRICS) + " |"]
-    rows.append("|---|---|" + "---:|" * len(CARD_METRICS))
-    for name, models in metrics.items():
-        for model, values in models.items():
-            cells = " | ".join(f"{values.get(m, float('nan')):.3f}" for m in CARD_METRICS)
-            rows.append(f"| {name} | {model} | {cells} |")
-    return "\n".join(rows)
-
-
-def write_chart(
-    metrics: Mapping[str, Mapping[str, Mapping[str, float]]], path: Path, title: str
-) -> Path | None:
-    """Draw one panel per evaluation set, one bar per model and metric; None without metrics.
-
-    Only matplotlib's object-oriented API is used (a bare `Figure` renders with Agg), so the
-    caller's pyplot backend is left alone.
-    """
-    if not metrics:
-        return None
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        msg = "the chart needs matplotlib; install it with `pip install matplotlib`"
-        raise ImportError(msg) from exc
-    figure = Figure(figsize=(4.5 * len(metrics) + 1, 4.5))
-    panels = figure.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-    for axes, (name, models) in zip(panels, metrics.items()):
-        width = _BAR_GROUP_WIDTH / len(models)
-        for index, (model, values) in enumerate(models.items()):
-            offsets = [
-                m + (index - (len(models) - 1) / 2) * width for m in range(len(CHART_METRICS))
-            ]
-            bars = axes.bar(offsets, [values.get(m, 0.0) for m in CHART_METRICS], width)
-            bars.set_label(model)
-            axes.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-        axes.set_xticks(range(len(CHART_METRICS)), CHART_METRICS)
-        axes.set_ylim(0, 1.05)
-        axes.set_title(name, fontsize=10)
-        axes.grid(axis="y", alpha=0.3)
-        axes.set_axisbelow(True)
-    panels[0].set_ylabel("score")
-    panels[0].legend(fontsize=8, loc="upper left")
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=_DPI)
-    return path
 
 
 def write_report(
@@ -157,7 +104,9 @@ def write_report(
         "",
     ]
     if result.metrics:
-        lines += [metrics_markdown(result.metrics), ""]
+        labels = ("evaluation set", "model")
+        table = grouped_metrics_table(result.metrics, labels=labels, markdown=True)
+        lines += ["In percent.", "", table, ""]
         if result.chart is not None:
             lines += [f"![before and after]({result.chart.name})", ""]
     else:

@@ -12,76 +12,39 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from pydantic import Field
 
 from langchain_course_skills._models import load_cross_encoder
-from langchain_course_skills.cross_encoders import DEFAULT_MAX_LENGTH, SkillCrossEncoder
-from langchain_course_skills.embeddings import QUERY_PREFIX, E5Embeddings
-from langchain_course_skills.evaluation.metrics import compute_metrics
+from langchain_course_skills.compressors import SkillReranker
+from langchain_course_skills.cross_encoders import SkillCrossEncoder
+from langchain_course_skills.embeddings import E5Embeddings
+from langchain_course_skills.evaluation.exact import ExactSearch
 from langchain_course_skills.finetune._prepare import (
-    data_summary,
-    mine_hard_negatives,
+    ENCODE_BATCH,
+    Metrics,
+    finish,
     prepare_run,
-    result_of,
-    save_start,
+    train,
 )
-from langchain_course_skills.finetune._training import (
-    EXAMPLES_FILE,
-    TrainingConfig,
-    autocast,
-    resolve_compute,
-    train_loop,
-)
-from langchain_course_skills.finetune.report import (
-    CHART_FILE,
-    FinetuneResult,
-    write_chart,
-    write_report,
-)
-from langchain_course_skills.finetune.scoring import (
-    GoldSet,
-    encode,
-    passage_vectors,
-    top_k,
-)
+from langchain_course_skills.finetune.config import RerankerConfig
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
-    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers import CrossEncoder
 
+    from langchain_course_skills.evaluation.gold import GoldSet
     from langchain_course_skills.finetune.pairs import TrainingExample
+    from langchain_course_skills.finetune.report import FinetuneResult
 
 logger = logging.getLogger(__name__)
 
 SCORE_BATCH = 64  # pairs per forward pass when scoring for the evaluation
 _ST_CONFIG = "config_sentence_transformers.json"  # records the model type of a saved model
-
-Scorer = Callable[[list[tuple[str, str]]], list[float]]
-
-
-class RerankerConfig(TrainingConfig):
-    """Parameters of cross-encoder fine-tuning.
-
-    Example:
-        >>> RerankerConfig().negative_ranks
-        (2, 30)
-    """
-
-    batch_size: int = Field(default=16, gt=0)
-    """Examples per step; each gives 1 + hard_negatives pairs."""
-    learning_rate: float = Field(default=3e-5, gt=0)
-    """Peak AdamW learning rate."""
-    negative_ranks: tuple[int, int] = (2, 30)
-    """Negatives come from these ranks of the retriever's candidates: the ones a reranker
-    must learn to push below the positive."""
-    max_length: int = Field(default=DEFAULT_MAX_LENGTH, gt=0)
-    """(query, skill) pairs are truncated to this many tokens."""
 
 
 def _is_cross_encoder(model_name: str) -> bool:
@@ -99,6 +62,8 @@ def _is_cross_encoder(model_name: str) -> bool:
 
 def bce_loss(model: CrossEncoder, batch: list[TrainingExample]) -> torch.Tensor:
     """Binary cross-entropy of the logits of each positive (1) and hard negative (0) pair."""
+    from sentence_transformers.util import batch_to_device
+
     pairs: list[tuple[str, str]] = []
     labels: list[float] = []
     for example in batch:
@@ -106,65 +71,27 @@ def bce_loss(model: CrossEncoder, batch: list[TrainingExample]) -> torch.Tensor:
         labels.append(1.0)
         pairs.extend((example.query, negative) for negative in example.negatives)
         labels.extend(0.0 for _ in example.negatives)
-    features = model.preprocess(pairs)
-    device = model.device
-    features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+    features = batch_to_device(model.preprocess(pairs), model.device)
     logits = model(features)["scores"].float().reshape(len(pairs), -1)[:, 0]
     target = torch.tensor(labels, device=logits.device)
     return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
 
 
-def _predictor(model: CrossEncoder, device: str, dtype: torch.dtype) -> Scorer:
-    """Score pairs with the in-memory model (logits: the same order as sigmoid scores)."""
-
-    def score(pairs: list[tuple[str, str]]) -> list[float]:
-        with torch.no_grad(), autocast(device, dtype):
-            logits = model.predict(
-                pairs,
-                batch_size=SCORE_BATCH,
-                activation_fn=torch.nn.Identity(),
-                convert_to_tensor=True,
-                show_progress_bar=False,
-            )
-        return [float(x) for x in logits.float().reshape(len(pairs), -1)[:, 0]]
-
-    return score
-
-
-def _gold_candidates(
-    retriever: SentenceTransformer,
-    passages: torch.Tensor | None,
-    gold_sets: Mapping[str, GoldSet],
-    k: int,
-    device: str,
-) -> dict[str, dict[str, list[int]]]:
-    """Gold set -> query id -> the retriever's top k skill indices (`passages`: its skills)."""
-    if not gold_sets or passages is None:
+def _rerank_metrics(
+    search: ExactSearch, gold_sets: Mapping[str, GoldSet], folder: Path, config: RerankerConfig
+) -> dict[str, dict[str, float]]:
+    """Rerank the retriever's top k with the cross-encoder in `folder`, as users load it."""
+    if not gold_sets:
         return {}
-    result: dict[str, dict[str, list[int]]] = {}
-    for name, gold in gold_sets.items():
-        ids = list(gold.queries)
-        texts = [gold.queries[q] for q in ids]
-        vectors = encode(retriever, texts, QUERY_PREFIX, device=device, dtype=torch.float32)
-        result[name] = dict(zip(ids, top_k(vectors, passages, k)))
-    return result
-
-
-def rerank_metrics(
-    score: Scorer | None,
-    documents: Sequence[Document],
-    gold: GoldSet,
-    candidates: Mapping[str, list[int]],
-) -> dict[str, float]:
-    """Metrics of the candidates reordered by `score` (None keeps the retriever's order)."""
-    run: dict[str, list[str]] = {}
-    for query_id, indices in candidates.items():
-        if score is not None:
-            pairs = [(gold.queries[query_id], documents[i].page_content) for i in indices]
-            scores = score(pairs)
-            indices = [i for _, i in sorted(zip(scores, indices), key=lambda p: -p[0])]
-        run[query_id] = [str(documents[i].id) for i in indices]
-    return compute_metrics(run, gold.relevant)
+    encoder = SkillCrossEncoder(
+        model_name=str(folder),
+        device=config.device,
+        precision=config.precision,
+        max_length=config.max_length,
+        batch_size=SCORE_BATCH,
+    )
+    reranker = SkillReranker(cross_encoder=encoder, top_n=config.eval_k)
+    return search.evaluate(gold_sets, k=config.eval_k, reranker=reranker)
 
 
 def finetune_reranker(
@@ -217,86 +144,54 @@ def finetune_reranker(
     """
     config = config or RerankerConfig()
     run = prepare_run(output_dir, documents, examples, config, eval_files, resume=resume)
-    device, dtype = resolve_compute(config)
     embeddings = E5Embeddings(
-        model_name=str(retriever), device=config.device, precision=config.precision
+        model_name=str(retriever),
+        device=config.device,
+        precision=config.precision,
+        batch_size=ENCODE_BATCH,
     )
+    # The retriever embeds the skills once, for mining and for the evaluation's candidates.
+    search = ExactSearch(embeddings, documents)
     fresh_head = not _is_cross_encoder(str(base_model))
     torch.manual_seed(config.seed)  # the fresh head's initial weights
-    model = load_cross_encoder(str(base_model), device, torch.float32, config.max_length)
+    model = load_cross_encoder(
+        str(base_model), run.device, torch.float32, config.max_length, require_head=not fresh_head
+    )
     if fresh_head:
         logger.warning(
             "%s is a bi-encoder: the cross-encoder starts from its encoder weights with a "
             "fresh classification head",
             base_model,
         )
-    retriever_model = embeddings.client
-    retriever_device = str(retriever_model.device)
-    # The retriever embeds the skills once, for the gold sets' candidates and for mining.
-    needed = run.gold_sets or (config.hard_negatives and not run.resumed)
-    passages = (
-        passage_vectors(retriever_model, documents, device=retriever_device, dtype=torch.float32)
-        if needed
-        else None
-    )
-    gold_candidates = _gold_candidates(
-        retriever_model, passages, run.gold_sets, config.eval_k, retriever_device
-    )
-    if not run.resumed:
-        run.before = {
-            name: {
-                "retriever": rerank_metrics(None, documents, gold, gold_candidates[name]),
-                "base reranker": rerank_metrics(
-                    _predictor(model, device, dtype), documents, gold, gold_candidates[name]
-                ),
-            }
-            for name, gold in run.gold_sets.items()
+    run.extra.setdefault("fresh_head", fresh_head)  # a resume keeps the stored value
+
+    def before() -> Metrics:
+        if not run.gold_sets:
+            return {}
+        with tempfile.TemporaryDirectory() as folder:  # scored as the fine-tuned one will be
+            model.save(folder, create_model_card=False)
+            base = _rerank_metrics(search, run.gold_sets, Path(folder), config)
+        retrieved = search.evaluate(run.gold_sets, k=config.eval_k)
+        return {
+            name: {"retriever": retrieved[name], "base reranker": base[name]}
+            for name in run.gold_sets
         }
-        if config.hard_negatives:
-            mine_hard_negatives(
-                run,
-                config,
-                documents,
-                retriever_model,
-                passages,
-                device=retriever_device,
-                dtype=torch.float32,
-            )
-        run.extra = {"fresh_head": fresh_head}
-        save_start(run, config)
-    outcome = train_loop(
-        model,
-        run.train,
-        [len(e.query) for e in run.train],
+
+    result = train(
+        run,
         config,
+        model,
         lambda batch: bce_loss(model, batch),
-        run.workspace,
-        device=device,
-        dtype=dtype,
+        before=before,
+        miner=search,
         show_progress=show_progress,
         stop_after=stop_after,
         description="fine-tuning the reranker",
     )
-    out = run.workspace.output_dir
-    result = result_of(run, outcome)
-    if not outcome.completed:
+    if not result.completed:
         return result
+    out = run.workspace.output_dir
     model.save(str(out), create_model_card=False)
-    shutil.copy(run.workspace.checkpoint_dir / EXAMPLES_FILE, out / EXAMPLES_FILE)
-    tuned = SkillCrossEncoder(model_name=str(out), device=config.device, precision=config.precision)
-    before = run.before or {}
-    result.metrics = {
-        name: {
-            **before[name],
-            "fine-tuned reranker": rerank_metrics(
-                tuned.score, documents, gold, gold_candidates[name]
-            ),
-        }
-        for name, gold in run.gold_sets.items()
-        if name in before
-    }
-    title = f"{out.name}: reranking the top {config.eval_k} of {Path(str(retriever)).name}"
-    result.chart = write_chart(result.metrics, out / CHART_FILE, title)
     notes = []
     if run.extra.get("fresh_head"):
         notes.append(
@@ -304,16 +199,17 @@ def finetune_reranker(
             "fresh, randomly initialised one-logit classification head, so the base reranker's "
             "scores carry no relevance signal."
         )
-    write_report(
+    return finish(
+        run,
         result,
+        documents,
+        after=_rerank_metrics(search, run.gold_sets, out, config),
+        label="fine-tuned reranker",
+        title=f"{out.name}: reranking the top {config.eval_k} of {Path(str(retriever)).name}",
         kind="cross-encoder reranker (sentence-transformers)",
         base_model=str(base_model),
-        config={
-            **config.model_dump(mode="json"),
-            "retriever": str(retriever),
-            "compute": f"{device}, {dtype}",
-        },
-        data=data_summary(run, documents, sources),
+        config={**config.model_dump(mode="json"), "retriever": str(retriever)},
+        sources=sources,
         usage=(
             "from langchain_course_skills import SkillCrossEncoder\n\n"
             f'reranker = SkillCrossEncoder(model_name="{out}")\n'
@@ -321,5 +217,3 @@ def finetune_reranker(
         ),
         notes=notes,
     )
-    shutil.rmtree(run.workspace.checkpoint_dir)
-    return result

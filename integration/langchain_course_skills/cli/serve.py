@@ -1,0 +1,288 @@
+"""`course-skills serve`: the HTTP service and the curator page, on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import sys
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+from langchain_course_skills.cli import MODEL_OPTIONS
+from langchain_course_skills.cli._common import (
+    HelpFormatter,
+    add_model_options,
+    add_reranker_option,
+    add_store_options,
+    check_models,
+    choose_model,
+    describe_collection,
+    make_cross_encoder,
+    make_embeddings,
+    positive_int,
+    require_collection,
+    store_location,
+)
+from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
+
+# Heavy modules (torch, chromadb, FastAPI) are imported inside the functions that need them,
+# so that `course-skills --help` answers at once.
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from langchain_course_skills.service.skills import SkillService
+
+TOKEN_ENV = "COURSE_SKILLS_TOKEN"  # the bearer token, for the command and its workers
+OPTIONS_ENV = "COURSE_SKILLS_SERVE_OPTIONS"  # the options as JSON, for uvicorn's workers
+DEFAULT_PORT = 8000
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]  # Host headers a loopback service accepts
+_SERVE_EXTRA = 'pip install "langchain-course-skills[serve]"'
+_NOT_PASSED = ("handler", "token", "verbose")  # options the workers do not get as JSON
+
+EPILOG = f"""\
+examples:
+  course-skills serve --db skills-db                  # http://127.0.0.1:{DEFAULT_PORT}/
+  course-skills serve --db skills-db --no-rerank --port 8080
+  COURSE_SKILLS_TOKEN=$(openssl rand -hex 24) course-skills serve \\
+      --chroma-url http://localhost:8001 --host 0.0.0.0 --workers 4
+
+The curator page is at /, the API's documentation at /docs. Models load after the start:
+/healthz answers at once, /readyz answers 200 once the models are loaded and the store checked.
+A token ({TOKEN_ENV} or --token) is then required on every endpoint but the page's own files.
+With --db the service runs one worker (the embedded store belongs to one process); for
+several, serve the store with `chroma run` and pass --chroma-url.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `serve` subcommand."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve skill search over HTTP, with a curator page",
+        description=textwrap.fill(
+            "Serve the skill store over HTTP (FastAPI on uvicorn): search and map course texts, "
+            "record curators' verdicts (exported with `course-skills feedback export`), and a "
+            "curator page at /. Needs the serve extra: " + _SERVE_EXTRA
+        ),
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    group = parser.add_argument_group("service")
+    group.add_argument("--host", default="127.0.0.1", help="address to bind")
+    group.add_argument("--port", type=positive_int, default=DEFAULT_PORT, help="port to bind")
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own models (several need --chroma-url)",
+    )
+    group.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"bearer token required on every endpoint (default: ${TOKEN_ENV}; the environment "
+        "variable keeps it out of the process list)",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without a token (a proxy in front authenticates)",
+    )
+    group.add_argument(
+        "--feedback",
+        metavar="PATH",
+        help="SQLite file of the curators' verdicts (default: beside --db, "
+        "DIR-feedback.sqlite3; with --chroma-url ./course-skills-feedback.sqlite3)",
+    )
+    group.add_argument(
+        "--max-concurrency",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="searches run at once per worker",
+    )
+    group.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=16,
+        metavar="N",
+        help="searches waiting per worker; more get 503 with Retry-After",
+    )
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="torch threads per worker (default: torch's, one per core); with several workers "
+        "give each cores / workers, and 1 on a machine busy with other work",
+    )
+    group.add_argument(
+        "--no-rerank", action="store_true", help="run without the cross-encoder (first stage only)"
+    )
+    add_reranker_option(parser)
+    add_store_options(parser)
+    add_model_options(parser, from_store=True)
+    parser.set_defaults(handler=run, skip_model={"cross-encoder": "pass --no-rerank"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+def check_bind(host: str, token: str | None, insecure: bool) -> None:
+    """Refuse a non-loopback address without a token, unless `insecure`."""
+    if token or insecure or _is_loopback(host):
+        return
+    msg = (
+        f"refusing to serve on {host} without a token: anyone who reaches it could search and "
+        f"write verdicts. Set {TOKEN_ENV} (or --token), bind 127.0.0.1, or pass --insecure "
+        "if a proxy in front of the service authenticates"
+    )
+    raise CourseSkillsError(msg)
+
+
+def allowed_hosts(host: str, token: str | None) -> list[str] | None:
+    """Host headers to accept: on loopback without a token only loopback names.
+
+    Without it, a web page could reach the service through DNS rebinding (a name of the
+    attacker's that resolves to 127.0.0.1) and read results or write verdicts.
+    """
+    if token or not _is_loopback(host):
+        return None
+    return sorted({*LOOPBACK_HOSTS, host})
+
+
+def worker_count(args: argparse.Namespace) -> int:
+    """Return --workers, or 1 with a note saying why when the store is embedded."""
+    if args.workers > 1 and not args.chroma_url:
+        print(
+            f"note: running 1 worker, not {args.workers}: the embedded store (--db) is a folder "
+            "that one process opens (Chroma's local store is not safe across processes). For "
+            "several workers, serve it with `chroma run --path DIR` and pass --chroma-url.",
+            file=sys.stderr,
+        )
+        return 1
+    return int(args.workers)
+
+
+def _uvicorn() -> Any:
+    try:
+        import fastapi  # noqa: F401 - checked here, used by the workers
+        import fastapi_offline  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        msg = f"`course-skills serve` needs {exc.name}, which is not installed; {_SERVE_EXTRA}"
+        raise CourseSkillsError(msg) from exc
+    return uvicorn
+
+
+def load_service(args: argparse.Namespace) -> SkillService:
+    """Load the models and open and verify the store the options name."""
+    from langchain_course_skills.compressors import SkillReranker
+    from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.service.skills import SkillService
+    from langchain_course_skills.store import open_skill_store
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    collection = require_collection(args)
+    choose_model(args, collection)
+    try:
+        embeddings = make_embeddings(args)
+        cross_encoder = None if args.no_rerank else make_cross_encoder(args)
+    except ModelLoadError as exc:  # said in the worker's log and by /readyz, in CLI terms
+        skip = args.skip_model.get(exc.kind)
+        raise CourseSkillsError(exc.explain(MODEL_OPTIONS[exc.kind], skip=skip)) from exc
+    store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
+    reranker = None if cross_encoder is None else SkillReranker(cross_encoder=cross_encoder)
+    models = {
+        "embedding": args.model,
+        "reranker": None if args.no_rerank else args.reranker,
+        "device": args.device,
+        "precision": args.precision,
+    }
+    return SkillService(
+        retriever=SkillRetriever(store=store, reranker=reranker),
+        store_info=describe_collection(collection),
+        models=models,
+    )
+
+
+def _log_to_stderr() -> None:
+    # The service's own lines (ready, failed to start) beside uvicorn's, in every worker.
+    package = logging.getLogger("langchain_course_skills")
+    if not package.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        package.addHandler(handler)
+        package.propagate = False
+    package.setLevel(logging.INFO)
+
+
+def worker_app() -> FastAPI:
+    """Build the app in a uvicorn worker from the options `run` left in the environment."""
+    from pydantic import SecretStr
+
+    from langchain_course_skills.service.app import ServiceSettings, create_app
+
+    options = os.environ.get(OPTIONS_ENV)
+    if options is None:
+        msg = f"{OPTIONS_ENV} is not set; start the service with `course-skills serve`"
+        raise CourseSkillsError(msg)
+    args = argparse.Namespace(**json.loads(options))
+    token = os.environ.get(TOKEN_ENV) or None
+    _log_to_stderr()
+    settings = ServiceSettings(
+        feedback_path=args.feedback,
+        token=SecretStr(token) if token else None,
+        max_concurrency=args.max_concurrency,
+        max_queue=args.max_queue,
+        allowed_hosts=allowed_hosts(args.host, token),
+    )
+    return create_app(lambda: load_service(args), settings)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the options, then serve until stopped."""
+    from langchain_course_skills.service.feedback import FeedbackStore, default_feedback_path
+
+    uvicorn = _uvicorn()
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    check_bind(args.host, token, args.insecure)
+    workers = worker_count(args)
+    collection = require_collection(args)  # a wrong --db fails now, not in every worker
+    choose_model(args, collection)
+    check_models(args, reranker=not args.no_rerank)  # a missing model too
+    if args.feedback is None:
+        args.feedback = str(default_feedback_path(None if args.chroma_url else args.db))
+    FeedbackStore(args.feedback)  # a bad path fails now too
+    os.environ[OPTIONS_ENV] = json.dumps(
+        {key: value for key, value in vars(args).items() if key not in _NOT_PASSED}
+    )
+    if token:
+        os.environ[TOKEN_ENV] = token
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"serving http://{shown}:{args.port}/ (API docs at /docs) with {workers} worker(s); "
+        f"loading the models, /readyz answers 200 when ready; verdicts go to {args.feedback}",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=workers,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+    return 0

@@ -1,0 +1,298 @@
+"""Request and response models of the HTTP service, with the limits that protect it.
+
+Every request model forbids unknown fields, so a misspelt option is a 422 that names it instead
+of a silent default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from langchain_course_skills.vocabulary import DEFAULT_K
+
+MAX_TEXT_CHARS = 20_000  # characters of one course text (a long description is ~10,000)
+MAX_K = 200  # candidates per text; the model card evaluates with 30
+MAX_MAP_COURSES = 32  # courses per /v1/skills/map request; catalogues go to `course-skills map`
+MAX_TAXONOMIES = 20  # taxonomy names in one filter
+MAX_NAME_CHARS = 200  # a taxonomy name or a course id
+MAX_URI_CHARS = 2_000  # a skill id
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        msg = "must contain text, not only whitespace"
+        raise ValueError(msg)
+    return text
+
+
+CourseText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)
+]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), AfterValidator(_not_blank)
+]
+Uri = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_URI_CHARS), AfterValidator(_not_blank)
+]
+VerdictName = Literal["accepted", "rejected"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class SearchOptions(_Model):
+    """How to search: shared by /v1/skills/search and /v1/skills/map."""
+
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K)
+    """Candidates retrieved by cosine similarity."""
+    top_n: int | None = Field(default=None, ge=1, le=MAX_K)
+    """Skills returned (at most k); default: 10 with re-ranking, k without."""
+    taxonomies: list[Name] | None = Field(default=None, min_length=1, max_length=MAX_TAXONOMIES)
+    """Only skills of these taxonomies, for example ["ESCO"]; see /v1/info for those stored."""
+    rerank: bool | None = None
+    """Re-rank the candidates with the cross-encoder; default: when the service has one."""
+
+    @field_validator("top_n")
+    @classmethod
+    def _at_most_k(cls, value: int | None, info: ValidationInfo) -> int | None:
+        k = info.data.get("k")
+        if value is not None and k is not None and value > k:
+            msg = f"top_n ({value}) is larger than k ({k}); raise k or lower top_n"
+            raise ValueError(msg)
+        return value
+
+
+class SearchRequest(SearchOptions):
+    """One course text to map."""
+
+    text: CourseText
+    """The course description (up to 20,000 characters)."""
+
+
+class Course(_Model):
+    """One course of a /v1/skills/map request."""
+
+    id: Name
+    """The course's id, returned with its skills."""
+    text: CourseText
+    """The course description."""
+
+
+class MapRequest(SearchOptions):
+    """Several courses, mapped in one batch."""
+
+    courses: list[Course] = Field(min_length=1, max_length=MAX_MAP_COURSES)
+    """Up to 32 courses with unique ids."""
+
+    @field_validator("courses")
+    @classmethod
+    def _unique_ids(cls, courses: list[Course]) -> list[Course]:
+        seen: set[str] = set()
+        for course in courses:
+            if course.id in seen:
+                msg = f"course id {course.id!r} appears twice; ids must be unique"
+                raise ValueError(msg)
+            seen.add(course.id)
+        return courses
+
+
+class Evidence(_Model):
+    """The passage of the course text that found a skill, as character offsets."""
+
+    start: int = Field(ge=0)
+    """Offset of the passage's first character."""
+    end: int = Field(ge=0)
+    """Offset just after its last character."""
+
+
+class Skill(_Model):
+    """One skill found for a course text, best first."""
+
+    rank: int
+    """1 for the best skill."""
+    label: str
+    """The skill's name."""
+    uri: str
+    """The skill's id (the ESCO URI for ESCO)."""
+    taxonomy: str
+    """ESCO, GRETA or your own."""
+    similarity: float | None
+    """Cosine similarity of course text and skill (first stage)."""
+    relevance_score: float | None
+    """The cross-encoder's score in [0, 1]; null without re-ranking."""
+    text: str
+    """The skill text the models saw."""
+    evidence: Evidence | None
+    """The passage of the course text that found the skill; null: the whole text."""
+
+
+class SearchResponse(_Model):
+    """The skills of one course text."""
+
+    skills: list[Skill]
+    """Best first."""
+    reranked: bool
+    """Whether the cross-encoder re-ranked them."""
+    took_ms: float
+    """Time spent searching, queueing included."""
+
+
+class CourseSkills(_Model):
+    """The skills of one course of a map request."""
+
+    id: str
+    """The course's id, as sent."""
+    skills: list[Skill]
+    """Best first."""
+
+
+class MapResponse(_Model):
+    """The skills of every course, in request order."""
+
+    courses: list[CourseSkills]
+    """One entry per course sent."""
+    reranked: bool
+    """Whether the cross-encoder re-ranked them."""
+    took_ms: float
+    """Time spent mapping, queueing included."""
+
+
+class FeedbackRequest(_Model):
+    """A curator's verdict on one (course text, skill) pair."""
+
+    text: CourseText
+    """The course text the skill was found for."""
+    uri: Uri
+    """The skill's id; it must be a skill of the store."""
+    verdict: VerdictName
+    """accepted or rejected; the latest verdict on a pair counts."""
+    course_id: Name | None = None
+    """The course's id in your catalogue, kept for the export."""
+    similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
+    """The similarity shown to the curator."""
+    relevance_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The relevance score shown to the curator."""
+    evidence: Evidence | None = None
+    """The passage shown as evidence."""
+
+
+class FeedbackResponse(_Model):
+    """The verdict as stored."""
+
+    id: int
+    """Row id; later verdicts have larger ids."""
+    text_sha256: str
+    """SHA-256 of the stripped course text."""
+    uri: str
+    """The skill's id."""
+    label: str
+    """The skill's label, from the store."""
+    taxonomy: str
+    """The skill's taxonomy, from the store."""
+    verdict: VerdictName
+    """accepted or rejected."""
+    created_at: str
+    """When it was stored (ISO 8601, UTC)."""
+
+
+class VerdictsRequest(_Model):
+    """Which course's verdicts to return."""
+
+    text: CourseText
+    """The course text."""
+
+
+class VerdictsResponse(_Model):
+    """The latest verdict per skill for one course text."""
+
+    text_sha256: str
+    """SHA-256 of the stripped course text."""
+    verdicts: dict[str, VerdictName]
+    """Skill id -> accepted or rejected."""
+
+
+class CollectionInfo(_Model):
+    """The skill store the service reads."""
+
+    collection: str
+    """The Chroma collection."""
+    count: int
+    """Skills stored."""
+    distance: str
+    """The index's distance (cosine)."""
+    taxonomies: dict[str, int]
+    """Skills per taxonomy."""
+    fingerprint: dict[str, Any]
+    """How the store was built: model, dimension, prefixes, template, version, HNSW."""
+
+
+class ModelsInfo(_Model):
+    """The models the service loaded."""
+
+    embedding: str
+    """The bi-encoder (Hub id or local folder)."""
+    reranker: str | None
+    """The cross-encoder; null when the service runs without one."""
+    device: str
+    """Torch device option."""
+    precision: str
+    """Number format option."""
+
+
+class Limits(_Model):
+    """What one request may ask for, and how much work the service queues."""
+
+    max_text_chars: int = MAX_TEXT_CHARS
+    """Characters of one course text."""
+    max_k: int = MAX_K
+    """Candidates per text."""
+    max_map_courses: int = MAX_MAP_COURSES
+    """Courses per map request."""
+    max_concurrency: int
+    """Searches run at once in this worker."""
+    max_queue: int
+    """Searches waiting in this worker; more get 503 with Retry-After."""
+
+
+class InfoResponse(_Model):
+    """What the service serves."""
+
+    version: str
+    """The package version."""
+    store: CollectionInfo
+    """The skill store, as verified at start."""
+    models: ModelsInfo
+    """The loaded models."""
+    limits: Limits
+    """Request limits."""
+    feedback: dict[str, int]
+    """Pairs accepted and rejected so far (latest verdicts)."""
+
+
+class Health(_Model):
+    """Liveness or readiness."""
+
+    status: Literal["ok", "ready", "loading", "failed"]
+    """ok (alive), ready, loading (models not loaded yet), failed (see detail)."""
+    detail: str | None = None
+    """Why the service is not ready."""
+
+
+class ErrorResponse(BaseModel):
+    """An error: `message` in one line, `detail` as FastAPI gives it."""
+
+    detail: Any
+    """A string, or for 422 a list of {loc, msg, type}."""
+    message: str | None = None
+    """For 422: every field and what is wrong with it, in one line."""

@@ -1,0 +1,89 @@
+"""What the service serves: a `SkillRetriever` over a verified store, and what /v1/info says.
+
+The service does no retrieval of its own: it calls the library's retriever for a batch of
+texts and reports the documents as `skill_hits` records, as the CLI's `--json` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_course_skills.vocabulary import skill_hits
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from langchain_course_skills.retrievers import SkillRetriever
+
+
+def _search_many(
+    retriever: SkillRetriever, texts: list[str], *, k: int, top_n: int | None
+) -> list[list[Document]]:
+    """Retrieve (and re-rank) for many texts at once: the one place the service searches."""
+    search_many = getattr(retriever, "search_many", None)  # batched, where the library has it
+    if search_many is not None:
+        return list(search_many(texts, k=k, top_n=top_n))
+    # One text after another: the models are busy with one text at a time anyway.
+    return retriever.batch(texts, config={"max_concurrency": 1}, k=k, top_n=top_n)
+
+
+@dataclass(frozen=True)
+class SkillService:
+    """The loaded models and the store, ready to search.
+
+    Example:
+        >>> service = SkillService(retriever, describe_collection(collection), models)
+        >>> service.find(["WordPress Grundlagen"], k=30, top_n=5, taxonomies=None, rerank=True)
+        [[{'rank': 1, 'label': 'WordPress', ...}, ...]]
+    """
+
+    retriever: SkillRetriever
+    """Retrieves from the verified store; its reranker (or None) is the service's."""
+    store_info: dict[str, Any]
+    """The collection as `describe_collection` reports it: count, distance, taxonomies, ..."""
+    models: dict[str, Any]
+    """embedding, reranker (or None), device, precision."""
+
+    @property
+    def can_rerank(self) -> bool:
+        """Whether the service loaded a cross-encoder."""
+        return self.retriever.reranker is not None
+
+    @property
+    def taxonomies(self) -> list[str]:
+        """The taxonomies of the stored skills."""
+        return sorted(self.store_info.get("taxonomies", {}))
+
+    def find(
+        self,
+        texts: list[str],
+        *,
+        k: int,
+        top_n: int | None,
+        taxonomies: list[str] | None,
+        rerank: bool,
+    ) -> list[list[dict[str, Any]]]:
+        """Return the ranked skill records of each text, in order.
+
+        Without re-ranking the `top_n` most similar skills are the first stage's top `top_n`,
+        so the retriever is asked for `min(k, top_n)` candidates.
+        """
+        retriever = self.retriever.model_copy(
+            update={
+                "taxonomies": taxonomies or None,
+                "reranker": self.retriever.reranker if rerank else None,
+                "top_n": None,
+            }
+        )
+        if not rerank and top_n is not None:
+            k, top_n = min(k, top_n), None
+        found = _search_many(retriever, texts, k=k, top_n=top_n if rerank else None)
+        return [[hit.to_record() for hit in skill_hits(documents)] for documents in found]
+
+    def skill(self, uri: str) -> dict[str, Any] | None:
+        """Return the stored metadata of the skill with id `uri`, or None if there is none."""
+        found = self.retriever.store.get(ids=[uri], include=["metadatas"])
+        if not found["ids"]:
+            return None
+        return dict((found["metadatas"] or [{}])[0] or {})

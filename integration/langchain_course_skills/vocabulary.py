@@ -1,0 +1,112 @@
+"""The package's shared vocabulary: metadata keys, defaults, text checks, and skill hits.
+
+Everything that reads or writes a skill document's metadata, or turns retrieved documents into
+results (the tool, the command line, evaluation, mapping, the service), uses these names, so a
+key is spelled in one place. This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+DEFAULT_EMBEDDING_MODEL = "isy-thl/multilingual-e5-base-course-skill-tuned"
+DEFAULT_RERANKER_MODEL = "isy-thl/bge-reranker-base-course-skill-tuned"
+DEFAULT_COLLECTION = "skills"  # Chroma collection of a skill store
+DEFAULT_K = 30  # candidates, as in the model card's evaluation
+DEFAULT_TOP_N = 10  # skills kept after re-ranking, and shown
+# How the passages of a long course text combine per skill, and how long a passage is: the
+# defaults measured on long documents built from the Decorte sets (benchmarks/long_texts.py).
+Fusion = Literal["relative", "max", "rrf", "round_robin"]
+DEFAULT_FUSION: Fusion = "relative"
+DEFAULT_PASSAGE_TOKENS = 32  # about a sentence; the e5 prefix and special tokens included
+DEFAULT_MAP_BATCH = 64  # courses per batch of course-skills map
+
+SIMILARITY_KEY = "similarity"  # metadata: first-stage cosine similarity
+RELEVANCE_KEY = "relevance_score"  # metadata: the reranker's score, where LangChain puts it
+EVIDENCE_KEY = "evidence"  # metadata: {"start", "end"} of the course text that found the skill
+TEMPLATE_KEY = "passage_template"  # metadata: how a skill's page_content was made
+
+
+def check_text(text: object, what: str) -> str:
+    """Return `text`, or raise a `ValueError` if it is not a non-blank string."""
+    if not isinstance(text, str):
+        msg = f"{what} must be a string, got {type(text).__name__}: {text!r}"
+        raise ValueError(msg)
+    if not text.strip():
+        msg = f"{what} is empty; pass the text of a course or a skill"
+        raise ValueError(msg)
+    return text
+
+
+def check_texts(texts: object, what: str) -> list[str]:
+    """Return `texts` as a list, or raise a `ValueError` naming the first bad entry."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        msg = f"{what} must be a list of strings, got {type(texts).__name__}"
+        raise ValueError(msg)
+    for index, text in enumerate(texts):
+        check_text(text, f"{what}[{index}]")
+    return list(texts)
+
+
+@dataclass(frozen=True)
+class SkillHit:
+    """One retrieved skill, as every face reports it."""
+
+    rank: int
+    """1 for the best skill."""
+    id: str
+    """The skill's id in the store (its URI for ESCO and GRETA)."""
+    label: str
+    """The skill's preferred label."""
+    uri: str
+    """The skill's URI."""
+    taxonomy: str
+    """The taxonomy the skill belongs to, for example "ESCO"."""
+    similarity: float | None
+    """Cosine similarity of course text and skill (None if the retriever gave none)."""
+    relevance_score: float | None
+    """The reranker's score in [0, 1] (None without a reranker)."""
+    text: str
+    """The skill text the models saw."""
+    evidence: dict[str, int] | None = None
+    """Character offsets {"start", "end"} of the part of the course text that found the skill."""
+
+    def to_record(self, digits: int = 4) -> dict[str, Any]:
+        """Return a JSON-ready dict with stable keys and rounded scores (the id is the uri)."""
+        record = asdict(self)
+        del record["id"]
+        for key in ("similarity", "relevance_score"):
+            if record[key] is not None:
+                record[key] = round(record[key], digits)
+        return record
+
+
+def _score(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def skill_hits(documents: Sequence[Document]) -> list[SkillHit]:
+    """Turn retrieved documents (best first) into `SkillHit`s."""
+    hits = []
+    for rank, doc in enumerate(documents, start=1):
+        meta = doc.metadata
+        evidence = meta.get(EVIDENCE_KEY)
+        hits.append(
+            SkillHit(
+                rank=rank,
+                id=str(doc.id or meta.get("uri", "")),
+                label=str(meta.get("label", doc.page_content)),
+                uri=str(meta.get("uri", doc.id or "")),
+                taxonomy=str(meta.get("taxonomy", "")),
+                similarity=_score(meta.get(SIMILARITY_KEY)),
+                relevance_score=_score(meta.get(RELEVANCE_KEY)),
+                text=doc.page_content,
+                evidence=dict(evidence) if evidence else None,
+            )
+        )
+    return hits

@@ -1,0 +1,196 @@
+"""Curators' verdicts: the SQLite store (durable, several processes), the gold export, the CLI."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from langchain_course_skills import build_skill_store, load_esco_skills
+from langchain_course_skills.cli import main
+from langchain_course_skills.embeddings import E5Embeddings
+from langchain_course_skills.evaluation.gold import load_gold
+from langchain_course_skills.finetune.pairs import read_alignments
+from langchain_course_skills.service.feedback import (
+    FeedbackError,
+    FeedbackStore,
+    default_feedback_path,
+    export_gold,
+    text_sha256,
+)
+
+COURSE = "Music management: lead the orchestra's staff"
+OTHER = "Baking: bread and pastries"
+URIS = [f"http://data.europa.eu/esco/skill/{n}" for n in ("a", "b", "c")]
+WRITERS, PER_WRITER = 4, 25  # processes writing at once, verdicts each
+
+
+def _record(store: FeedbackStore, text: str, uri: str, verdict: str, **extra: object) -> None:
+    store.record(text=text, uri=uri, label=uri[-1], taxonomy="ESCO", verdict=verdict, **extra)  # type: ignore[arg-type]
+
+
+def _write_many(path: str, writer: int) -> None:
+    store = FeedbackStore(path)
+    for index in range(PER_WRITER):
+        _record(store, f"course {writer}", f"urn:skill:{writer}:{index}", "accepted")
+
+
+def test_the_latest_verdict_on_a_pair_counts(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    _record(store, COURSE, URIS[0], "accepted")
+    _record(store, COURSE, URIS[1], "accepted")
+    _record(store, COURSE, URIS[0], "rejected")
+
+    assert store.verdicts(f"\n{COURSE}  ") == {URIS[0]: "rejected", URIS[1]: "accepted"}
+    assert store.counts() == {"accepted": 1, "rejected": 1}
+    assert store.verdicts(OTHER) == {}
+
+
+def test_the_database_is_in_wal_mode_and_keeps_every_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite3"
+    store = FeedbackStore(path)
+    _record(store, COURSE, URIS[0], "accepted")
+    _record(store, COURSE, URIS[0], "rejected")
+
+    with sqlite3.connect(path) as connection:
+        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+        rows = connection.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+    assert mode == "wal"
+    assert rows == 2  # appended, not overwritten
+
+
+def test_several_processes_write_at_once_without_losing_a_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite3"
+    FeedbackStore(path)
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_many, args=(str(path), n)) for n in range(WRITERS)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(120)
+
+    assert [p.exitcode for p in writers] == [0] * WRITERS
+    assert FeedbackStore(path).counts()["accepted"] == WRITERS * PER_WRITER
+
+
+def test_a_verdict_survives_a_kill_right_after_it_was_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite3"
+    script = (
+        "import os, signal, sys\n"
+        "from langchain_course_skills.service.feedback import FeedbackStore\n"
+        "store = FeedbackStore(sys.argv[1])\n"
+        f"store.record(text={COURSE!r}, uri={URIS[0]!r}, label='a', taxonomy='ESCO',"
+        " verdict='accepted')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+
+    done = subprocess.run([sys.executable, "-c", script, str(path)], timeout=60, check=False)
+
+    assert done.returncode == -9
+    assert FeedbackStore(path).verdicts(COURSE) == {URIS[0]: "accepted"}
+
+
+def test_default_path_lies_beside_the_store_folder(tmp_path: Path) -> None:
+    assert default_feedback_path(tmp_path / "skills-db") == tmp_path / "skills-db-feedback.sqlite3"
+    assert default_feedback_path(None).name == "course-skills-feedback.sqlite3"
+
+
+def test_export_writes_one_gold_line_per_course_with_accepted_skills(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    _record(store, COURSE, URIS[0], "accepted", course_id="K-17")
+    _record(store, COURSE, URIS[1], "accepted")
+    _record(store, COURSE, URIS[2], "rejected")
+    _record(store, OTHER, URIS[0], "rejected")  # no accepted skill: no gold line
+
+    report = export_gold(store, tmp_path / "gold.jsonl")
+
+    lines = [json.loads(line) for line in report.path.read_text(encoding="utf-8").splitlines()]
+    assert (report.courses, report.accepted, report.rejected) == (1, 2, 1)
+    assert lines == [
+        {"id": "K-17", "query": COURSE, "relevant": URIS[:2], "neg": [URIS[2]]},
+    ]
+    gold = load_gold(report.path)  # what `evaluate` reads
+    assert (gold[0].query_id, gold[0].relevant) == ("K-17", tuple(URIS[:2]))
+
+
+def test_export_names_courses_without_an_id_by_their_text_hash(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    _record(store, OTHER, URIS[0], "accepted")
+
+    report = export_gold(store, tmp_path / "gold.jsonl", negatives=False)
+
+    line = json.loads(report.path.read_text(encoding="utf-8"))
+    assert line == {"id": f"text-{text_sha256(OTHER)[:12]}", "query": OTHER, "relevant": [URIS[0]]}
+
+
+def test_export_without_an_accepted_skill_says_so(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    _record(store, COURSE, URIS[0], "rejected")
+
+    with pytest.raises(FeedbackError, match="no accepted skill yet"):
+        export_gold(store, tmp_path / "gold.jsonl")
+    assert not (tmp_path / "gold.jsonl").exists()
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.sqlite3"
+    bad.write_text("not a database, just text " * 100, encoding="utf-8")
+
+    with pytest.raises(FeedbackError, match="is not a feedback database"):
+        FeedbackStore(bad)
+
+
+# --- the loop: export, evaluate, fine-tune ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slice_db(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> Path:
+    db = tmp_path_factory.mktemp("feedback") / "skills-db"
+    build_skill_store(
+        load_esco_skills(esco_slice), tiny_embeddings, persist_directory=db, show_progress=False
+    )
+    return db
+
+
+def test_cli_export_feeds_evaluate_and_finetune(
+    capsys: pytest.CaptureFixture[str], slice_db: Path, esco_slice: Path, tmp_path: Path
+) -> None:
+    documents = load_esco_skills(esco_slice)
+    uris = [str(doc.id) for doc in documents[:3]]
+    store = FeedbackStore(default_feedback_path(slice_db))
+    _record(store, COURSE, uris[0], "accepted")
+    _record(store, COURSE, uris[1], "accepted")
+    _record(store, COURSE, uris[2], "rejected")
+    gold = tmp_path / "gold.jsonl"
+
+    exported = main(["feedback", "export", "--db", str(slice_db), "--out", str(gold)])
+    printed = capsys.readouterr().out
+    evaluated = main(["evaluate", str(gold), "--db", str(slice_db), "--out", str(tmp_path / "e")])
+    examples = read_alignments(gold, documents)  # what `finetune --train` reads
+
+    assert exported == 0
+    assert "wrote 1 course(s) with 2 accepted skill(s), 1 rejected as negatives" in printed
+    assert evaluated == 0
+    assert {e.positive_id for e in examples} == set(uris[:2])
+    assert all(e.negative_ids == (uris[2],) for e in examples)
+    scored = (tmp_path / "e" / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(scored) == 1  # the one curated course was scored
+
+
+def test_cli_export_without_a_database_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status = main(["feedback", "export", "--db", str(tmp_path / "nowhere"), "--out", "g.jsonl"])
+
+    error = capsys.readouterr().err
+    assert status == 1
+    assert error.startswith("error: no feedback database at ")
+    assert len(error.strip().splitlines()) == 1
