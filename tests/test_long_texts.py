@@ -339,3 +339,19 @@ def test_a_skill_text_that_fills_the_cross_encoder_is_cut_with_a_warning(
         cross_encoder.score([(SHORT, skill)])
 
     assert "leaves no room for the course text" in caplog.text
+
+
+def test_the_default_finds_a_skill_named_once_where_max_over_long_passages_does_not(
+    minilm_store: Chroma, minilm_embeddings: E5Embeddings
+) -> None:
+    # The filler resembles many skills a little; the heat-pump sentence names one. Relative
+    # fusion over sentence-sized passages ranks that one first (the measured default).
+    text = _long_text(minilm_embeddings, 2 * minilm_embeddings.max_tokens)
+
+    default = SkillRetriever(store=minilm_store, k=3).invoke(text)
+    max_whole = SkillRetriever(store=minilm_store, k=3, fusion="max", passage_tokens=None).invoke(
+        text
+    )
+
+    assert default[0].metadata["label"] == "install heat pump"
+    assert "install heat pump" not in [d.metadata["label"] for d in max_whole]
