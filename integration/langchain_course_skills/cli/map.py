@@ -108,7 +108,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     results.add_argument("--rerank", action="store_true", help="re-rank with the cross-encoder")
     results.add_argument(
-        "--top-n", type=positive_int, default=DEFAULT_TOP_N, metavar="N", help="kept with --rerank"
+        "-n",
+        "--top-n",
+        type=positive_int,
+        default=DEFAULT_TOP_N,
+        metavar="N",
+        help="skills kept with --rerank",
     )
     results.add_argument(
         "--taxonomy", action="append", metavar="NAME", help="only this taxonomy (repeatable)"
