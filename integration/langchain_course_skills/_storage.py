@@ -43,8 +43,10 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite dat
 # maxlevel (int), enterpoint_node (uint32), maxM, maxM0, M (size_t), mult (double),
 # ef_construction (size_t).
 _HNSW_HEADER = struct.Struct("<i6QiI3QdQ")
-_HNSW_VERSION = 1  # the header version checked; another version is left to chromadb
+_HNSW_VERSION = 1  # the header version checked; a later one is left to chromadb
+_HNSW_LATER_VERSIONS = 100  # versions above this (or below 1) are damage, not a new format
 _HNSW_MAX_LEVEL = 64  # far above any real index (levels grow with log_M of the count)
+_LOW_SPACE = 1 << 20  # bytes free below which a write error of chromadb means a full disk
 # Error texts of chromadb's SQLite and HNSW layers, and what they mean.
 _READ_ONLY = ("readonly database", "read-only file system")
 _FULL = ("disk is full", "no space left", "file too large", "disk quota")
@@ -86,7 +88,20 @@ def _server_fault(exc: Exception, where: str) -> CourseSkillsError | None:
     return None
 
 
-def store_fault(exc: BaseException, where: str, *, files: bool = True) -> CourseSkillsError | None:
+def _nearly_full(folder: Path | None) -> bool:
+    """Whether the disk of an embedded store has (almost) no space left."""
+    if folder is None:
+        return False
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    try:
+        return existing is not None and shutil.disk_usage(existing).free < _LOW_SPACE
+    except OSError:
+        return False
+
+
+def store_fault(
+    exc: BaseException, where: str, *, files: bool = True, folder: Path | None = None
+) -> CourseSkillsError | None:
     """Return the error that explains the storage fault `exc`, or None if it is none.
 
     Args:
@@ -94,13 +109,15 @@ def store_fault(exc: BaseException, where: str, *, files: bool = True) -> Course
         where: The store, as the user named it (`--db skills-db`, a server URL).
         files: Count the file system's errors (`OSError`) as the store's; only where the
             store was being read or written.
+        folder: The embedded store's folder: chromadb reports a full disk in other words
+            ("Failed to apply logs"), so a chromadb error there with no space left is that.
     """
     if not isinstance(exc, Exception) or isinstance(exc, CourseSkillsError):
         return None
     server = _server_fault(exc, where)
     if server is not None:
         return server
-    from chromadb.errors import ChromaError
+    from chromadb.errors import ChromaError, InternalError
 
     text = str(exc)
     code = exc.errno if isinstance(exc, OSError) else None
@@ -112,7 +129,7 @@ def store_fault(exc: BaseException, where: str, *, files: bool = True) -> Course
             "read it as it is, but to index, copy the folder somewhere writable and pass that"
         )
         return StoreUnavailableError(msg)
-    if _has(text, _FULL) or code in _FULL_ERRNOS:
+    if _has(text, _FULL) or code in _FULL_ERRNOS or _nearly_full(folder):
         msg = (
             f"no space left to write the store ({where}): {text}; free space on its disk, then "
             "run the same command again: the store keeps what it held before the failed write"
@@ -120,6 +137,13 @@ def store_fault(exc: BaseException, where: str, *, files: bool = True) -> Course
         return StoreUnavailableError(msg)
     if _has(text, _CORRUPT):
         return corrupt(where, text)
+    if isinstance(exc, InternalError):  # chromadb's storage layer failed in other words
+        msg = (
+            f"the store ({where}) failed to read or write ({text}); if its disk is full or "
+            "was unplugged, fix that, then run the same command again; if it fails again, "
+            "rebuild the store from the taxonomy (`course-skills index SOURCE --db NEW_DIR`)"
+        )
+        return StoreUnavailableError(msg)
     return None
 
 
@@ -133,18 +157,25 @@ def corrupt(where: str, problem: str) -> StoreCorruptError:
 
 
 @contextlib.contextmanager
-def store_faults(where: str) -> Iterator[None]:
+def store_faults(where: str, folder: Path | None = None) -> Iterator[None]:
     """Turn the storage faults raised inside into `StoreUnavailableError`/`StoreCorruptError`."""
     try:
         yield
     except Exception as exc:
-        error = store_fault(exc, where)
+        error = store_fault(exc, where, folder=folder)
         if error is None:
             raise
         raise error from exc
 
 
 def _check_sqlite(folder: Path, where: str) -> None:
+    """Check chroma.sqlite3 without writing to it (about 60 ms for all of ESCO).
+
+    chromadb writes to the file whenever it opens it, which would change a damaged store
+    before the damage shows.
+    """
+    import sqlite3
+
     sqlite = folder / SQLITE_FILE
     if not sqlite.exists():
         return
@@ -153,6 +184,20 @@ def _check_sqlite(folder: Path, where: str) -> None:
     if head != _SQLITE_MAGIC:
         problem = "chroma.sqlite3 is empty" if not head else "chroma.sqlite3 is not a database"
         raise corrupt(where, problem)
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{sqlite.resolve().as_uri()}?mode=ro", uri=True)
+        ) as connection:
+            result = connection.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if _has(str(exc), _CORRUPT):
+            raise corrupt(where, f"chroma.sqlite3: {exc}") from exc
+        # Locked by a writer, or a journal to roll back first: chromadb deals with those.
+        logger.debug("%s not checked: %s", sqlite, exc)
+        return
+    problems = [row[0] for row in result if row and row[0] != "ok"]
+    if problems:
+        raise corrupt(where, f"chroma.sqlite3 fails SQLite's check: {problems[0]}")
 
 
 def _check_links(links: object, count: int, limit: int, name: str, where: str) -> None:
@@ -180,6 +225,8 @@ def _check_hnsw(segment: Path, where: str) -> None:
         _HNSW_HEADER.unpack(header)[:9]
     )
     if version != _HNSW_VERSION:
+        if not 0 < version <= _HNSW_LATER_VERSIONS:
+            raise corrupt(where, f"{segment.name}/header.bin does not describe an HNSW index")
         logger.debug("HNSW header version %d of %s not checked", version, segment)
         return
     max_m, max_m0 = _HNSW_HEADER.unpack(header)[9:11]
@@ -290,5 +337,5 @@ def open_embedded_client(folder: str | Path, *, write: bool) -> ClientAPI:
                 )
                 raise StoreUnavailableError(msg)
             path = _read_only_copy(path)
-    with store_faults(where):
+    with store_faults(where, path):
         return chromadb.PersistentClient(path=str(path))

@@ -165,8 +165,8 @@ def _store_label(persist_directory: str | Path | None, client: ClientAPI | None)
     return "an in-memory Chroma store"
 
 
-def _lock_folder(persist_directory: str | Path | None, client: ClientAPI | None) -> Path | None:
-    """The embedded store folder to lock while writing; None for a server or memory."""
+def _embedded_folder(persist_directory: str | Path | None, client: ClientAPI | None) -> Path | None:
+    """The folder of an embedded store (to lock while writing); None for a server or memory."""
     if persist_directory is not None:
         return Path(str(persist_directory)).expanduser().resolve()
     settings = client.get_settings() if client is not None else None
@@ -442,9 +442,15 @@ def _sync(
             _forget_digest(chroma_client, collection)
             if bar is None:
                 bar = stack.enter_context(
-                    tqdm(desc="embedding skills", unit="skill", disable=not show_progress)
+                    tqdm(
+                        total=len(pending),
+                        desc="embedding skills",
+                        unit="skill",
+                        disable=not show_progress,
+                    )
                 )
-            bar.total = (bar.total or 0) + len(pending)
+            else:
+                bar.total += len(pending)
             _write(collection, pending, stale, hashes, embeddings, page, bar)
             passes += 1
             stored = _stored_hashes(collection)
@@ -495,9 +501,9 @@ def sync_skill_store(
     _check_location(persist_directory, client)
     where = _where(persist_directory)
     label = _store_label(persist_directory, client)
-    folder = _lock_folder(persist_directory, client)
+    folder = _embedded_folder(persist_directory, client)
     lock = store_write_lock(folder) if folder is not None else contextlib.nullcontext()
-    with store_faults(label), lock:
+    with store_faults(label, folder), lock:
         fault_point("locked")
         chroma_client = _client(persist_directory, client, write=True)
         added, updated, removed, total = _sync(
@@ -593,7 +599,9 @@ def _existing_collection(
             f"`course-skills index SOURCE --db {persist_directory}` or build_skill_store(...)"
         )
         raise StoreNotFoundError(msg)
-    with store_faults(_store_label(persist_directory, client)):
+    with store_faults(
+        _store_label(persist_directory, client), _embedded_folder(persist_directory, client)
+    ):
         chroma_client = _client(persist_directory, client, write=False)
         collection = find_collection(chroma_client, collection_name)
         if collection is None:

@@ -15,6 +15,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from langchain_course_skills._version import package_version
 from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
@@ -52,8 +53,10 @@ def _store_error(exc: Exception, args: argparse.Namespace) -> CourseSkillsError 
     from langchain_course_skills._storage import store_fault
     from langchain_course_skills.cli._common import store_name
 
-    where = store_name(args) if hasattr(args, "db") else "the skill store"
-    return store_fault(exc, where, files=False)
+    if not hasattr(args, "db"):
+        return store_fault(exc, "the skill store", files=False)
+    folder = None if args.chroma_url or not args.db else Path(args.db).expanduser()
+    return store_fault(exc, store_name(args), files=False, folder=folder)
 
 
 def _error(message: str, args: argparse.Namespace) -> int:
