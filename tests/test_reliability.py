@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import pickle
 import subprocess
 from pathlib import Path
 
@@ -206,6 +205,7 @@ class _Payload:
         return (Path.write_text, (str(self.marker), "pwned"))  # type: ignore[return-value]
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_resume_loads_tensors_only_and_refuses_a_pickled_object(
     tmp_path: Path, tiny_bi_encoder: Path, esco_slice: Path
 ) -> None:
