@@ -220,9 +220,7 @@ def test_resume_loads_tensors_only_and_refuses_a_pickled_object(
     state_file = out / "checkpoint" / STATE_FILE
     marker = tmp_path / "marker"
     state = torch.load(state_file, weights_only=True)
-    torch.save(
-        {**state, "extra": _Payload(marker)}, state_file, pickle_protocol=pickle.HIGHEST_PROTOCOL
-    )
+    torch.save({**state, "extra": _Payload(marker)}, state_file)
 
     with pytest.raises(TrainingDataError, match="cannot be loaded as tensors"):
         finetune_bi_encoder(
