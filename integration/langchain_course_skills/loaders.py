@@ -250,6 +250,26 @@ def load_esco_skills(
     return _finish(documents, file, lines)
 
 
+def _greta_facet(
+    facet: Mapping[str, Any],
+    area: Mapping[str, Any],
+    aspect: Mapping[str, Any],
+    passage_template: str,
+    file: Path,
+) -> Document:
+    row = {
+        "label": _clean(facet["Name"]),
+        "requirements": _clean("; ".join(facet.get("Kompetenzanforderungen", []))),
+        "area": _clean(area["Name"]),
+        "aspect": _clean(aspect["Name"]),
+    }
+    where = f"{file.name}, facet {facet['ID']}"
+    _check_label(row["label"], where, "Name")
+    uri = f"GRETA/{facet['ID']}"
+    metadata = {"uri": uri, "taxonomy": "GRETA", TEMPLATE_KEY: passage_template, **row}
+    return Document(id=uri, page_content=_render(passage_template, row, where), metadata=metadata)
+
+
 def load_greta(
     path: str | Path, *, passage_template: str = DEFAULT_GRETA_TEMPLATE
 ) -> list[Document]:
@@ -273,21 +293,18 @@ def load_greta(
         msg = f"{file.name} is not a GRETA competency model JSON ({exc}); check the file"
         raise TaxonomyError(msg) from exc
     _check_template(passage_template, ["label", "requirements", "area", "aspect"], file)
-    documents = []
-    for aspect in aspects:
-        for area in aspect.get("Kompetenzbereiche", []):
-            for facet in area.get("Kompetenzfacetten", []):
-                row = {
-                    "label": _clean(facet["Name"]),
-                    "requirements": _clean("; ".join(facet.get("Kompetenzanforderungen", []))),
-                    "area": _clean(area["Name"]),
-                    "aspect": _clean(aspect["Name"]),
-                }
-                _check_label(row["label"], f"{file.name}, facet {facet['ID']}", "Name")
-                uri = f"GRETA/{facet['ID']}"
-                metadata = {"uri": uri, "taxonomy": "GRETA", TEMPLATE_KEY: passage_template, **row}
-                text = _render(passage_template, row, f"{file.name}, facet {facet['ID']}")
-                documents.append(Document(id=uri, page_content=text, metadata=metadata))
+    documents: list[Document] = []
+    try:
+        for aspect in aspects:
+            for area in aspect.get("Kompetenzbereiche", []):
+                for facet in area.get("Kompetenzfacetten", []):
+                    documents.append(_greta_facet(facet, area, aspect, passage_template, file))
+    except (KeyError, TypeError, AttributeError) as exc:  # a facet, area or aspect of another shape
+        msg = (
+            f"{file.name}, facet {len(documents) + 1}: not a GRETA competency model facet "
+            f"({type(exc).__name__}: {exc}); check the file"
+        )
+        raise TaxonomyError(msg) from exc
     return _finish(documents, file, list(range(1, len(documents) + 1)))
 
 
