@@ -108,7 +108,9 @@ class _Seen(logging.Handler):
 
 
 def _sync(docs: list[Document], embeddings: E5Embeddings, **where: Any) -> SyncReport:
-    return sync_skill_store(docs, embeddings, show_progress=False, batch_size=PAGE, **where)
+    return sync_skill_store(
+        docs, embeddings, show_progress=False, batch_size=PAGE, prune=True, **where
+    )
 
 
 def _repairs(
@@ -290,6 +292,11 @@ def test_server_threads_started_together_leave_one_version_or_say_so(
 # --- processes -------------------------------------------------------------------------------
 
 
+def _argv(source: Path, model: Path, *store: object) -> list[object]:
+    """`course-skills index` of one version, pruning what the other version added."""
+    return ["index", source, *store, "--model", model, "--prune"]
+
+
 def _paused_writer(
     tmp_path: Path, source: Path, model: Path, *store: object
 ) -> tuple[Any, Path, Path]:
@@ -300,7 +307,7 @@ def _paused_writer(
         COURSE_SKILLS_FAULT=f"wait@upserted:1@{flag}",
         COURSE_SKILLS_FAULT_TRACE=str(trace),
     )
-    process = start_cli("index", source, *store, "--model", model, env=env)
+    process = start_cli(*_argv(source, model, *store), env=env)
     _wait_for(lambda: trace.exists() and "upserted:1" in trace.read_text(), process)
     return process, trace, flag
 
@@ -319,9 +326,9 @@ def test_embedded_processes_take_turns(
     tmp_path: Path, versions, expected, tiny_bi_encoder: Path
 ) -> None:
     db = tmp_path / "db"
-    assert run_cli("index", versions["x"], "--db", db, "--model", tiny_bi_encoder).returncode == 0
+    assert run_cli(*_argv(versions["x"], tiny_bi_encoder, "--db", db)).returncode == 0
     first, _, go = _paused_writer(tmp_path, versions["y"], tiny_bi_encoder, "--db", db)
-    second = start_cli("index", versions["x"], "--db", db, "--model", tiny_bi_encoder)
+    second = start_cli(*_argv(versions["x"], tiny_bi_encoder, "--db", db))
     waiting = threading.Event()
     second_err: list[str] = []
 
@@ -344,9 +351,7 @@ def test_embedded_processes_take_turns(
 
     assert _holds(snapshot(db, scratch=tmp_path), expected) == "x"
     for name in ("y", "x"):
-        assert (
-            run_cli("index", versions[name], "--db", db, "--model", tiny_bi_encoder).returncode == 0
-        )
+        assert run_cli(*_argv(versions[name], tiny_bi_encoder, "--db", db)).returncode == 0
         assert snapshot(db, scratch=tmp_path).hashes == expected[name].hashes
 
 
@@ -357,9 +362,9 @@ def test_server_processes_one_paused_by_the_other_end_with_the_last_version(
     client = chromadb.HttpClient(host=host, port=int(port))
     name = f"overlap-{uuid.uuid4().hex[:8]}"
     store = ("--chroma-url", chroma_server, "--collection", name)
-    assert run_cli("index", versions["x"], *store, "--model", tiny_bi_encoder).returncode == 0
+    assert run_cli(*_argv(versions["x"], tiny_bi_encoder, *store)).returncode == 0
     first, _, go = _paused_writer(tmp_path, versions["y"], tiny_bi_encoder, *store)
-    second = run_cli("index", versions["x"], *store, "--model", tiny_bi_encoder)
+    second = run_cli(*_argv(versions["x"], tiny_bi_encoder, *store))
     go.touch()
     _, first_err = first.communicate(timeout=WAIT_LIMIT)
     assert second.returncode == 0 and first.returncode == 0, second.stderr + first_err
@@ -367,9 +372,7 @@ def test_server_processes_one_paused_by_the_other_end_with_the_last_version(
 
     assert _holds(_read_server(client, name), expected) == "y"
     for version in ("x", "y"):
-        assert (
-            run_cli("index", versions[version], *store, "--model", tiny_bi_encoder).returncode == 0
-        )
+        assert run_cli(*_argv(versions[version], tiny_bi_encoder, *store)).returncode == 0
         assert _read_server(client, name).hashes == expected[version].hashes
     client.delete_collection(name)
 
@@ -390,10 +393,9 @@ def test_processes_started_together_leave_one_version_or_say_so(
     env = cli_env(COURSE_SKILLS_PAGE=str(PAGE))
     outcomes = []
     for _ in range(2):
-        assert run_cli("index", versions["x"], *store, "--model", tiny_bi_encoder).returncode == 0
+        assert run_cli(*_argv(versions["x"], tiny_bi_encoder, *store)).returncode == 0
         both = [
-            start_cli("index", versions[v], *store, "--model", tiny_bi_encoder, env=env)
-            for v in ("y", "x")
+            start_cli(*_argv(versions[v], tiny_bi_encoder, *store), env=env) for v in ("y", "x")
         ]
         results = [(p.communicate(timeout=WAIT_LIMIT)[1], p.returncode) for p in both]
         results = [(status, err) for err, status in results]
@@ -406,9 +408,7 @@ def test_processes_started_together_leave_one_version_or_say_so(
         else:
             outcomes.append(_holds(state, expected))
     for version in ("x", "y"):
-        assert (
-            run_cli("index", versions[version], *store, "--model", tiny_bi_encoder).returncode == 0
-        )
+        assert run_cli(*_argv(versions[version], tiny_bi_encoder, *store)).returncode == 0
         assert read().hashes == expected[version].hashes
     if kind == "server":
         client.delete_collection(name)

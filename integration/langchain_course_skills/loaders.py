@@ -263,7 +263,7 @@ def _greta_facet(
         "area": _clean(area["Name"]),
         "aspect": _clean(aspect["Name"]),
     }
-    where = f"{file.name}, facet {facet['ID']}"
+    where = f"{file.name}, facet {str(facet['ID'])!r}"
     _check_label(row["label"], where, "Name")
     uri = f"GRETA/{facet['ID']}"
     metadata = {"uri": uri, "taxonomy": "GRETA", TEMPLATE_KEY: passage_template, **row}
