@@ -39,7 +39,8 @@ from tests.reliability import (
 pytestmark = pytest.mark.faults
 
 PAGE = "25"  # skills per store request in the killed runs: 12 pages for 300 skills
-POINTS = 10  # kill points per run kind (evenly spread over the traced points)
+POINTS = 10  # kill points per run kind, at least
+WRITE_POINTS = 12  # of them around writes, spread evenly over those a traced run passes
 QUERIES = ("Tabellenkalkulation", "manage a team", "welding", "teach adults", "web design")
 
 
@@ -48,11 +49,20 @@ def _index(source: Path, db: Path, model: Path, *extra: str) -> int:
         return main(["index", str(source), "--db", str(db), "--model", str(model), *extra])
 
 
-def _spread(count: int, wanted: int) -> list[int]:
-    """`wanted` point numbers (1-based) spread evenly over `count`, first and last included."""
-    if count <= wanted:
-        return list(range(1, count + 1))
-    return sorted({round(1 + i * (count - 1) / (wanted - 1)) for i in range(wanted)})
+def _spread(items: list[int], wanted: int) -> list[int]:
+    """`wanted` of `items` spread evenly, the first and the last included."""
+    if len(items) <= wanted:
+        return items
+    return sorted({items[round(i * (len(items) - 1) / (wanted - 1))] for i in range(wanted)})
+
+
+def _choose(passed: list[str]) -> list[int]:
+    """Point numbers (1-based) to kill at: up to 12 of the points around writes (always the
+    ones between the last write and the record of the completed sync) and 3 while reading."""
+    steps = [n for n, name in enumerate(passed, 1) if not name.startswith("read:")]
+    reads = [n for n, name in enumerate(passed, 1) if name.startswith("read:")]
+    critical = [n for n, name in enumerate(passed, 1) if name in ("written", "checked")]
+    return sorted(set(_spread(steps, WRITE_POINTS)) | set(critical) | set(_spread(reads, 3)))
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +138,7 @@ def _kill_and_resume(
     traced = run_cli("index", source, "--db", trace_db, "--model", model, *extra, env=env)
     assert traced.returncode == 0, traced.stderr[-2000:]
     passed = trace.read_text().split()
-    points = _spread(len(passed), POINTS)
+    points = _choose(passed)
     worst = 0.0
     for number in points:
         db = tmp_path / f"killed-{number}"
