@@ -300,10 +300,18 @@ def is_writable(folder: Path) -> bool:
 
 def _read_only_copy(folder: Path) -> Path:
     """Copy a read-only store to a temporary folder that is removed when the process ends."""
-    temporary = Path(tempfile.mkdtemp(prefix="course-skills-readonly-"))
-    atexit.register(shutil.rmtree, temporary, ignore_errors=True)
-    copy = temporary / folder.name
-    shutil.copytree(folder, copy)
+    try:
+        temporary = Path(tempfile.mkdtemp(prefix="course-skills-readonly-"))
+        atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+        copy = temporary / folder.name
+        shutil.copytree(folder, copy)
+    except (OSError, shutil.Error) as exc:
+        msg = (
+            f"the store {str(folder)!r} is read-only, and reading it needs a temporary copy "
+            f"(chromadb writes to a store it opens), which failed ({exc}); set TMPDIR to a "
+            "folder with room for it, or copy the store somewhere writable yourself"
+        )
+        raise StoreUnavailableError(msg) from exc
     logger.info("%s is read-only; reading it from a temporary copy in %s", folder, copy)
     return copy
 
