@@ -159,16 +159,17 @@ def test_search_reads_the_course_from_a_file(
     assert json.loads(from_file) == json.loads(from_argument)
 
 
-def test_search_warns_once_when_the_course_is_longer_than_the_model_reads(
+def test_search_reads_a_course_longer_than_the_model_in_passages_without_warnings(
     capsys: pytest.CaptureFixture[str], built_db: tuple[Path, str]
 ) -> None:
     db, _ = built_db
     long_course = "Wir lernen WordPress und bauen Websites. " * 200  # far above 512 tokens
-    status, _, err = _run(capsys, "search", long_course, "--db", db, "-k", 3)
+    status, out, err = _run(capsys, "search", long_course, "--db", db, "-k", 3, "--json")
+    evidence = [record["evidence"] for record in json.loads(out)]
     assert status == 0
-    assert err.count("warning:") == 1
-    assert "reads only the first 512" in err
-    assert "Token indices" not in err  # the tokenizer's own warning is not repeated
+    assert err == ""  # neither a truncation warning nor the tokenizer's own
+    assert all(0 <= e["start"] < e["end"] <= len(long_course) for e in evidence)
+    assert all(e["end"] - e["start"] < len(long_course) for e in evidence)
 
 
 def test_search_taxonomy_filter_naming_no_stored_taxonomy_says_which_exist(

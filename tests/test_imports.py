@@ -6,9 +6,13 @@ from pathlib import Path
 import langchain_course_skills
 
 EXPECTED_ALL = [
+    "CourseInputError",
     "CourseSkillsError",
     "E5Embeddings",
+    "MapOutputError",
+    "MapReport",
     "ModelLoadError",
+    "RetrieverSpec",
     "SkillCrossEncoder",
     "SkillReranker",
     "SkillRetriever",
@@ -24,7 +28,9 @@ EXPECTED_ALL = [
     "load_esco_skills",
     "load_greta",
     "load_skill_table",
+    "map_courses",
     "open_skill_store",
+    "read_courses",
     "read_store_fingerprint",
     "sync_skill_store",
 ]

@@ -12,10 +12,13 @@ from langchain_course_skills._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from langchain_course_skills.compressors import SkillReranker
+    from langchain_course_skills.courses import read_courses
     from langchain_course_skills.cross_encoders import SkillCrossEncoder
     from langchain_course_skills.embeddings import E5Embeddings
     from langchain_course_skills.errors import (
+        CourseInputError,
         CourseSkillsError,
+        MapOutputError,
         ModelLoadError,
         StoreConflictError,
         StoreCorruptError,
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
         TaxonomyError,
     )
     from langchain_course_skills.loaders import load_esco_skills, load_greta, load_skill_table
+    from langchain_course_skills.mapping import MapReport, RetrieverSpec, map_courses
     from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.store import (
         SyncReport,
@@ -36,9 +40,13 @@ if TYPE_CHECKING:
     from langchain_course_skills.tools import create_skill_search_tool
 
 _MODULES = {
+    "CourseInputError": "errors",
     "CourseSkillsError": "errors",
     "E5Embeddings": "embeddings",
+    "MapOutputError": "errors",
+    "MapReport": "mapping",
     "ModelLoadError": "errors",
+    "RetrieverSpec": "mapping",
     "SkillCrossEncoder": "cross_encoders",
     "SkillReranker": "compressors",
     "SkillRetriever": "retrievers",
@@ -54,15 +62,21 @@ _MODULES = {
     "load_esco_skills": "loaders",
     "load_greta": "loaders",
     "load_skill_table": "loaders",
+    "map_courses": "mapping",
     "open_skill_store": "store",
+    "read_courses": "courses",
     "read_store_fingerprint": "store",
     "sync_skill_store": "store",
 }
 
 __all__ = [
+    "CourseInputError",
     "CourseSkillsError",
     "E5Embeddings",
+    "MapOutputError",
+    "MapReport",
     "ModelLoadError",
+    "RetrieverSpec",
     "SkillCrossEncoder",
     "SkillReranker",
     "SkillRetriever",
@@ -78,7 +92,9 @@ __all__ = [
     "load_esco_skills",
     "load_greta",
     "load_skill_table",
+    "map_courses",
     "open_skill_store",
+    "read_courses",
     "read_store_fingerprint",
     "sync_skill_store",
 ]

@@ -43,14 +43,40 @@ class SkillReranker(BaseDocumentCompressor):
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
         """Return copies of the `top_n` most relevant documents with their relevance score."""
-        if not documents:
-            return []
-        scores = self.cross_encoder.score([(query, doc.page_content) for doc in documents])
-        ranked = sorted(zip(documents, scores), key=lambda pair: pair[1], reverse=True)
+        return self.rerank_many([[(query, doc) for doc in documents]])[0]
+
+    def rerank_many(
+        self, groups: Sequence[Sequence[tuple[str, Document]]], *, top_n: int | None = None
+    ) -> list[list[Document]]:
+        """Re-rank several candidate lists with one batch of cross-encoder pairs.
+
+        Each candidate is scored against its own query text, so that the candidates of a long
+        course are scored against the passage that found them, and the pairs of many courses
+        fill the model's batches.
+
+        Args:
+            groups: Per course, its (query text, candidate) pairs.
+            top_n: Documents kept per group (default: `self.top_n`).
+
+        Returns:
+            Per group, copies of its best `top_n` documents with their relevance score, best
+            first.
+        """
+        keep = self.top_n if top_n is None else top_n
+        if keep <= 0:
+            msg = f"top_n must be a positive integer (documents kept per group), got {keep}"
+            raise ValueError(msg)
+        pairs = [(query, doc.page_content) for group in groups for query, doc in group]
+        scores = iter(self.cross_encoder.score(pairs) if pairs else [])
         reranked = []
-        for doc, score in ranked[: self.top_n]:
-            if self.score_threshold is not None and score < self.score_threshold:
-                break
-            copy = doc.model_copy(update={"metadata": {**doc.metadata, RELEVANCE_KEY: score}})
-            reranked.append(copy)
+        for group in groups:
+            scored = [(doc, next(scores)) for _, doc in group]
+            ranked = sorted(scored, key=lambda pair: pair[1], reverse=True)
+            kept = []
+            for doc, score in ranked[:keep]:
+                if self.score_threshold is not None and score < self.score_threshold:
+                    break
+                metadata = {**doc.metadata, RELEVANCE_KEY: score}
+                kept.append(doc.model_copy(update={"metadata": metadata}))
+            reranked.append(kept)
         return reranked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,18 @@ from langchain_course_skills._models import (
     resolve_device,
     resolve_precision,
 )
+from langchain_course_skills.passages import counting_tokens, split_passages
 from langchain_course_skills.vocabulary import DEFAULT_RERANKER_MODEL
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MAX_LENGTH = 512  # tokens for the (course, skill) pair, the XLM-RoBERTa limit
+# A course window shorter than this says too little to score; a skill text that leaves less
+# room is cut by the model instead (with a warning).
+MIN_COURSE_TOKENS = 32
 
 
 class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
@@ -73,21 +80,78 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         """The underlying sentence-transformers cross-encoder."""
         return self._client
 
+    @property
+    def max_tokens(self) -> int:
+        """Tokens of a (query, passage) pair the model reads, special tokens included."""
+        length = self._client.max_seq_length or self._client.tokenizer.model_max_length
+        return int(length)
+
+    def _fitted(self, text_pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[int]]:
+        """Return pairs that fit the model, and the index of the given pair each one scores.
+
+        A pair over the limit is replaced by (window of the query, passage) pairs: the query is
+        split like a long course text, so that no word of it is cut off unseen.
+        """
+        tokenizer = self._client.tokenizer
+        specials = tokenizer.num_special_tokens_to_add(pair=True)
+        texts = list(dict.fromkeys(text for pair in text_pairs for text in pair))
+        with counting_tokens():
+            encoded = tokenizer(texts, add_special_tokens=False, truncation=False)
+        tokens = dict(zip(texts, (len(ids) for ids in encoded["input_ids"])))
+        room: dict[str, int] = {}  # query -> tokens its windows may have
+        split: set[int] = set()  # the pairs scored window by window
+        for index, (query, passage) in enumerate(text_pairs):
+            left = self.max_tokens - specials - tokens[passage]
+            if tokens[query] <= left:
+                continue
+            if left < MIN_COURSE_TOKENS:
+                logger.warning(
+                    "a skill text of %d tokens leaves no room for the course text in the "
+                    "cross-encoder's %d tokens; the pair is cut. Index shorter skill texts.",
+                    tokens[passage],
+                    self.max_tokens,
+                )
+                continue
+            room[query] = min(room.get(query, left), left)
+            split.add(index)
+        if not split:
+            return text_pairs, list(range(len(text_pairs)))
+        windows = {
+            query: [passage.of(query) for passage in split_passages(query, tokenizer, budget)]
+            for query, budget in room.items()
+        }
+        fitted, owners = [], []
+        for index, (query, passage) in enumerate(text_pairs):
+            for window in windows[query] if index in split else [query]:
+                fitted.append((window, passage))
+                owners.append(index)
+        return fitted, owners
+
     def score(self, text_pairs: list[tuple[str, str]]) -> list[float]:
-        """Return the relevance probability of each (query, passage) pair, in the given order."""
+        """Return the relevance probability of each (query, passage) pair, in the given order.
+
+        A pair longer than the model reads is scored window by window over the query (the
+        course text), and gets the best window's score: the pair is never silently cut.
+        """
         if not text_pairs:
             return []
         import torch
 
+        fitted, owners = self._fitted(list(text_pairs))
         # sentence-transformers sorts the pairs by length into batches and restores the order.
         logits = self._client.predict(
-            text_pairs,
+            fitted,
             batch_size=self.batch_size,
             activation_fn=torch.nn.Identity(),
             convert_to_tensor=True,
             show_progress_bar=False,
         )
-        logits = logits.float().reshape(len(text_pairs), -1)
+        logits = logits.float().reshape(len(fitted), -1)
         if logits.shape[1] == 2:  # (not relevant, relevant)
-            return torch.softmax(logits, dim=-1)[:, 1].tolist()
-        return torch.sigmoid(logits[:, 0]).tolist()
+            scores = torch.softmax(logits, dim=-1)[:, 1].tolist()
+        else:
+            scores = torch.sigmoid(logits[:, 0]).tolist()
+        best = [float("-inf")] * len(text_pairs)
+        for owner, value in zip(owners, scores):
+            best[owner] = max(best[owner], value)
+        return best

@@ -16,6 +16,7 @@ from langchain_course_skills._models import (
     resolve_device,
     resolve_precision,
 )
+from langchain_course_skills.passages import counting_tokens
 from langchain_course_skills.vocabulary import (  # noqa: F401  (check_text: public here before)
     DEFAULT_EMBEDDING_MODEL,
     check_text,
@@ -108,8 +109,16 @@ class E5Embeddings(BaseModel, Embeddings):
 
     def count_tokens(self, text: str, *, query: bool = True) -> int:
         """Return the number of tokens of `text` with its prefix, special tokens included."""
+        return self.token_counts([text], query=query)[0]
+
+    def token_counts(self, texts: list[str], *, query: bool = True) -> list[int]:
+        """Return `count_tokens` of each text, tokenized in one call."""
+        if not texts:
+            return []
         prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
-        return len(self._client.tokenizer(prefix + text, truncation=False)["input_ids"])
+        with counting_tokens():
+            encoded = self._client.tokenizer([prefix + text for text in texts], truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def _embed(self, texts: list[str], prefix: str) -> list[list[float]]:
         if not texts:
@@ -137,3 +146,10 @@ class E5Embeddings(BaseModel, Embeddings):
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Embed many course texts as `query: <text>` in batches, L2-normalized."""
         return self._embed(check_texts(texts, "texts"), QUERY_PREFIX)
+
+
+def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Embed course texts as queries: in batches with `E5Embeddings`, one by one otherwise."""
+    if isinstance(embeddings, E5Embeddings):
+        return embeddings.embed_queries(texts)  # batched, with the query prefix
+    return [embeddings.embed_query(text) for text in texts]  # embed_documents may differ

@@ -99,3 +99,11 @@ class StoreCorruptError(CourseSkillsError, OSError):
 
 class StoreConflictError(CourseSkillsError, RuntimeError):
     """Another writer kept changing the same collection while a sync ran (Chroma server only)."""
+
+
+class CourseInputError(CourseSkillsError, ValueError):
+    """A course catalogue cannot be read at all (missing file, unknown format, no id column)."""
+
+
+class MapOutputError(CourseSkillsError, ValueError):
+    """The output file of a mapping run is not one that `map_courses` writes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_chroma import Chroma
@@ -10,7 +11,21 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
-from langchain_course_skills.vocabulary import DEFAULT_K, SIMILARITY_KEY, check_text
+from langchain_course_skills.compressors import SkillReranker
+from langchain_course_skills.embeddings import E5Embeddings, embed_queries
+from langchain_course_skills.passages import DEFAULT_OVERLAP_TOKENS, Passage, split_passages
+from langchain_course_skills.store import search_vectors
+from langchain_course_skills.vocabulary import (
+    DEFAULT_FUSION,
+    DEFAULT_K,
+    DEFAULT_PASSAGE_TOKENS,
+    EVIDENCE_KEY,
+    RELEVANCE_KEY,
+    SIMILARITY_KEY,
+    Fusion,
+    check_text,
+    check_texts,
+)
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -18,6 +33,14 @@ if TYPE_CHECKING:
         CallbackManagerForRetrieverRun,
         Callbacks,
     )
+
+RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
+# Texts encoded together differ in length by at most this factor. Padding a short text to a
+# long one costs more than batching gains on a CPU: 16 course texts of 40-150 tokens took 2-3x
+# longer in one batch than one by one with an e5-base-sized model; of similar lengths, 1.2x
+# less (benchmarks/map_throughput.py).
+LENGTH_RATIO = 1.25
+MIN_PASSAGE_TOKENS = 16  # a shorter passage says too little to retrieve with
 
 
 def _check_sizes(k: int, top_n: int | None, reranker: object) -> None:
@@ -52,11 +75,61 @@ def skill_filter(
     return clauses[0] if clauses else None
 
 
+def _fuse(ranked: Sequence[Sequence[Document]], k: int, fusion: Fusion) -> list[Document]:
+    """Combine the candidate lists of a text's passages into one list of `k` skills.
+
+    Each skill is ranked by its best per-passage score and keeps the copy (and so the evidence)
+    of the passage that gave it: "relative" takes the similarity minus that of the passage's
+    weakest candidate (a passage that resembles every skill a little no longer outranks one
+    that names a skill), "max" the raw cosine similarity, "round_robin" the rank in the
+    passage, then the similarity (every passage's best candidates first). "rrf" sums
+    1 / (RRF_K + rank) over the passages (skills that many passages share come first); its
+    evidence is the passage where the skill ranks best.
+    """
+    best: dict[str, tuple[tuple[float, float], Document]] = {}  # key -> (per-passage score, doc)
+    fused: dict[str, float] = {}
+    for candidates in ranked:
+        floor = float(candidates[-1].metadata[SIMILARITY_KEY]) if candidates else 0.0
+        for rank, doc in enumerate(candidates, start=1):
+            key = doc.id or doc.page_content
+            similarity = float(doc.metadata[SIMILARITY_KEY])
+            if fusion == "relative":
+                score = (similarity - floor, similarity)
+            elif fusion == "max":
+                score = (similarity, 0.0)
+            else:  # round_robin and rrf: the best rank, then the similarity
+                score = (-float(rank), similarity)
+            if key not in best or score > best[key][0]:
+                best[key] = (score, doc)
+            if fusion == "rrf":
+                fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank)
+    if fusion == "rrf":
+        order = sorted(best, key=lambda key: fused[key], reverse=True)
+    else:
+        order = sorted(best, key=lambda key: best[key][0], reverse=True)  # stable: first found
+    return [best[key][1] for key in order[:k]]
+
+
+def _evidence(passage: Passage) -> dict[str, int]:
+    return {"start": passage.start, "end": passage.end}
+
+
+def _span(doc: Document) -> tuple[int, int]:
+    evidence = doc.metadata[EVIDENCE_KEY]
+    return evidence["start"], evidence["end"]
+
+
 class SkillRetriever(BaseRetriever):
     """Find the skills a course teaches: cosine search in a skill store, then optional re-ranking.
 
     Each document carries `metadata["similarity"]` (cosine similarity); with a reranker, the
     best `top_n` of the `k` candidates are returned with `metadata["relevance_score"]` too.
+
+    A text longer than the embedding model reads is split into passages (sentence boundaries,
+    a small overlap); each passage retrieves `k` candidates, the candidates are fused per skill
+    (`fusion`), and the reranker scores each one against the passage that found it.
+    `metadata["evidence"]` holds the character offsets `{"start", "end"}` of that passage in
+    the given text (the whole text when it fits the model).
 
     Example:
         >>> retriever = SkillRetriever(store=store, k=30, reranker=SkillReranker(...), top_n=5)
@@ -81,25 +154,183 @@ class SkillRetriever(BaseRetriever):
     """Re-ranks the candidates, for example `SkillReranker`."""
     top_n: int | None = None
     """Skills kept after re-ranking (default: the reranker's own); `invoke(..., top_n=...)`."""
+    fusion: Fusion = DEFAULT_FUSION
+    """How the candidates of a long text's passages combine per skill: "relative" (best
+    similarity above its passage's weakest candidate), "max" (best cosine similarity), "rrf"
+    (reciprocal-rank fusion) or "round_robin" (best rank in a passage)."""
+    passage_tokens: int | None = Field(default=DEFAULT_PASSAGE_TOKENS, ge=MIN_PASSAGE_TOKENS)
+    """Tokens per passage of a long text (prefix and special tokens included, at most the
+    model's limit); None: the model's limit. Texts within the model's limit are never split."""
+    passage_overlap: int = Field(default=DEFAULT_OVERLAP_TOKENS, ge=0)
+    """Tokens (whole sentences) of a passage repeated at the start of the next."""
 
     @model_validator(mode="after")
     def _check(self) -> SkillRetriever:
         _check_sizes(self.k, self.top_n, self.reranker)
         return self
 
-    def _candidates(self, vector: list[float], k: int) -> list[Document]:
-        found = self.store.similarity_search_by_vector_with_relevance_scores(
-            vector, k=k, filter=skill_filter(self.taxonomies, self.filter)
-        )
-        documents = []
-        for doc, distance in found:
-            similarity = 1.0 - distance  # cosine distance -> cosine similarity
-            if self.score_threshold is not None and similarity < self.score_threshold:
+    def _candidates(self, vectors: list[list[float]], k: int) -> list[list[Document]]:
+        """Return each vector's `k` nearest skills with their cosine similarity."""
+        where = skill_filter(self.taxonomies, self.filter)
+        lists = []
+        for found in search_vectors(self.store, vectors, k, where):
+            documents = []
+            for doc, distance in found:
+                similarity = 1.0 - distance  # cosine distance -> cosine similarity
+                if self.score_threshold is not None and similarity < self.score_threshold:
+                    continue
+                metadata = {**doc.metadata, SIMILARITY_KEY: similarity}
+                documents.append(doc.model_copy(update={"metadata": metadata}))
+            lists.append(documents)
+        return lists
+
+    def passages(self, texts: list[str]) -> list[list[Passage]]:
+        """Return the passages each text is read in: the whole text if the model reads it all.
+
+        Example:
+            >>> [(p.start, p.end) for p in retriever.passages([long_course])[0]][:3]
+            [(0, 118), (61, 187), (119, 240)]
+        """
+        embeddings = self.store.embeddings
+        whole = [[Passage(0, len(text))] for text in texts]
+        if not isinstance(embeddings, E5Embeddings):
+            return whole  # no tokenizer to count with: the model reads what it can
+        limit = embeddings.max_tokens
+        counts = embeddings.token_counts(texts)
+        if all(count <= limit for count in counts):
+            return whole
+        size = min(self.passage_tokens or limit, limit)
+        budget = size - embeddings.count_tokens("")  # the prefix and special tokens
+
+        def fits(passages: list[str]) -> list[bool]:
+            return [count <= size for count in embeddings.token_counts(passages)]
+
+        tokenizer = embeddings.client.tokenizer
+        return [
+            plan
+            if count <= limit
+            else split_passages(text, tokenizer, budget, overlap=self.passage_overlap, fits=fits)
+            for text, count, plan in zip(texts, counts, whole)
+        ]
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        """Embed texts as queries, batched by similar length (a text alone: as before)."""
+        embeddings = self.store.embeddings
+        if embeddings is None:
+            msg = "the store has no embeddings; open it with open_skill_store(embeddings, ...)"
+            raise ValueError(msg)
+        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        start = 0
+        while start < len(order):
+            end = start + 1
+            longest = max(1, len(texts[order[start]])) * LENGTH_RATIO
+            while end < len(order) and len(texts[order[end]]) <= longest:
+                end += 1
+            group = order[start:end]
+            found = embed_queries(embeddings, [texts[index] for index in group])
+            for index, vector in zip(group, found):
+                vectors[index] = vector
+            start = end
+        return vectors
+
+    def _rerank(
+        self,
+        groups: list[list[tuple[str, Document]]],
+        top_n: int | None,
+        callbacks: Callbacks,
+    ) -> list[list[Document]]:
+        """Re-rank each text's (passage text, candidate) pairs; one batch with SkillReranker."""
+        reranker = self.reranker
+        if reranker is None:
+            return [[doc for _, doc in group] for group in groups]
+        if isinstance(reranker, SkillReranker):
+            return reranker.rerank_many(groups, top_n=top_n)
+        if top_n is not None and hasattr(reranker, "top_n"):
+            reranker = reranker.model_copy(update={"top_n": top_n})
+        reranked = []
+        for group in groups:
+            queries = list(dict.fromkeys(query for query, _ in group))
+            if len(queries) <= 1:
+                query = queries[0] if queries else ""
+                docs = [doc for _, doc in group]
+                reranked.append(list(reranker.compress_documents(docs, query, callbacks=callbacks)))
                 continue
-            documents.append(
-                doc.model_copy(update={"metadata": {**doc.metadata, SIMILARITY_KEY: similarity}})
-            )
-        return documents
+            # Any other compressor: one call per passage, merged by its relevance score.
+            keep = getattr(reranker, "top_n", None)
+            merged: list[Document] = []
+            for query in queries:
+                docs = [doc for text, doc in group if text == query]
+                each = reranker.model_copy(update={"top_n": len(docs)}) if keep else reranker
+                merged.extend(each.compress_documents(docs, query, callbacks=callbacks))
+            merged.sort(key=lambda doc: doc.metadata.get(RELEVANCE_KEY, 0.0), reverse=True)
+            reranked.append(merged[:keep] if keep else merged)
+        return reranked
+
+    def _search(
+        self,
+        texts: list[str],
+        plans: list[list[Passage]],
+        vectors: list[list[float]],
+        k: int | None,
+        top_n: int | None,
+        callbacks: Callbacks,
+    ) -> list[list[Document]]:
+        """Retrieve, fuse and re-rank for texts whose passages are embedded (in plan order)."""
+        k = self.k if k is None else k
+        top_n = self.top_n if top_n is None else top_n
+        _check_sizes(k, top_n, self.reranker)
+        found = iter(self._candidates(vectors, k))
+        groups = []
+        for text, passages in zip(texts, plans):
+            ranked = []
+            for passage in passages:
+                evidence = _evidence(passage)
+                ranked.append(
+                    [
+                        doc.model_copy(
+                            update={"metadata": {**doc.metadata, EVIDENCE_KEY: evidence}}
+                        )
+                        for doc in next(found)
+                    ]
+                )
+            fused = ranked[0] if len(ranked) == 1 else _fuse(ranked, k, self.fusion)
+            spans = {(p.start, p.end): p.of(text) for p in passages}
+            groups.append([(spans[_span(doc)], doc) for doc in fused])
+        return self._rerank(groups, top_n, callbacks)
+
+    def _search_many(
+        self, texts: list[str], k: int | None, top_n: int | None, callbacks: Callbacks
+    ) -> list[list[Document]]:
+        plans = self.passages(texts)
+        passages = [p.of(text) for text, plan in zip(texts, plans) for p in plan]
+        return self._search(texts, plans, self._embed(passages), k, top_n, callbacks)
+
+    def search_many(
+        self, texts: list[str], *, k: int | None = None, top_n: int | None = None
+    ) -> list[list[Document]]:
+        """Retrieve (and re-rank) for many course texts at once.
+
+        Gives for each text what `invoke(text, k=k, top_n=top_n)` gives, but embeds all
+        passages of all texts in one batched encode, asks the store for all of them in one
+        request and scores the reranker pairs of all texts in one batch.
+
+        Example:
+            >>> [[d.metadata["label"] for d in docs]
+            ...  for docs in retriever.search_many(["WordPress Kurs", "Excel Kurs"], k=2)]
+            [['WordPress', 'Webseiten erstellen'], ['Tabellenkalkulation nutzen', 'Excel']]
+
+        Args:
+            texts: Course texts of any length.
+            k: Candidates per text (and per passage of a long text); default `self.k`.
+            top_n: Skills kept after re-ranking; default `self.top_n`.
+
+        Returns:
+            Per text, its skills, best first.
+        """
+        if not texts:
+            return []
+        return self._search_many(check_texts(texts, "texts"), k, top_n, None)
 
     def _get_relevant_documents(
         self,
@@ -110,10 +341,7 @@ class SkillRetriever(BaseRetriever):
         top_n: int | None = None,
     ) -> list[Document]:
         check_text(query, "query")
-        vector = self.store.embeddings.embed_query(query)  # type: ignore[union-attr]
-        return self.search_by_vector(
-            query, vector, k=k, top_n=top_n, callbacks=run_manager.get_child()
-        )
+        return self._search_many([query], k, top_n, run_manager.get_child())[0]
 
     def search_by_vector(
         self,
@@ -126,19 +354,11 @@ class SkillRetriever(BaseRetriever):
     ) -> list[Document]:
         """Retrieve (and re-rank) for a query whose embedding is already computed.
 
-        `invoke` embeds the query and calls this; callers that embed many queries in one batch
-        (evaluation) call it directly and get exactly what `invoke` would return.
+        The query is taken as one passage, as a text within the model's limit is; for texts
+        of any length and many at once, use `search_many`.
         """
-        k = self.k if k is None else k
-        top_n = self.top_n if top_n is None else top_n
-        _check_sizes(k, top_n, self.reranker)
-        candidates = self._candidates(vector, k)
-        if self.reranker is None:
-            return candidates
-        reranker = self.reranker
-        if top_n is not None and hasattr(reranker, "top_n"):
-            reranker = reranker.model_copy(update={"top_n": top_n})
-        return list(reranker.compress_documents(candidates, query, callbacks=callbacks))
+        plan = [[Passage(0, len(query))]]
+        return self._search([query], plan, [vector], k, top_n, callbacks)[0]
 
     async def _aget_relevant_documents(
         self,

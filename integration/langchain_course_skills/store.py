@@ -57,6 +57,7 @@ HASH_KEY = "content_hash"  # metadata key: hash of text + metadata, to skip unch
 FINGERPRINT_PREFIX = "course_skills:"  # collection metadata keys of the fingerprint
 DEFAULT_WRITE_BATCH = 1024  # skills embedded and written per step (kept under the client limit)
 _READ_PAGE = 5000  # skills read back per request (under Chroma's local limit of 5,461)
+_QUERY_PAGE = 512  # query vectors per search request (a few MB of JSON to a server)
 _MATCHED_KEYS = ("embeddings", "model", "dimension", "query_prefix", "passage_prefix")
 # Collection metadata of the last completed sync: a digest of every (id, content hash) it was
 # given and the count it left. Equal digest and count mean nothing changed since, so a re-run
@@ -654,3 +655,37 @@ def open_skill_store(
     _verify(collection, embeddings_fingerprint(embeddings), _where(persist_directory))
     with store_faults(_store_label(persist_directory, client)):
         return _chroma(chroma_client, collection_name, embeddings)
+
+
+def search_vectors(
+    store: Chroma, vectors: Sequence[Sequence[float]], k: int, where: dict[str, Any] | None
+) -> list[list[tuple[Document, float]]]:
+    """Return, for each vector, its `k` nearest skills and their cosine distance: one request.
+
+    Gives per vector what `store.similarity_search_by_vector_with_relevance_scores` gives,
+    which asks Chroma once per vector; Chroma's collection answers many vectors at once.
+    """
+    results: list[list[tuple[Document, float]]] = []
+    collection = store._collection  # langchain-chroma searches one vector per call
+    for start in range(0, len(vectors), _QUERY_PAGE):
+        page: list[Sequence[float]] = [list(v) for v in vectors[start : start + _QUERY_PAGE]]
+        found = collection.query(
+            query_embeddings=page,
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        for ids, texts, metadatas, distances in zip(
+            found["ids"],
+            found["documents"] or [],
+            found["metadatas"] or [],
+            found["distances"] or [],
+        ):
+            results.append(
+                [
+                    (Document(page_content=text, metadata=dict(meta or {}), id=doc_id), distance)
+                    for doc_id, text, meta, distance in zip(ids, texts, metadatas, distances)
+                    if text is not None
+                ]
+            )
+    return results

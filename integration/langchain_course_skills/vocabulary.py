@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -19,6 +19,12 @@ DEFAULT_RERANKER_MODEL = "isy-thl/bge-reranker-base-course-skill-tuned"
 DEFAULT_COLLECTION = "skills"  # Chroma collection of a skill store
 DEFAULT_K = 30  # candidates, as in the model card's evaluation
 DEFAULT_TOP_N = 10  # skills kept after re-ranking, and shown
+# How the passages of a long course text combine per skill, and how long a passage is: the
+# defaults measured on long documents built from the Decorte sets (benchmarks/long_texts.py).
+Fusion = Literal["relative", "max", "rrf", "round_robin"]
+DEFAULT_FUSION: Fusion = "relative"
+DEFAULT_PASSAGE_TOKENS = 32  # about a sentence; the e5 prefix and special tokens included
+DEFAULT_MAP_BATCH = 64  # courses per batch of course-skills map
 
 SIMILARITY_KEY = "similarity"  # metadata: first-stage cosine similarity
 RELEVANCE_KEY = "relevance_score"  # metadata: the reranker's score, where LangChain puts it

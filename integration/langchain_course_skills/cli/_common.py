@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -308,26 +307,6 @@ def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
 
     _quiet_model_loading(args)
     return SkillCrossEncoder(model_name=args.reranker, device=args.device, precision=args.precision)
-
-
-def warn_if_truncated(embeddings: E5Embeddings, text: str) -> None:
-    """Warn on stderr when the course text is longer than the model reads."""
-    from transformers.utils import logging as transformers_logging
-
-    # The tokenizer warns about the same length in its own words; say it once, with the fix.
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()
-    try:
-        tokens = embeddings.count_tokens(text)
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-    if tokens > embeddings.max_tokens:
-        print(
-            f"warning: the course text has {tokens} tokens but the model reads only the first "
-            f"{embeddings.max_tokens}; the rest does not count. Shorten it to the parts that "
-            "say what participants learn.",
-            file=sys.stderr,
-        )
 
 
 def taxonomy_counts(collection: Collection) -> Counter[str]:

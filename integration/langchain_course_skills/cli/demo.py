@@ -27,7 +27,6 @@ from langchain_course_skills.cli._common import (
     store_location,
     store_name,
     stored_model,
-    warn_if_truncated,
 )
 from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
 from langchain_course_skills.vocabulary import (
@@ -204,7 +203,6 @@ def run(args: argparse.Namespace) -> int:
         f"{report.unchanged} unchanged, {report.removed} removed in {report.seconds:.1f} s"
     )
     print(f"\ncourse: {course}\n")
-    warn_if_truncated(embeddings, course)
     retriever = SkillRetriever(
         store=report.store,
         k=args.top_n if cross_encoder is None else max(DEFAULT_K, args.top_n),

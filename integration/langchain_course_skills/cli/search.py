@@ -22,7 +22,6 @@ from langchain_course_skills.cli._common import (
     require_collection,
     store_location,
     taxonomy_counts,
-    warn_if_truncated,
 )
 from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.vocabulary import DEFAULT_K, DEFAULT_TOP_N
@@ -143,7 +142,6 @@ def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
     choose_model(args, collection)
     check_models(args, reranker=args.rerank)
     embeddings = make_embeddings(args)
-    warn_if_truncated(embeddings, text)
     store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
     reranker = None
     if args.rerank:

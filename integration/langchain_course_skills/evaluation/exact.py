@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_course_skills.embeddings import E5Embeddings
+from langchain_course_skills.embeddings import embed_queries
 from langchain_course_skills.evaluation.metrics import compute_metrics
 
 if TYPE_CHECKING:
@@ -23,13 +23,6 @@ if TYPE_CHECKING:
     from langchain_course_skills.evaluation.gold import GoldSet
 
 _SEARCH_CHUNK = 1024  # queries per similarity matrix block (1024 x 13,896 floats = 57 MB)
-
-
-def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
-    """Embed course texts as queries: in batches with `E5Embeddings`, one by one otherwise."""
-    if isinstance(embeddings, E5Embeddings):
-        return embeddings.embed_queries(texts)  # batched, with the query prefix
-    return [embeddings.embed_query(text) for text in texts]  # embed_documents may differ
 
 
 class ExactSearch:

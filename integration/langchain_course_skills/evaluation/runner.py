@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 from langchain_course_skills.compressors import RELEVANCE_KEY, SkillReranker
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import E5Embeddings
-from langchain_course_skills.evaluation.exact import embed_queries
 from langchain_course_skills.evaluation.gold import (
     GoldQuery,
     GoldSetError,
@@ -253,6 +252,7 @@ def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
         "model": stored.get("model", ""),
         "passage_template": stored.get("passage_template", ""),
         "k": retriever.k,
+        "fusion": retriever.fusion,
     }
     embeddings = store.embeddings
     if isinstance(embeddings, E5Embeddings):
@@ -277,8 +277,7 @@ def _evaluate_one(
     show_progress: bool,
 ) -> ConfigurationResult:
     started = time.perf_counter()
-    embeddings = retriever.store.embeddings
-    if embeddings is None:
+    if retriever.store.embeddings is None:
         msg = f"the store of configuration {name!r} has no embeddings; open it with embeddings"
         raise ValueError(msg)
     judged = [q for q in queries if q.query_id in relevant]
@@ -286,11 +285,9 @@ def _evaluate_one(
     with tqdm(total=len(judged), desc=name, unit="query", disable=not show_progress) as bar:
         for start in range(0, len(judged), batch_size):
             chunk = judged[start : start + batch_size]
-            vectors = embed_queries(embeddings, [q.query for q in chunk])
-            for query, vector in zip(chunk, vectors, strict=True):
-                retrieved = tuple(
-                    _retrieved(d) for d in retriever.search_by_vector(query.query, vector)
-                )
+            found = retriever.search_many([q.query for q in chunk])
+            for query, documents in zip(chunk, found, strict=True):
+                retrieved = tuple(_retrieved(d) for d in documents)
                 ranking = [skill.id for skill in retrieved]
                 relevant_ids = relevant[query.query_id]
                 results.append(
@@ -325,9 +322,10 @@ def evaluate(
     """Retrieve for every gold query with each retriever and score the rankings.
 
     Each retriever is run as `retriever.invoke(query)` would run it (its `k` candidates by
-    cosine similarity, its filters, its reranker and `top_n`), except that the queries are
-    embedded in batches. For the model card's protocol give each retriever `k=30`, and a
-    reranker with `top_n=30`, so that it re-orders all 30 candidates.
+    cosine similarity, its filters, its reranker and `top_n`, long queries split into
+    passages), batched by `SkillRetriever.search_many`. For the model card's protocol give
+    each retriever `k=30`, and a reranker with `top_n=30`, so that it re-orders all 30
+    candidates.
 
     Example:
         >>> result = evaluate("tech_validation.jsonl", {"minilm": SkillRetriever(store=store)})

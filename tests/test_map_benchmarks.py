@@ -1,0 +1,57 @@
+"""The long-text and mapping-throughput benchmarks still run (quick mode: slices, tiny models).
+
+No timing is asserted: speed is measured by the benchmarks, not by tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quick(script: str, tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    name = script.removesuffix(".py")
+    assert (out / f"{name}.md").stat().st_size > 0
+    return json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_quick_long_text_benchmark_compares_truncation_with_the_passage_path(
+    tmp_path: Path,
+) -> None:
+    results = _quick("long_texts.py", tmp_path)
+
+    assert "truncation" in results["variants"]
+    assert results["target"]["variant"] in results["variants"]
+    assert results["short_texts"]["same_ranking"] == results["short_texts"]["texts"]
+    assert all(figures["buckets"] for figures in results["variants"].values())
+
+
+@pytest.mark.slow
+def test_quick_map_throughput_benchmark_compares_map_with_an_invoke_loop(tmp_path: Path) -> None:
+    results = _quick("map_throughput.py", tmp_path, "--models", str(tmp_path / "models"))
+
+    assert {(row["kind"], row["rerank"]) for row in results["rows"]} == {
+        ("short", False),
+        ("short", True),
+        ("long", False),
+        ("long", True),
+    }
+    assert all(row["map"]["per_s"] > 0 and row["loop"]["per_s"] > 0 for row in results["rows"])
