@@ -164,7 +164,8 @@ def test_search_returns_what_the_library_returns(client: TestClient, service: Sk
     assert body["reranked"] is True
     assert body["skills"] == expected
     assert [s["rank"] for s in body["skills"]] == [1, 2, 3, 4, 5]
-    assert all(s["evidence"] is None for s in body["skills"])  # no long-text path yet
+    # a text within the model's limit is one passage: the whole text is the evidence
+    assert all(s["evidence"] == {"start": 0, "end": len(TEXT)} for s in body["skills"])
 
 
 def test_search_without_rerank_returns_the_top_n_most_similar(
