@@ -164,7 +164,7 @@ def test_search_returns_what_the_library_returns(client: TestClient, service: Sk
     assert body["reranked"] is True
     assert body["skills"] == expected
     assert [s["rank"] for s in body["skills"]] == [1, 2, 3, 4, 5]
-    # a text within the model's limit is one passage: the whole text is the evidence
+    # A text within the model's limit is read whole: its evidence is the whole text.
     assert all(s["evidence"] == {"start": 0, "end": len(TEXT)} for s in body["skills"])
 
 
