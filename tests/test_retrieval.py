@@ -301,3 +301,20 @@ def test_the_right_skill_ranks_first_with_real_semantics(
     )
 
     assert top[0].metadata["label"] == "bake bread"
+
+
+def test_langchain_field_names_are_accepted(
+    tmp_path: Path, tiny_embeddings: E5Embeddings, tiny_cross_encoder: Path
+) -> None:
+    store = build_skill_store(
+        [Document(id="urn:s:1", page_content="WordPress", metadata={"label": "WordPress"})],
+        tiny_embeddings,
+        persist_directory=tmp_path,
+        show_progress=False,
+    )
+    encoder = SkillCrossEncoder(model_name=str(tiny_cross_encoder))
+
+    retriever = SkillRetriever(vectorstore=store, reranker=SkillReranker(model=encoder, top_n=1))
+
+    assert retriever.store is store
+    assert retriever.invoke("WordPress Kurs")[0].id == "urn:s:1"

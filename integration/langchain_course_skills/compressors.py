@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from langchain_core.cross_encoders import BaseCrossEncoder
 from langchain_core.documents import BaseDocumentCompressor, Document
-from pydantic import ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from langchain_course_skills.vocabulary import DEFAULT_TOP_N, RELEVANCE_KEY
 
@@ -29,8 +29,9 @@ class SkillReranker(BaseDocumentCompressor):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    cross_encoder: BaseCrossEncoder
-    """Scores (query, document text) pairs; higher is more relevant."""
+    cross_encoder: BaseCrossEncoder = Field(validation_alias=AliasChoices("cross_encoder", "model"))
+    """Scores (query, document text) pairs; higher is more relevant. Also accepted as `model=`,
+    as LangChain's `CrossEncoderReranker` names it."""
     top_n: int = Field(default=DEFAULT_TOP_N, gt=0)
     """How many documents to return."""
     score_threshold: float | None = None

@@ -15,7 +15,7 @@ from langchain_course_skills._models import (
     resolve_device,
     resolve_precision,
 )
-from langchain_course_skills.passages import counting_tokens, split_passages
+from langchain_course_skills.passages import TOKENIZER_LOCK, counting_tokens, split_passages
 from langchain_course_skills.vocabulary import DEFAULT_RERANKER_MODEL
 
 if TYPE_CHECKING:
@@ -137,15 +137,16 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
             return []
         import torch
 
-        fitted, owners = self._fitted(list(text_pairs))
-        # sentence-transformers sorts the pairs by length into batches and restores the order.
-        logits = self._client.predict(
-            fitted,
-            batch_size=self.batch_size,
-            activation_fn=torch.nn.Identity(),
-            convert_to_tensor=True,
-            show_progress_bar=False,
-        )
+        with TOKENIZER_LOCK:  # see passages.counting_tokens
+            fitted, owners = self._fitted(list(text_pairs))
+            # sentence-transformers sorts the pairs by length into batches, restores the order.
+            logits = self._client.predict(
+                fitted,
+                batch_size=self.batch_size,
+                activation_fn=torch.nn.Identity(),
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
         logits = logits.float().reshape(len(fitted), -1)
         if logits.shape[1] == 2:  # (not relevant, relevant)
             scores = torch.softmax(logits, dim=-1)[:, 1].tolist()

@@ -16,7 +16,7 @@ from langchain_course_skills._models import (
     resolve_device,
     resolve_precision,
 )
-from langchain_course_skills.passages import counting_tokens
+from langchain_course_skills.passages import TOKENIZER_LOCK, counting_tokens
 from langchain_course_skills.vocabulary import (  # noqa: F401  (check_text: public here before)
     DEFAULT_EMBEDDING_MODEL,
     check_text,
@@ -125,12 +125,13 @@ class E5Embeddings(BaseModel, Embeddings):
             return []
         import torch
 
-        vectors = self._client.encode(
-            [prefix + text for text in texts],
-            batch_size=self._batch_size,
-            convert_to_tensor=True,
-            show_progress_bar=False,
-        )
+        with TOKENIZER_LOCK:  # see passages.counting_tokens
+            vectors = self._client.encode(
+                [prefix + text for text in texts],
+                batch_size=self._batch_size,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
         # Normalize in fp32: a bf16 or fp16 model's own Normalize layer leaves norms of ~0.998.
         vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
         return vectors.cpu().tolist()

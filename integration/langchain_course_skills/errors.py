@@ -86,6 +86,21 @@ class StoreMismatchError(CourseSkillsError, ValueError):
     """The store was built with other embeddings or another distance."""
 
 
+class StoreUnavailableError(CourseSkillsError, OSError):
+    """The store cannot be reached or written: a lost or hung server, read-only media, a full disk.
+
+    What was written before the fault is kept; running the same command again completes it.
+    """
+
+
+class StoreCorruptError(CourseSkillsError, OSError):
+    """The store's files are damaged (truncated or overwritten); rebuild it from the taxonomy."""
+
+
+class StoreConflictError(CourseSkillsError, RuntimeError):
+    """Another writer kept changing the same collection while a sync ran (Chroma server only)."""
+
+
 class CourseInputError(CourseSkillsError, ValueError):
     """A course catalogue cannot be read at all (missing file, unknown format, no id column)."""
 

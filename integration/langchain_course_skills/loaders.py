@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import string
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,10 +20,15 @@ from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.errors import TaxonomyError
 from langchain_course_skills.vocabulary import TEMPLATE_KEY
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_ESCO_TEMPLATE = "{preferredLabel}"  # the model card indexes preferred labels
 DEFAULT_GRETA_TEMPLATE = "{label}"
 DEFAULT_TABLE_TEMPLATE = "{label}"
 _ESCO_REQUIRED = ("conceptUri", "preferredLabel")
+MAX_LABEL_CHARS = 1000  # a skill's name, not a text (ESCO's longest label has 118 characters)
+_DELIMITERS = (",", ";", "\t")  # CSV separators recognised in the header row, comma first
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def check_taxonomy_file(path: str | Path) -> Path:
@@ -52,7 +58,51 @@ def check_taxonomy_file(path: str | Path) -> Path:
             "save the file as UTF-8 (in a spreadsheet: CSV UTF-8)"
         )
         raise TaxonomyError(msg) from exc
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        msg = (
+            f"{file.name}, line {line}: contains a NUL byte, so it is not a text file (maybe "
+            "UTF-16 or a spreadsheet's binary format); save it as CSV UTF-8 or JSONL"
+        )
+        raise TaxonomyError(msg)
     return file
+
+
+def _clean(value: str) -> str:
+    """One cell's text, trimmed, with Unix line endings (a CRLF copy gives the same skills)."""
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _check_label(label: str, where: str, column: str) -> None:
+    if "\x00" in label:
+        msg = f"{where}: the label ({column!r}) contains a NUL character; remove it"
+        raise TaxonomyError(msg)
+    if len(label) > MAX_LABEL_CHARS:
+        msg = (
+            f"{where}: the label ({column!r}) has {len(label):,} characters, more than "
+            f"{MAX_LABEL_CHARS:,}; a label names a skill (put longer text in a description "
+            "column), or a quote that is never closed has joined several rows"
+        )
+        raise TaxonomyError(msg)
+
+
+def csv_delimiter(header: str) -> str:
+    """Return the separator of a CSV header row: comma, semicolon or tab, whichever splits it most.
+
+    Spreadsheets in German locales export with semicolons; ties go to the comma.
+    """
+    counts = {d: len(next(csv.reader([header], delimiter=d), [])) for d in _DELIMITERS}
+    return max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+
+
+def read_csv_header(path: str | Path) -> list[str]:
+    """Return the column names of a CSV file's header row (any of the separators), or []."""
+    with Path(path).open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        first = handle.readline().rstrip("\r\n")
+    try:
+        return next(csv.reader([first], delimiter=csv_delimiter(first)), [])
+    except csv.Error:
+        return []  # the loader reports what is wrong, with the line number
 
 
 def _template_fields(template: str) -> list[str]:
@@ -84,7 +134,12 @@ def _check_template(template: str, available: list[str], file: Path) -> None:
 def _read_csv(file: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row) pairs; the header must exist and rows must parse."""
     with file.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
+        delimiter = csv_delimiter(handle.readline().rstrip("\r\n"))
+        handle.seek(0)
+        if delimiter != ",":
+            logger.info("%s: reading %s-separated columns", file.name, _DELIMITER_NAMES[delimiter])
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        line = 0  # the last line read; a row starts on the next one
         try:
             if not reader.fieldnames:
                 msg = f"taxonomy file {str(file)!r} is empty; export it again with a header row"
@@ -92,12 +147,22 @@ def _read_csv(file: Path) -> Iterator[tuple[int, dict[str, str]]]:
             line = reader.line_num
             for row in reader:
                 if None in row:
-                    msg = f"{file.name}, line {line + 1}: more fields than the header has columns"
+                    msg = (
+                        f"{file.name}, line {line + 1}: more fields than the header has "
+                        f"columns ({_DELIMITER_NAMES[delimiter]}-separated); quote cells "
+                        "that contain the separator"
+                    )
                     raise TaxonomyError(msg)
-                yield line + 1, row
+                yield line + 1, {key: _clean(value or "") for key, value in row.items()}
                 line = reader.line_num
-        except (csv.Error, UnicodeDecodeError) as exc:
-            msg = f"{file.name}, line {reader.line_num}: cannot read the CSV ({exc}); save as UTF-8"
+        except csv.Error as exc:
+            hint = (
+                f"a cell is longer than {csv.field_size_limit():,} characters, usually because "
+                'a quote (") is never closed; check the quotes from this line on'
+                if "field limit" in str(exc)
+                else "check its quotes and separators"
+            )
+            msg = f"{file.name}, line {line + 1}: cannot read the CSV ({exc}); {hint}"
             raise TaxonomyError(msg) from exc
 
 
@@ -154,7 +219,7 @@ def load_esco_skills(
     documents: list[Document] = []
     lines: list[int] = []
     for line, raw in _read_csv(file):
-        row = {rename.get(key, key): (value or "").strip() for key, value in raw.items()}
+        row = {rename.get(key, key): value for key, value in raw.items()}
         if not documents:
             missing = [name for name in _ESCO_REQUIRED if name not in row]
             if missing:
@@ -168,6 +233,7 @@ def load_esco_skills(
             if not row[name]:
                 msg = f"{file.name}, line {line}: {name} is empty; every skill needs one"
                 raise TaxonomyError(msg)
+        _check_label(row["preferredLabel"], f"{file.name}, line {line}", "preferredLabel")
         metadata = {
             "uri": row["conceptUri"],
             "label": row["preferredLabel"],
@@ -182,6 +248,26 @@ def load_esco_skills(
         documents.append(Document(id=row["conceptUri"], page_content=text, metadata=metadata))
         lines.append(line)
     return _finish(documents, file, lines)
+
+
+def _greta_facet(
+    facet: Mapping[str, Any],
+    area: Mapping[str, Any],
+    aspect: Mapping[str, Any],
+    passage_template: str,
+    file: Path,
+) -> Document:
+    row = {
+        "label": _clean(facet["Name"]),
+        "requirements": _clean("; ".join(facet.get("Kompetenzanforderungen", []))),
+        "area": _clean(area["Name"]),
+        "aspect": _clean(aspect["Name"]),
+    }
+    where = f"{file.name}, facet {str(facet['ID'])!r}"
+    _check_label(row["label"], where, "Name")
+    uri = f"GRETA/{facet['ID']}"
+    metadata = {"uri": uri, "taxonomy": "GRETA", TEMPLATE_KEY: passage_template, **row}
+    return Document(id=uri, page_content=_render(passage_template, row, where), metadata=metadata)
 
 
 def load_greta(
@@ -207,20 +293,18 @@ def load_greta(
         msg = f"{file.name} is not a GRETA competency model JSON ({exc}); check the file"
         raise TaxonomyError(msg) from exc
     _check_template(passage_template, ["label", "requirements", "area", "aspect"], file)
-    documents = []
-    for aspect in aspects:
-        for area in aspect.get("Kompetenzbereiche", []):
-            for facet in area.get("Kompetenzfacetten", []):
-                row = {
-                    "label": facet["Name"],
-                    "requirements": "; ".join(facet.get("Kompetenzanforderungen", [])),
-                    "area": area["Name"],
-                    "aspect": aspect["Name"],
-                }
-                uri = f"GRETA/{facet['ID']}"
-                metadata = {"uri": uri, "taxonomy": "GRETA", TEMPLATE_KEY: passage_template, **row}
-                text = _render(passage_template, row, f"{file.name}, facet {facet['ID']}")
-                documents.append(Document(id=uri, page_content=text, metadata=metadata))
+    documents: list[Document] = []
+    try:
+        for aspect in aspects:
+            for area in aspect.get("Kompetenzbereiche", []):
+                for facet in area.get("Kompetenzfacetten", []):
+                    documents.append(_greta_facet(facet, area, aspect, passage_template, file))
+    except (KeyError, TypeError, AttributeError) as exc:  # a facet, area or aspect of another shape
+        msg = (
+            f"{file.name}, facet {len(documents) + 1}: not a GRETA competency model facet "
+            f"({type(exc).__name__}: {exc}); check the file"
+        )
+        raise TaxonomyError(msg) from exc
     return _finish(documents, file, list(range(1, len(documents) + 1)))
 
 
@@ -261,7 +345,7 @@ def load_skill_table(
     needed = [label_column] + ([id_column] if id_column else [])
     extra: list[str] = []  # metadata columns, set once the first row has checked the template
     for line, record in records:
-        row = {key: "" if value is None else str(value).strip() for key, value in record.items()}
+        row = {key: "" if value is None else _clean(str(value)) for key, value in record.items()}
         where = f"{file.name}, line {line}"
         missing = [name for name in needed if name not in row]
         if missing:
@@ -271,6 +355,7 @@ def load_skill_table(
         if not row["label"]:
             msg = f"{where}: the label ({label_column!r}) is empty; every skill needs one"
             raise TaxonomyError(msg)
+        _check_label(row["label"], where, label_column)
         if not documents:
             _check_template(passage_template, list(row), file)
             extra = metadata_columns or [

@@ -85,10 +85,11 @@ class RetrieverSpec(BaseModel):
 
     def build(self) -> SkillRetriever:
         """Load the models, open the store and return the retriever."""
+        from langchain_course_skills._chroma_http import connect_chroma_server
         from langchain_course_skills.compressors import SkillReranker
         from langchain_course_skills.cross_encoders import SkillCrossEncoder
         from langchain_course_skills.embeddings import E5Embeddings
-        from langchain_course_skills.store import connect_chroma, open_skill_store
+        from langchain_course_skills.store import open_skill_store
 
         embeddings = E5Embeddings(
             model_name=self.model,
@@ -98,7 +99,7 @@ class RetrieverSpec(BaseModel):
         )
         if self.chroma_url:
             location: dict[str, Any] = {
-                "client": connect_chroma(self.chroma_url, self.chroma_token)
+                "client": connect_chroma_server(self.chroma_url, self.chroma_token)
             }
         else:
             location = {"persist_directory": self.persist_directory or "skills-db"}

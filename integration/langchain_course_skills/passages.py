@@ -8,6 +8,7 @@ given text, so that a result can point at the words that support it.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ DEFAULT_OVERLAP_TOKENS = 32  # tokens of the previous passage repeated at the st
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”“)\]]*\s+")
 _PARAGRAPH = re.compile(r"\n\s*")  # a line break (bullet lists) or a blank line
 _SHRINK_TRIES = 8  # re-splits with a smaller budget if a passage's own count exceeds the limit
+# A fast tokenizer's padding and truncation are shared state: a count without padding in one
+# thread would strip the padding of a batch that another thread's model call is encoding.
+TOKENIZER_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -42,19 +46,22 @@ class Passage:
 
 @contextmanager
 def counting_tokens() -> Iterator[None]:
-    """Silence the tokenizer's warning about texts over the model's limit while counting.
+    """Count tokens without padding or truncation, safely beside model calls in other threads.
 
     Counting the tokens of a long text is how it gets split; the warning that the model would
-    cut it (it will not) only confuses.
+    cut it (it will not) only confuses, so it is silenced. A fast tokenizer keeps its padding
+    and truncation settings in shared state, so counting holds `TOKENIZER_LOCK`, as every
+    model call does.
     """
     from transformers.utils import logging as transformers_logging
 
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        transformers_logging.set_verbosity(verbosity)
+    with TOKENIZER_LOCK:
+        verbosity = transformers_logging.get_verbosity()
+        transformers_logging.set_verbosity_error()
+        try:
+            yield
+        finally:
+            transformers_logging.set_verbosity(verbosity)
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from langchain_course_skills.compressors import SkillReranker
 from langchain_course_skills.embeddings import E5Embeddings, embed_queries
@@ -140,8 +140,9 @@ class SkillRetriever(BaseRetriever):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    store: Chroma
-    """The skill store, from `build_skill_store` or `open_skill_store`."""
+    store: Chroma = Field(validation_alias=AliasChoices("store", "vectorstore"))
+    """The skill store, from `build_skill_store` or `open_skill_store`; also accepted as
+    `vectorstore=`, as LangChain's `VectorStoreRetriever` names it."""
     k: int = Field(default=DEFAULT_K)
     """Candidates retrieved by cosine similarity; `invoke(query, k=...)` overrides it."""
     score_threshold: float | None = None

@@ -8,6 +8,7 @@ left the taxonomy are removed only on request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,16 +17,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
-import chromadb
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from tqdm.auto import tqdm
 
+from langchain_course_skills._faults import fault_point, page_size
+from langchain_course_skills._locks import store_write_lock
+from langchain_course_skills._storage import open_embedded_client, store_faults
 from langchain_course_skills._version import package_version
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
-from langchain_course_skills.errors import StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.errors import (
+    StoreConflictError,
+    StoreMismatchError,
+    StoreNotFoundError,
+)
 from langchain_course_skills.vocabulary import DEFAULT_COLLECTION, TEMPLATE_KEY
 
 if TYPE_CHECKING:
@@ -58,6 +64,7 @@ _MATCHED_KEYS = ("embeddings", "model", "dimension", "query_prefix", "passage_pr
 # need not read every stored hash back (most of its time on a large taxonomy).
 SYNC_DIGEST_KEY = "course_skills_sync:digest"
 SYNC_COUNT_KEY = "course_skills_sync:count"
+MAX_SYNC_PASSES = 3  # write-and-read-back passes before giving up on a writer that interferes
 
 
 @dataclass(frozen=True)
@@ -131,16 +138,42 @@ def user_store_dir(name: str) -> Path:
     return Path(user_data_dir(APP_NAME)) / name
 
 
-def _client(persist_directory: str | Path | None, client: ClientAPI | None) -> ClientAPI:
+def _check_location(persist_directory: str | Path | None, client: ClientAPI | None) -> None:
     if (persist_directory is None) == (client is None):
         msg = "pass either persist_directory (an embedded store folder) or client, not both"
         raise ValueError(msg)
+
+
+def _client(
+    persist_directory: str | Path | None, client: ClientAPI | None, *, write: bool
+) -> ClientAPI:
+    _check_location(persist_directory, client)
     if client is not None:
         return client
-    # An absolute path: chromadb keeps one client per path string, so a relative path would
-    # reach the folder of the working directory it was first opened from.
-    path = Path(str(persist_directory)).expanduser().resolve()
-    return chromadb.PersistentClient(path=str(path))
+    return open_embedded_client(str(persist_directory), write=write)
+
+
+def _store_label(persist_directory: str | Path | None, client: ClientAPI | None) -> str:
+    """How fault messages name the store: `--db DIR` or the server's URL."""
+    if persist_directory is not None or client is None:
+        return f"--db {persist_directory}"
+    settings = client.get_settings()
+    if settings.chroma_server_host:
+        scheme = "https" if settings.chroma_server_ssl_enabled else "http"
+        return f"{scheme}://{settings.chroma_server_host}:{settings.chroma_server_http_port}"
+    if settings.is_persistent and settings.persist_directory:
+        return f"--db {settings.persist_directory}"
+    return "an in-memory Chroma store"
+
+
+def _embedded_folder(persist_directory: str | Path | None, client: ClientAPI | None) -> Path | None:
+    """The folder of an embedded store (to lock while writing); None for a server or memory."""
+    if persist_directory is not None:
+        return Path(str(persist_directory)).expanduser().resolve()
+    settings = client.get_settings() if client is not None else None
+    if settings and not settings.chroma_server_host and settings.is_persistent:
+        return Path(settings.persist_directory).expanduser().resolve()
+    return None
 
 
 def find_collection(client: ClientAPI, name: str) -> Collection | None:
@@ -230,16 +263,18 @@ def iter_stored(
 ) -> Iterator[tuple[str, Mapping[str, Any], str | None]]:
     """Yield (id, metadata, text or None) for every stored skill, a page at a time."""
     include = ["metadatas", "documents"] if with_documents else ["metadatas"]
+    size = page_size(_READ_PAGE)
     offset = 0
     while True:
-        result = collection.get(include=include, limit=_READ_PAGE, offset=offset)  # type: ignore[arg-type]
+        result = collection.get(include=include, limit=size, offset=offset)  # type: ignore[arg-type]
+        fault_point(f"read:{offset // size + 1}")
         texts = result["documents"] if with_documents else None
         for index, doc_id in enumerate(result["ids"]):
             metadata = (result["metadatas"] or [])[index] or {}
             yield doc_id, metadata, texts[index] if texts else None
-        if len(result["ids"]) < _READ_PAGE:
+        if len(result["ids"]) < size:
             return
-        offset += _READ_PAGE
+        offset += size
 
 
 def _stored_hashes(collection: Collection) -> dict[str, str]:
@@ -251,16 +286,18 @@ def _digest(hashes: Mapping[str | None, str]) -> str:
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
-def _unchanged_since_last_sync(
+def _count_if_unchanged(
     collection: Collection, digest: str, documents: int, prune: bool
-) -> bool:
+) -> int | None:
+    """The collection's count if the last completed sync was given these very skills."""
     metadata = collection.metadata or {}
     if metadata.get(SYNC_DIGEST_KEY) != digest:
-        return False
+        return None
     count = collection.count()
     # Another count means skills were added or deleted outside a sync; with prune, ids beyond
     # the documents given (count > documents) must go, so those cases take the full path.
-    return count == metadata.get(SYNC_COUNT_KEY) and (not prune or count == documents)
+    unchanged = count == metadata.get(SYNC_COUNT_KEY) and (not prune or count == documents)
+    return count if unchanged else None
 
 
 def _hnsw_settings(collection: Collection) -> dict[str, str]:
@@ -277,26 +314,84 @@ def _templates(documents: Sequence[Document]) -> str:
     return " | ".join(sorted({str(d.metadata.get(TEMPLATE_KEY, "")) for d in documents} - {""}))
 
 
-def sync_skill_store(
+def _fresh_metadata(client: ClientAPI, name: str) -> dict[str, Any]:
+    """The collection's metadata as stored now, not as read when the sync began."""
+    return dict(client.get_collection(name, embedding_function=None).metadata or {})
+
+
+def _forget_digest(client: ClientAPI, collection: Collection) -> None:
+    """Clear the record of the last completed sync before writing.
+
+    After an interrupted run (or beside another writer) it would vouch for skills that this
+    run has not written yet.
+    """
+    metadata = _fresh_metadata(client, collection.name)
+    if metadata.get(SYNC_DIGEST_KEY):
+        collection.modify(metadata={**metadata, SYNC_DIGEST_KEY: ""})
+    fault_point("cleared")
+
+
+def _differences(
+    documents: Sequence[Document], hashes: Mapping[str | None, str], stored: Mapping[str, str]
+) -> list[Document]:
+    pending = [doc for doc in documents if stored.get(str(doc.id)) != hashes[doc.id]]
+    pending.sort(key=lambda doc: len(doc.page_content))  # similar lengths pad less per batch
+    return pending
+
+
+def _write(
+    collection: Collection,
+    pending: Sequence[Document],
+    stale: Sequence[str],
+    hashes: Mapping[str | None, str],
+    embeddings: Embeddings,
+    page: int,
+    bar: tqdm,
+) -> None:
+    for number, start in enumerate(range(0, len(pending), page), start=1):
+        chunk = pending[start : start + page]
+        vectors = embeddings.embed_documents([doc.page_content for doc in chunk])
+        fault_point(f"embedded:{number}")
+        collection.upsert(
+            ids=[str(doc.id) for doc in chunk],
+            embeddings=vectors,  # type: ignore[arg-type]
+            documents=[doc.page_content for doc in chunk],
+            metadatas=[{**doc.metadata, HASH_KEY: hashes[doc.id]} for doc in chunk],
+        )
+        fault_point(f"upserted:{number}")
+        bar.update(len(chunk))
+    for number, start in enumerate(range(0, len(stale), page), start=1):
+        collection.delete(ids=list(stale[start : start + page]))
+        fault_point(f"deleted:{number}")
+    fault_point("written")
+
+
+def _conflict(name: str, where: str, skills: int) -> StoreConflictError:
+    msg = (
+        f"another writer kept changing collection {name!r} ({where}) while this sync ran: "
+        f"{skills} skills still differ after {MAX_SYNC_PASSES} passes; the store records no "
+        "completed sync, so run the same command again once the other writer has finished"
+    )
+    return StoreConflictError(msg)
+
+
+def _sync(
+    chroma_client: ClientAPI,
     documents: Sequence[Document],
     embeddings: Embeddings,
     *,
-    persist_directory: str | Path | None = None,
-    client: ClientAPI | None = None,
-    collection_name: str = DEFAULT_COLLECTION,
-    prune: bool = False,
-    batch_size: int = DEFAULT_WRITE_BATCH,
-    show_progress: bool = True,
-) -> SyncReport:
-    """Create or update a skill store and report what changed; see `build_skill_store`."""
-    started = time.perf_counter()
-    _check_documents(documents)
-    if batch_size <= 0:
-        msg = f"batch_size must be positive, got {batch_size}"
-        raise ValueError(msg)
-    chroma_client = _client(persist_directory, client)
+    where: str,
+    label: str,
+    collection_name: str,
+    prune: bool,
+    batch_size: int,
+    show_progress: bool,
+) -> tuple[int, int, int, int]:
+    """Bring the collection to `documents`; return the skills added, updated, removed, total."""
     fingerprint = embeddings_fingerprint(embeddings)
-    metadata = {FINGERPRINT_PREFIX + key: value for key, value in fingerprint.items()}
+    metadata: dict[str, Any] = {
+        FINGERPRINT_PREFIX + key: value for key, value in fingerprint.items()
+    }
     metadata[FINGERPRINT_PREFIX + "version"] = package_version()
     metadata.update(
         {f"{FINGERPRINT_PREFIX}hnsw_{k}": str(v) for k, v in HNSW_CONFIGURATION.items()}
@@ -310,60 +405,128 @@ def sync_skill_store(
             metadata=metadata,
             embedding_function=None,
         )
-    _verify(collection, fingerprint, _where(persist_directory))
+    _verify(collection, fingerprint, where)
+    fault_point("opened")
 
-    page = min(batch_size, chroma_client.get_max_batch_size())
+    page = page_size(min(batch_size, chroma_client.get_max_batch_size()))
     hashes = {doc.id: _content_hash(doc) for doc in documents}
     digest = _digest(hashes)
-    if _unchanged_since_last_sync(collection, digest, len(documents), prune):
-        stored = {str(doc_id): value for doc_id, value in hashes.items()}  # as last written
-    else:
-        stored = _stored_hashes(collection)
-    pending = [doc for doc in documents if stored.get(str(doc.id)) != hashes[doc.id]]
-    pending.sort(key=lambda doc: len(doc.page_content))  # similar lengths pad less per batch
-    added = sum(1 for doc in pending if doc.id not in stored)
-    if pending and (collection.metadata or {}).get(SYNC_DIGEST_KEY):
-        # Forget the last digest before writing: after an interrupted run, it would skip the
-        # skills this run had not written yet.
-        collection.modify(metadata={**(collection.metadata or {}), SYNC_DIGEST_KEY: ""})
-    with tqdm(
-        total=len(pending),
-        desc="embedding skills",
-        unit="skill",
-        disable=not show_progress or not pending,
-    ) as bar:
-        for start in range(0, len(pending), page):
-            chunk = pending[start : start + page]
-            collection.upsert(
-                ids=[str(doc.id) for doc in chunk],
-                embeddings=embeddings.embed_documents([doc.page_content for doc in chunk]),  # type: ignore[arg-type]
-                documents=[doc.page_content for doc in chunk],
-                metadatas=[{**doc.metadata, HASH_KEY: hashes[doc.id]} for doc in chunk],
-            )
-            bar.update(len(chunk))
-
-    stale = sorted(set(stored) - set(hashes)) if prune else []
-    for start in range(0, len(stale), page):
-        collection.delete(ids=stale[start : start + page])
+    total = _count_if_unchanged(collection, digest, len(documents), prune)
+    # The fast path trusts the record of the last completed sync and writes no skill; every
+    # other run reads what is stored, writes the differences and reads again until the store
+    # holds exactly these skills (another writer of a server store can interleave).
+    stored = None if total is not None else _stored_hashes(collection)
+    fault_point("compared")
+    added = updated = removed = 0
+    passes = 0
+    with contextlib.ExitStack() as stack:
+        bar: tqdm | None = None
+        while stored is not None:
+            pending = _differences(documents, hashes, stored)
+            stale = sorted(set(stored) - set(hashes)) if prune else []
+            if passes == 0:
+                added = sum(1 for doc in pending if str(doc.id) not in stored)
+                updated, removed = len(pending) - added, len(stale)
+            if not pending and not stale:
+                total = len(stored)
+                break
+            if passes == MAX_SYNC_PASSES:
+                _forget_digest(chroma_client, collection)
+                raise _conflict(collection_name, label, len(pending) + len(stale))
+            if passes:
+                logger.warning(
+                    "another writer changed %d skills of collection %r during this sync; "
+                    "writing them again",
+                    len(pending) + len(stale),
+                    collection_name,
+                )
+            _forget_digest(chroma_client, collection)
+            if bar is None:
+                bar = stack.enter_context(
+                    tqdm(
+                        total=len(pending),
+                        desc="embedding skills",
+                        unit="skill",
+                        disable=not show_progress,
+                    )
+                )
+            else:
+                bar.total += len(pending)
+            _write(collection, pending, stale, hashes, embeddings, page, bar)
+            passes += 1
+            stored = _stored_hashes(collection)
 
     templates = _templates(documents)
     if templates:
         metadata[FINGERPRINT_PREFIX + "passage_template"] = templates
     metadata.update(_hnsw_settings(collection))  # what this collection uses, maybe older
-    metadata[SYNC_DIGEST_KEY] = digest
-    total = collection.count()
-    metadata[SYNC_COUNT_KEY] = total
-    collection.modify(metadata={**(collection.metadata or {}), **metadata})
-    store = _chroma(chroma_client, collection_name, embeddings)
-    report = SyncReport(
-        store=store,
-        added=added,
-        updated=len(pending) - added,
-        unchanged=len(documents) - len(pending),
-        removed=len(stale),
-        total=total,
-        seconds=time.perf_counter() - started,
-    )
+    if stored is not None:  # checked above: the store holds exactly these skills now
+        metadata[SYNC_DIGEST_KEY] = digest
+        metadata[SYNC_COUNT_KEY] = total
+    fault_point("checked")
+    current = _fresh_metadata(chroma_client, collection_name)
+    if {**current, **metadata} != current:
+        collection.modify(metadata={**current, **metadata})
+    fault_point("finished")
+    return added, updated, removed, int(total or 0)
+
+
+def sync_skill_store(
+    documents: Sequence[Document],
+    embeddings: Embeddings,
+    *,
+    persist_directory: str | Path | None = None,
+    client: ClientAPI | None = None,
+    collection_name: str = DEFAULT_COLLECTION,
+    prune: bool = False,
+    batch_size: int = DEFAULT_WRITE_BATCH,
+    show_progress: bool = True,
+) -> SyncReport:
+    """Create or update a skill store and report what changed; see `build_skill_store`.
+
+    Writers of one embedded store folder take turns (a lock file next to the folder); on a
+    Chroma server, a sync reads the store back after writing and writes again what another
+    writer changed meanwhile, up to `MAX_SYNC_PASSES` times.
+
+    Raises:
+        StoreUnavailableError: The store cannot be reached or written (lost or hung server,
+            read-only media, full disk); what was written is kept.
+        StoreCorruptError: The store's files are damaged.
+        StoreConflictError: Another writer kept changing the collection.
+    """
+    started = time.perf_counter()
+    _check_documents(documents)
+    if batch_size <= 0:
+        msg = f"batch_size must be positive, got {batch_size}"
+        raise ValueError(msg)
+    _check_location(persist_directory, client)
+    where = _where(persist_directory)
+    label = _store_label(persist_directory, client)
+    folder = _embedded_folder(persist_directory, client)
+    lock = store_write_lock(folder) if folder is not None else contextlib.nullcontext()
+    with store_faults(label, folder), lock:
+        fault_point("locked")
+        chroma_client = _client(persist_directory, client, write=True)
+        added, updated, removed, total = _sync(
+            chroma_client,
+            documents,
+            embeddings,
+            where=where,
+            label=label,
+            collection_name=collection_name,
+            prune=prune,
+            batch_size=batch_size,
+            show_progress=show_progress,
+        )
+        report = SyncReport(
+            store=_chroma(chroma_client, collection_name, embeddings),
+            added=added,
+            updated=updated,
+            unchanged=len(documents) - added - updated,
+            removed=removed,
+            total=total,
+            seconds=time.perf_counter() - started,
+        )
     logger.info(
         "collection %r: %d added, %d updated, %d unchanged, %d removed in %.1f s",
         collection_name,
@@ -437,17 +600,20 @@ def _existing_collection(
             f"`course-skills index SOURCE --db {persist_directory}` or build_skill_store(...)"
         )
         raise StoreNotFoundError(msg)
-    chroma_client = _client(persist_directory, client)
-    collection = find_collection(chroma_client, collection_name)
-    if collection is None:
-        where = _where(persist_directory)
-        names = [c.name for c in chroma_client.list_collections()]
-        msg = (
-            f"the store ({where}) has no collection {collection_name!r} (it has {names}); "
-            f"build it with `course-skills index SOURCE {where} --collection {collection_name}` "
-            "or build_skill_store(...)"
-        )
-        raise StoreNotFoundError(msg)
+    with store_faults(
+        _store_label(persist_directory, client), _embedded_folder(persist_directory, client)
+    ):
+        chroma_client = _client(persist_directory, client, write=False)
+        collection = find_collection(chroma_client, collection_name)
+        if collection is None:
+            where = _where(persist_directory)
+            names = [c.name for c in chroma_client.list_collections()]
+            msg = (
+                f"the store ({where}) has no collection {collection_name!r} (it has {names}); "
+                f"build it with `course-skills index SOURCE {where} --collection "
+                f"{collection_name}` or build_skill_store(...)"
+            )
+            raise StoreNotFoundError(msg)
     return chroma_client, collection
 
 
@@ -487,7 +653,8 @@ def open_skill_store(
     """
     chroma_client, collection = _existing_collection(persist_directory, client, collection_name)
     _verify(collection, embeddings_fingerprint(embeddings), _where(persist_directory))
-    return _chroma(chroma_client, collection_name, embeddings)
+    with store_faults(_store_label(persist_directory, client)):
+        return _chroma(chroma_client, collection_name, embeddings)
 
 
 def search_vectors(
@@ -522,35 +689,3 @@ def search_vectors(
                 ]
             )
     return results
-
-
-def connect_chroma(url: str, token: str | None = None) -> ClientAPI:
-    """Connect to a Chroma server, or raise a `StoreNotFoundError` that says how to start one.
-
-    Args:
-        url: The server, as http://HOST:PORT or https://HOST:PORT.
-        token: A bearer token, if the server wants one.
-    """
-    parsed = urlparse(url if "://" in url else f"http://{url}")
-    try:
-        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
-    except ValueError:  # a port that is not a number
-        port = 0
-    if not parsed.hostname or not port or parsed.scheme not in ("http", "https"):
-        msg = f"--chroma-url {url!r} is not a URL; use http://HOST:PORT"
-        raise StoreNotFoundError(msg)
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    try:
-        client = chromadb.HttpClient(
-            host=parsed.hostname, port=port, ssl=parsed.scheme == "https", headers=headers
-        )
-        # The client checks the server when it is made (chromadb 1.x); ask once more so that
-        # an older or lazier client fails here too, with this message, not on first use.
-        client.heartbeat()
-    except Exception as exc:  # connection refused, DNS, auth: chromadb raises several kinds
-        msg = (
-            f"cannot reach the Chroma server at {url} ({exc}); start one with "
-            f"`chroma run --path DIR --port {port}` or check --chroma-url and --chroma-token"
-        )
-        raise StoreNotFoundError(msg) from exc
-    return client

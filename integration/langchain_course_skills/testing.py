@@ -55,9 +55,17 @@ def _config(
 
 
 def build_random_bi_encoder(
-    out_dir: str | Path, tokenizer_dir: str | Path, shape: EncoderShape = TINY, seed: int = 0
+    out_dir: str | Path,
+    tokenizer_dir: str | Path,
+    shape: EncoderShape = TINY,
+    seed: int = 0,
+    pooling_mode: str = "cls",
 ) -> Path:
-    """Save an XLM-RoBERTa bi-encoder (CLS pooling, Normalize) with random weights."""
+    """Save an XLM-RoBERTa bi-encoder (CLS pooling, Normalize) with random weights.
+
+    With `pooling_mode="mean"` texts get clearly different vectors (random CLS vectors are
+    nearly alike), so that rankings are stable against rounding.
+    """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import XLMRobertaModel
@@ -69,7 +77,7 @@ def build_random_bi_encoder(
     XLMRobertaModel(config).save_pretrained(raw_dir)
     tokenizer.save_pretrained(raw_dir)
     transformer = Transformer(str(raw_dir), max_seq_length=512)
-    pooling = Pooling(shape.hidden, pooling_mode="cls")
+    pooling = Pooling(shape.hidden, pooling_mode=pooling_mode)
     SentenceTransformer(modules=[transformer, pooling, Normalize()]).save(str(out))
     return out
 

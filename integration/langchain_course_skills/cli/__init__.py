@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module of this package with a `register(subparsers)`
 function that adds its parser and sets `handler`. Expected errors (`CourseSkillsError`) are
-printed as one line without a traceback and exit with status 1.
+printed as one line without a traceback and exit with status 1, and so are faults of the skill
+store (a lost server, a full disk, damaged files), with secrets such as --chroma-token masked.
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from langchain_course_skills._version import package_version
 from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
 
 EXIT_ERROR = 1  # an expected error, explained in one line
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away, as shells report SIGPIPE
 _COMMAND_ORDER = ("index", "search", "info", "demo", "evaluate", "finetune")  # modules
 # How the command line takes each kind of model, and how to go on without it; a command sets
 # its own with `parser.set_defaults(model_options=..., skip_model=...)`.
@@ -44,6 +48,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _store_error(exc: Exception, args: argparse.Namespace) -> CourseSkillsError | None:
+    """The one-line error for a storage fault that reached the command line unexplained."""
+    from langchain_course_skills._storage import store_fault
+    from langchain_course_skills.cli._common import store_name
+
+    if not hasattr(args, "db"):
+        return store_fault(exc, "the skill store", files=False)
+    folder = None if args.chroma_url or not args.db else Path(args.db).expanduser()
+    return store_fault(exc, store_name(args), files=False, folder=folder)
+
+
+def _error(message: str, args: argparse.Namespace) -> int:
+    from langchain_course_skills._chroma_http import redact
+    from langchain_course_skills.cli._common import secrets
+
+    print(f"error: {redact(message, secrets(args))}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _quiet_stdout() -> None:
+    """Send what is left of stdout to /dev/null, so that the interpreter's exit stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -53,16 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # `course-skills info | head -2`: the reader has what it wanted
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except ModelLoadError as exc:
         options = getattr(args, "model_options", MODEL_OPTIONS)
         skip = getattr(args, "skip_model", SKIP_MODEL).get(exc.kind)
-        message = exc.explain(options.get(exc.kind, "--model DIR"), skip=skip)
-        print(f"error: {message}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(exc.explain(options.get(exc.kind, "--model DIR"), skip=skip), args)
     except CourseSkillsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(str(exc), args)
     except KeyboardInterrupt:
         print(
             "interrupted; what was written is kept, and running the same command again "
@@ -70,3 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        error = _store_error(exc, args)
+        if error is None:
+            raise
+        return _error(str(error), args)

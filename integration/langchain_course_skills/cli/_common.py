@@ -8,11 +8,15 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
-from langchain_course_skills.errors import (
-    StoreMismatchError,
-    StoreNotFoundError,
+from langchain_course_skills._chroma_http import (
+    DEFAULT_TIMEOUT,
+    connect_chroma_server,
+    redact_url,
+    url_secrets,
 )
+from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
+from langchain_course_skills._storage import SQLITE_FILE, open_embedded_client
+from langchain_course_skills.errors import StoreMismatchError, StoreNotFoundError
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
     DEFAULT_EMBEDDING_MODEL,
@@ -33,7 +37,6 @@ if TYPE_CHECKING:
 DEFAULT_DB = "skills-db"  # embedded Chroma folder, relative to the working directory
 DEFAULT_PRECISION = "fp32"  # the library's default, the same for every command
 _LABEL_WIDTH = 60  # characters of a label shown in a result table
-_SQLITE = "chroma.sqlite3"  # every embedded Chroma store folder has this file
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -58,6 +61,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """Parse a positive number option value (argparse `type=`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        msg = f"expected a positive number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def add_store_options(
     parser: argparse.ArgumentParser,
     *,
@@ -75,6 +90,13 @@ def add_store_options(
         help="use a Chroma server instead of --db, e.g. http://localhost:8000",
     )
     group.add_argument("--chroma-token", metavar="TOKEN", help="auth token for the Chroma server")
+    group.add_argument(
+        "--chroma-timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for the Chroma server to answer a request before giving up",
+    )
     group.add_argument(
         "--collection", default=collection_default, metavar="NAME", help=collection_help
     )
@@ -132,42 +154,46 @@ def add_reranker_option(parser: argparse.ArgumentParser) -> None:
 def store_location(args: argparse.Namespace) -> dict[str, Any]:
     """Return the `persist_directory=` or `client=` keyword for the store functions."""
     if args.chroma_url:
-        return {"client": chroma_http_client(args.chroma_url, args.chroma_token)}
+        return {"client": chroma_http_client(args.chroma_url, args.chroma_token, args)}
     return {"persist_directory": args.db}
 
 
 def store_name(args: argparse.Namespace) -> str:
-    """Return how the command line names the store: `--db DIR` or `--chroma-url URL`."""
-    return f"--chroma-url {args.chroma_url}" if args.chroma_url else f"--db {args.db}"
+    """Return how the command line names the store: `--db DIR` or `--chroma-url URL` (masked)."""
+    return f"--chroma-url {redact_url(args.chroma_url)}" if args.chroma_url else f"--db {args.db}"
 
 
-def chroma_http_client(url: str, token: str | None = None) -> ClientAPI:
-    """Connect to a Chroma server (`store.connect_chroma`), saying how to start one if need be."""
-    from langchain_course_skills.store import connect_chroma
+def secrets(args: argparse.Namespace) -> list[str]:
+    """Return the secrets among the options (token, password in the URL), to mask in output."""
+    return url_secrets(getattr(args, "chroma_url", None), getattr(args, "chroma_token", None))
 
-    return connect_chroma(url, token)
+
+def chroma_http_client(
+    url: str, token: str | None = None, args: argparse.Namespace | None = None
+) -> ClientAPI:
+    """Connect to a Chroma server, or raise a `CourseSkillsError` that says how to start one."""
+    timeout = getattr(args, "chroma_timeout", DEFAULT_TIMEOUT)
+    return connect_chroma_server(url, token, timeout=timeout)
 
 
 def _embedded_client(db: str) -> ClientAPI | None:
-    """Open the embedded store folder `db`, or return None if there is none (creates nothing)."""
-    import chromadb
-
+    """Open the embedded store folder `db` to read, or return None if there is none."""
     path = Path(db).expanduser()
     if not path.exists():
         return None
-    if not path.is_dir() or not (path / _SQLITE).is_file():
+    if not path.is_dir() or not (path / SQLITE_FILE).is_file():
         msg = (
-            f"{db!r} exists but is not a skill store (no {_SQLITE} inside); pass the folder "
+            f"{db!r} exists but is not a skill store (no {SQLITE_FILE} inside); pass the folder "
             "that `course-skills index` built, or a new folder name to --db"
         )
         raise StoreNotFoundError(msg)
-    return chromadb.PersistentClient(path=str(path.resolve()))  # see store._client
+    return open_embedded_client(path, write=False)
 
 
 def store_client(args: argparse.Namespace) -> ClientAPI | None:
     """Return a client of the store the options name; None if the embedded folder is missing."""
     if args.chroma_url:
-        return chroma_http_client(args.chroma_url, args.chroma_token)
+        return chroma_http_client(args.chroma_url, args.chroma_token, args)
     return _embedded_client(args.db)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import textwrap
 from pathlib import Path
@@ -30,6 +29,7 @@ from langchain_course_skills.loaders import (
     load_esco_skills,
     load_greta,
     load_skill_table,
+    read_csv_header,
 )
 
 if TYPE_CHECKING:
@@ -116,13 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _header(file: Path) -> list[str]:
-    """Return the first CSV row of `file` (its header), or [] if it has none."""
-    with file.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES).decode("utf-8-sig", errors="replace")
-    try:
-        return next(csv.reader(head.splitlines()), [])
-    except csv.Error:
-        return []  # the loader reports what is wrong, with the line number
+    """Return the first CSV row of `file` (its header, any separator), or [] if it has none."""
+    return read_csv_header(file)
 
 
 def detect_kind(file: Path) -> str:

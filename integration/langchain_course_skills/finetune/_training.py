@@ -208,6 +208,20 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)  # a crash while saving keeps the previous checkpoint
 
 
+def _load_state(path: Path, device: str) -> dict[str, Any]:
+    """Load a checkpoint as tensors and plain values only, never arbitrary pickled objects."""
+    try:
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        msg = (
+            f"the checkpoint {path} cannot be loaded as tensors ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); it is damaged or was not written "
+            f"by course-skills: delete {path.parent} to start the training again"
+        )
+        raise TrainingDataError(msg) from exc
+    return state
+
+
 def _batches_from(
     lengths: Sequence[int], config: TrainingConfig, step: int, per_epoch: int
 ) -> Iterator[list[int]]:
@@ -258,7 +272,7 @@ def train_loop(
     scaler = torch.amp.GradScaler(device.split(":")[0], enabled=dtype == torch.float16)
     step, losses, seconds = 0, [], 0.0
     if workspace.state_file.is_file():
-        state = torch.load(workspace.state_file, map_location=device, weights_only=False)
+        state = _load_state(workspace.state_file, device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
