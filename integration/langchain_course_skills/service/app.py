@@ -240,6 +240,25 @@ def _add_health(app: FastAPI) -> None:
 
 
 def _add_skills(app: FastAPI, admission: Admission) -> None:
+    async def _find(
+        request: Request, options: SearchOptions, texts: list[str]
+    ) -> tuple[list[list[dict[str, Any]]], bool, float]:
+        """Search `texts` in the admission queue; return the records, rerank and milliseconds."""
+        service = _service(request)
+        rerank = _rerank(service, options)
+        _check_taxonomies(service, options.taxonomies)
+        started = time.perf_counter()
+        found = await admission.run(
+            lambda: service.find(
+                texts,
+                k=options.k,
+                top_n=options.top_n,
+                taxonomies=options.taxonomies,
+                rerank=rerank,
+            )
+        )
+        return found, rerank, round((time.perf_counter() - started) * 1000, 1)
+
     @app.post(
         "/v1/skills/search",
         response_model=SearchResponse,
@@ -249,19 +268,11 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
     )
     async def search(body: SearchRequest, request: Request) -> SearchResponse:
         """The skills one course text teaches, as `course-skills search --json` finds them."""
-        service = _service(request)
-        rerank = _rerank(service, body)
-        _check_taxonomies(service, body.taxonomies)
-        started = time.perf_counter()
-        found = await admission.run(
-            lambda: service.find(
-                [body.text], k=body.k, top_n=body.top_n, taxonomies=body.taxonomies, rerank=rerank
-            )
-        )
+        found, rerank, took_ms = await _find(request, body, [body.text])
         return SearchResponse(
             skills=[Skill.model_validate(record) for record in found[0]],
             reranked=rerank,
-            took_ms=round((time.perf_counter() - started) * 1000, 1),
+            took_ms=took_ms,
         )
 
     @app.post(
@@ -273,23 +284,15 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
     )
     async def map_courses(body: MapRequest, request: Request) -> MapResponse:
         """The skills of up to 32 courses, searched as one batch."""
-        service = _service(request)
-        rerank = _rerank(service, body)
-        _check_taxonomies(service, body.taxonomies)
-        started = time.perf_counter()
         texts = [course.text for course in body.courses]
-        found = await admission.run(
-            lambda: service.find(
-                texts, k=body.k, top_n=body.top_n, taxonomies=body.taxonomies, rerank=rerank
-            )
-        )
+        found, rerank, took_ms = await _find(request, body, texts)
         return MapResponse(
             courses=[
                 CourseSkills(id=course.id, skills=[Skill.model_validate(r) for r in records])
                 for course, records in zip(body.courses, found)
             ],
             reranked=rerank,
-            took_ms=round((time.perf_counter() - started) * 1000, 1),
+            took_ms=took_ms,
         )
 
 
