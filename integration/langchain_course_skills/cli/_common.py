@@ -20,7 +20,9 @@ from langchain_course_skills.errors import StoreMismatchError, StoreNotFoundErro
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
     DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_K,
     DEFAULT_RERANKER_MODEL,
+    DEFAULT_TOP_N,
     skill_hits,
 )
 
@@ -139,6 +141,31 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = Fal
         metavar="N",
         help="texts per forward pass (default: 256 on a CUDA GPU, 32 elsewhere)",
     )
+
+
+def add_result_options(parser: argparse.ArgumentParser, *, top_n_help: str) -> Any:
+    """Add -k, --rerank, -n/--top-n, --taxonomy and --min-score; return their group."""
+    group = parser.add_argument_group("results")
+    group.add_argument(
+        "-k", type=positive_int, default=DEFAULT_K, help="candidates by cosine similarity"
+    )
+    group.add_argument("--rerank", action="store_true", help="re-rank with the cross-encoder")
+    group.add_argument(
+        "-n", "--top-n", type=positive_int, default=DEFAULT_TOP_N, metavar="N", help=top_n_help
+    )
+    group.add_argument(
+        "--taxonomy",
+        action="append",
+        metavar="NAME",
+        help="only skills of this taxonomy (repeatable), e.g. ESCO or GRETA",
+    )
+    group.add_argument(
+        "--min-score",
+        type=float,
+        metavar="SCORE",
+        help="drop skills scoring below this: relevance with --rerank, else cosine similarity",
+    )
+    return group
 
 
 def add_reranker_option(parser: argparse.ArgumentParser) -> None:

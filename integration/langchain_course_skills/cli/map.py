@@ -11,6 +11,7 @@ from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_model_options,
     add_reranker_option,
+    add_result_options,
     add_store_options,
     check_models,
     choose_model,
@@ -21,9 +22,7 @@ from langchain_course_skills.courses import DEFAULT_ID_COLUMN, DEFAULT_TEXT_COLU
 from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.vocabulary import (
     DEFAULT_FUSION,
-    DEFAULT_K,
     DEFAULT_MAP_BATCH,
-    DEFAULT_TOP_N,
     Fusion,
 )
 
@@ -102,28 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="courses mapped (and written) per batch",
     )
-    results = parser.add_argument_group("results")
-    results.add_argument(
-        "-k", type=positive_int, default=DEFAULT_K, help="candidates by cosine similarity"
-    )
-    results.add_argument("--rerank", action="store_true", help="re-rank with the cross-encoder")
-    results.add_argument(
-        "-n",
-        "--top-n",
-        type=positive_int,
-        default=DEFAULT_TOP_N,
-        metavar="N",
-        help="skills kept with --rerank",
-    )
-    results.add_argument(
-        "--taxonomy", action="append", metavar="NAME", help="only this taxonomy (repeatable)"
-    )
-    results.add_argument(
-        "--min-score",
-        type=float,
-        metavar="SCORE",
-        help="drop skills below this: relevance with --rerank, else cosine similarity",
-    )
+    results = add_result_options(parser, top_n_help="skills kept with --rerank")
     results.add_argument(
         "--fusion",
         choices=get_args(Fusion),

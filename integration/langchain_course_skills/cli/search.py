@@ -12,19 +12,18 @@ from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_model_options,
     add_reranker_option,
+    add_result_options,
     add_store_options,
     check_models,
     choose_model,
     make_cross_encoder,
     make_embeddings,
-    positive_int,
     print_results,
     require_collection,
     store_location,
     taxonomy_counts,
 )
 from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.vocabulary import DEFAULT_K, DEFAULT_TOP_N
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -60,30 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--file", type=Path, metavar="PATH", help="read the course description from this file"
     )
-    group = parser.add_argument_group("results")
-    group.add_argument(
-        "-k", type=positive_int, default=DEFAULT_K, help="candidates by cosine similarity"
-    )
-    group.add_argument("--rerank", action="store_true", help="re-rank with the cross-encoder")
-    group.add_argument(
-        "-n",
-        "--top-n",
-        type=positive_int,
-        default=DEFAULT_TOP_N,
-        metavar="N",
-        help="skills shown (with --rerank: the best N of the k re-ranked candidates)",
-    )
-    group.add_argument(
-        "--taxonomy",
-        action="append",
-        metavar="NAME",
-        help="only skills of this taxonomy (repeatable), e.g. ESCO or GRETA",
-    )
-    group.add_argument(
-        "--min-score",
-        type=float,
-        metavar="SCORE",
-        help="drop skills scoring below this: relevance with --rerank, else cosine similarity",
+    group = add_result_options(
+        parser, top_n_help="skills shown (with --rerank: the best N of the k re-ranked candidates)"
     )
     group.add_argument("--json", action="store_true", help="print JSON for scripts")
     add_reranker_option(parser)
