@@ -16,7 +16,7 @@ from langchain_course_skills._chroma_http import (
 )
 from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
 from langchain_course_skills._storage import SQLITE_FILE, open_embedded_client
-from langchain_course_skills.errors import StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.errors import CourseSkillsError, StoreMismatchError, StoreNotFoundError
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
     DEFAULT_EMBEDDING_MODEL,
@@ -166,6 +166,16 @@ def add_result_options(parser: argparse.ArgumentParser, *, top_n_help: str) -> A
         help="drop skills scoring below this: relevance with --rerank, else cosine similarity",
     )
     return group
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """Reject --top-n larger than -k before anything is loaded."""
+    if args.rerank and args.top_n > args.k:
+        msg = (
+            f"--top-n ({args.top_n}) is larger than -k ({args.k}); the reranker can only keep "
+            "up to k candidates, so raise -k or lower --top-n"
+        )
+        raise CourseSkillsError(msg)
 
 
 def add_reranker_option(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from langchain_course_skills.cli._common import (
     add_result_options,
     add_store_options,
     check_models,
+    check_sizes,
     choose_model,
     positive_int,
     require_collection,
@@ -154,12 +155,7 @@ def retriever_spec(args: argparse.Namespace) -> RetrieverSpec:
 
 def run(args: argparse.Namespace) -> int:
     """Map the catalogue and print a one-line summary; list the courses that failed."""
-    if args.rerank and args.top_n > args.k:
-        msg = (
-            f"--top-n ({args.top_n}) is larger than -k ({args.k}); the reranker can only keep "
-            "up to k candidates, so raise -k or lower --top-n"
-        )
-        raise CourseSkillsError(msg)
+    check_sizes(args)
     if args.ray is not None and not args.chroma_url:
         msg = (
             "--ray needs the store on a Chroma server every worker reaches: start one with "

@@ -15,6 +15,7 @@ from langchain_course_skills.cli._common import (
     add_result_options,
     add_store_options,
     check_models,
+    check_sizes,
     choose_model,
     make_cross_encoder,
     make_embeddings,
@@ -97,16 +98,6 @@ def course_text(args: argparse.Namespace) -> str:
         msg = "the course description is empty; pass the text of a course"
         raise CourseSkillsError(msg)
     return text.strip()
-
-
-def check_sizes(args: argparse.Namespace) -> None:
-    """Reject --top-n larger than -k before anything is loaded."""
-    if args.rerank and args.top_n > args.k:
-        msg = (
-            f"--top-n ({args.top_n}) is larger than -k ({args.k}); the reranker can only keep "
-            "up to k candidates, so raise -k or lower --top-n"
-        )
-        raise CourseSkillsError(msg)
 
 
 def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
