@@ -83,6 +83,8 @@ class SyncReport:
     """Skills deleted because they left the taxonomy (only with prune)."""
     total: int
     """Skills in the collection afterwards (from any source)."""
+    collection: str
+    """The collection's name."""
     seconds: float
     """Wall time of the build."""
 
@@ -525,6 +527,7 @@ def sync_skill_store(
             unchanged=len(documents) - added - updated,
             removed=removed,
             total=total,
+            collection=collection_name,
             seconds=time.perf_counter() - started,
         )
     logger.info(

@@ -195,7 +195,7 @@ def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]
         for template, docs in documents.items():
             report = sync_evaluation_store(docs, embeddings, **location)
             print(
-                f"{report.store._collection.name} ({_short(model)}, {templates[template]}): "
+                f"{report.collection} ({_short(model)}, {templates[template]}): "
                 f"{report.added + report.updated} skills embedded, {report.unchanged} reused, "
                 f"{report.removed} removed in {report.seconds:.1f} s",
                 file=sys.stderr,
