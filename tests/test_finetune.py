@@ -251,7 +251,7 @@ def test_bi_encoder_output_records_data_parameters_and_metrics(tuned) -> None:
     card = (out / "README.md").read_text()
 
     assert set(tuned.metrics["held-out"]) == {"base", "fine-tuned"}
-    assert report["parameters"]["temperature"] == 0.02
+    assert report["parameters"]["temperature"] == 0.05
     assert report["data"]["training examples"] == tuned.examples
     assert "| held-out | fine-tuned |" in card and "evaluation.png" in card
     assert (out / "evaluation.png").stat().st_size > 0

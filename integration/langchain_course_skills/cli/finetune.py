@@ -192,8 +192,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "finetune",
         help="fine-tune the embedding model on a taxonomy and alignment data",
         description=textwrap.fill(
-            "Fine-tune a sentence-transformers bi-encoder with the model card's contrastive "
-            "loss (in-batch and mined hard negatives, temperature 0.02), on pairs derived from "
+            "Fine-tune a sentence-transformers bi-encoder with a contrastive loss (in-batch "
+            "negatives, temperature 0.05: the best measured recipe), on pairs derived from "
             "the taxonomy and/or alignment data, with the query:/passage: prefixes that "
             "E5Embeddings applies. The result drops into `course-skills index --model DIR`. "
             "Base and fine-tuned model are evaluated side by side; the folder gets a README, "
