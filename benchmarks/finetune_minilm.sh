@@ -6,8 +6,8 @@
 #
 # Usage: benchmarks/finetune_minilm.sh [OUT_DIR [extra `course-skills finetune` options]]
 #   e.g. benchmarks/finetune_minilm.sh /tmp/minilm-esco --max-pairs 10000 --hard-negatives 3
-# The defaults below are the README's run: 30,000 pairs, in-batch negatives only (mining costs
-# more than it gave here), temperature 0.05 (MiniLM's own scale; 0.02 is the card's, for e5).
+# The run is the command's defaults with 30,000 pairs: in-batch negatives only (mining costs
+# more than it gave here) and temperature 0.05 (MiniLM's own scale; 0.02 is the card's, for e5).
 # Writes OUT_DIR (a sentence-transformers model with README.md, finetune.json and
 # evaluation.png) and prints the metrics before and after, then the time and memory used.
 # --threads 1: on the 2 shared cores of the development machine one torch thread was about 3x
@@ -27,8 +27,6 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
     --base "$BASE" \
     --out "$OUT" \
     --max-pairs 30000 \
-    --hard-negatives 0 \
-    --temperature 0.05 \
     --threads 1 \
     --eval "$DATA/decorte-validation/tech_validation.jsonl" \
     --eval "$DATA/decorte-validation/house_validation.jsonl" \
