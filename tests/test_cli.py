@@ -338,6 +338,7 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         "yaml": ("skills: []\n", "utf-8"),
         "json": ('{"skills": []}\n', "utf-8"),
         "empty": ("", "utf-8"),
+        "table": ("id,name\n1,Python\n", "utf-8"),
     }
     suffixes = {"yaml": ".yaml", "json": ".json"}
     paths = {}
@@ -357,6 +358,8 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         (["index", "{yaml}"], "unknown taxonomy format '.yaml'"),
         (["index", "{json}"], "not the GRETA competency model"),
         (["index", "{empty}"], "is empty"),
+        (["index", "{table}"], "pass --label-column with the column"),
+        (["index", "{json}"], "with --taxonomy table)"),
         (["index", "{esco}", "--label-column", "preferedLabel"], "none of the SOURCE files"),
         (["search", "kurs", "--db", "{tmp}/nothing"], "no skill store at"),
         (["info", "--db", "{tmp}/nothing"], "build it first with `course-skills index"),

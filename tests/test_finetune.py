@@ -271,7 +271,7 @@ def test_resume_refuses_other_parameters_then_continues_to_the_same_weights(
     stopped = run(config=config, stop_after=5)  # checkpoints at step 3 and when stopping
     with pytest.raises(TrainingDataError, match="learning_rate"):
         run(config=other, resume=True)
-    with pytest.raises(TrainingDataError, match="--resume"):
+    with pytest.raises(TrainingDataError, match="add resume=True to continue"):
         run(config=config)
     resumed = run(config=config, resume=True)
 
@@ -411,6 +411,7 @@ def test_cli_finetune_trains_evaluates_and_prints_before_and_after(
     [
         (["--holdout", "1.5"], "--holdout"),
         (["--taxonomy", "missing.csv"], "does not exist"),
+        (["--resume"], "start a new run without --resume"),
         (["--base", "no-such-org/no-such-model"], "--base DIR"),
         (["--train", "{train}"], "neither an id nor a label"),
         (["--eval", "{train}"], "neither a skill id nor a skill label"),

@@ -28,6 +28,7 @@ EXPECTED_ALL = [
     "load_esco_skills",
     "load_greta",
     "load_skill_table",
+    "load_taxonomy",
     "map_courses",
     "open_skill_store",
     "read_courses",

@@ -18,14 +18,14 @@ from langchain_course_skills.cli._common import (
     _quiet_model_loading,
     positive_int,
 )
-from langchain_course_skills.cli.index import KINDS, detect_kind, load_source
-from langchain_course_skills.errors import CourseSkillsError, TaxonomyError
+from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.finetune.config import (
     CHECKPOINT_DIR,
     BiEncoderConfig,
     RerankerConfig,
     TrainingConfig,
 )
+from langchain_course_skills.loaders import KINDS, read_taxonomy
 from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL
 
 if TYPE_CHECKING:
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
     from langchain_course_skills.finetune import FinetuneResult, TrainingExample
 
 SHOWN_METRICS = ("rp@5", "rp@10", "mrr@10")  # the summary printed after training
+# The options that give the training functions' parameters named in their error messages.
+PARAMETER_OPTIONS = {
+    "kind": "--taxonomy-kind",
+    "taxonomy": "--taxonomy-name",
+    "documents": "--taxonomy",
+    "examples": "--train",
+    "output_dir": "--out",
+    "resume": "--resume",
+    "precision": "--precision",
+}
 
 EPILOG = """\
 examples:
@@ -103,7 +113,9 @@ def _add_common(parser: argparse.ArgumentParser, config: type[TrainingConfig]) -
         help="with --train, also train on pairs derived from the taxonomy (description -> "
         "skill, alternative label -> skill)",
     )
-    data.add_argument("--taxonomy-kind", choices=KINDS, default="auto", help="kind of --taxonomy")
+    data.add_argument(
+        "--taxonomy-kind", choices=("auto", *KINDS), default="auto", help="kind of --taxonomy"
+    )
     data.add_argument("--taxonomy-name", help='metadata["taxonomy"] of a table\'s skills')
     data.add_argument("--label-column", help="the taxonomy file's label column")
     data.add_argument("--id-column", help="the taxonomy file's id column")
@@ -223,7 +235,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tokens of a passage",
     )
     parser.set_defaults(
-        handler=run_bi_encoder, model_options={"embedding": "--base DIR"}, skip_model={}
+        handler=run_bi_encoder,
+        model_options={"embedding": "--base DIR"},
+        skip_model={},
+        parameter_options=PARAMETER_OPTIONS,
     )
 
     reranker = subparsers.add_parser(
@@ -257,17 +272,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         handler=run_reranker,
         model_options={"embedding": "--retriever DIR", "cross-encoder": "--base DIR"},
         skip_model={},
+        parameter_options=PARAMETER_OPTIONS,
     )
 
 
 def _documents(args: argparse.Namespace) -> list[Document]:
-    file = Path(args.taxonomy).expanduser()
-    if not file.is_file():
-        msg = f"--taxonomy {str(file)!r} does not exist or is not a file; check the path"
-        raise TaxonomyError(msg)
-    kind = detect_kind(file) if args.taxonomy_kind == "auto" else args.taxonomy_kind
-    documents = load_source(file, kind, args)
-    print(f"{file.name}: {len(documents)} skills ({kind})", file=sys.stderr)
+    taxonomy = read_taxonomy(args.taxonomy, args.taxonomy_kind)
+    documents = taxonomy.documents(
+        taxonomy=args.taxonomy_name,
+        label_column=args.label_column,
+        id_column=args.id_column,
+        passage_template=args.passage_template,
+    )
+    print(f"{taxonomy.path.name}: {len(documents)} skills ({taxonomy.kind})", file=sys.stderr)
     return documents
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills._jsonl import json_objects
-from langchain_course_skills.errors import GoldSetError
+from langchain_course_skills.errors import GoldSetError, parameter
 from langchain_course_skills.store import iter_stored
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ def resolve_relevant(
         msg = (
             f"{len(missing)} relevant entries are neither a skill id nor a skill label of the "
             f"store ({len(labels)} skills): {shown}{more}. Fix the gold file, index the taxonomy "
-            "version it was made for, or skip them (strict=False, --skip-unresolved)"
+            f"version it was made for, or skip them ({parameter('strict', 'False')})"
         )
         raise GoldSetError(msg)
     if missing:
