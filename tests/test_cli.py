@@ -258,6 +258,34 @@ def test_server_flow_index_info_search_reindex(
     assert f"0 added, 0 updated, {SLICE_SIZE} unchanged" in again
 
 
+def test_each_command_opens_one_server_client(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    chroma_server: str,
+    esco_slice: Path,
+    tiny_bi_encoder: Path,
+) -> None:
+    import chromadb
+
+    made: list[object] = []
+    real = chromadb.HttpClient
+
+    def counted(*args: object, **kwargs: object) -> object:  # the real client, counted
+        client = real(*args, **kwargs)
+        made.append(client)
+        return client
+
+    monkeypatch.setattr(chromadb, "HttpClient", counted)
+    server = ["--chroma-url", chroma_server, "--collection", "one-client"]
+    _run(capsys, "index", esco_slice, *server, "--model", tiny_bi_encoder)
+    indexed = len(made)
+    status, _, _ = _run(capsys, "search", "manage musical staff", *server, "--json")
+
+    assert status == 0
+    assert indexed == 1  # checking the store and writing it share the client
+    assert len(made) == 2  # and so do checking and searching it
+
+
 # --- the demo -------------------------------------------------------------------------------
 
 
