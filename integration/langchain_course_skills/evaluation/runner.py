@@ -28,9 +28,9 @@ from langchain_course_skills.evaluation.gold import (
     load_gold,
     resolve_relevant,
     skill_labels,
+    store_collection,
 )
 from langchain_course_skills.evaluation.metrics import mean_metrics, query_metrics
-from langchain_course_skills.loaders import TEMPLATE_KEY
 from langchain_course_skills.retrievers import (
     DEFAULT_K,
     SIMILARITY_KEY,
@@ -43,8 +43,11 @@ from langchain_course_skills.store import (
     read_fingerprint,
     sync_skill_store,
 )
+from langchain_course_skills.vocabulary import TEMPLATE_KEY
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from chromadb.api import ClientAPI
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
@@ -245,7 +248,7 @@ def _retrieved(doc: Document) -> RetrievedSkill:
 def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
     """Return what a configuration is: model, precision, passage template, collection, reranker."""
     store = retriever.store
-    collection = store._collection  # langchain-chroma has no public accessor
+    collection = store_collection(store)
     stored = read_fingerprint(collection)
     details: dict[str, Any] = {
         "collection": collection.name,
@@ -360,12 +363,11 @@ def evaluate(
     if batch_size <= 0:
         msg = f"batch_size must be positive, got {batch_size}"
         raise ValueError(msg)
-    resolved: dict[tuple[int, str], dict[str, frozenset[str]]] = {}
+    resolved: dict[UUID, dict[str, frozenset[str]]] = {}
     configurations = {}
     for name, retriever in retrievers.items():
-        collection = retriever.store._collection
-        # Configurations that share a store (with and without reranker) resolve once.
-        key = (id(retriever.store._client), collection.name)
+        # Configurations that share a collection (with and without reranker) resolve once.
+        key = store_collection(retriever.store).id
         if key not in resolved:
             labels = skill_labels(retriever.store)
             resolved[key] = resolve_relevant(queries, labels, strict=strict)
