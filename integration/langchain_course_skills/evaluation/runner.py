@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from langchain_course_skills._protocols import FingerprintedEmbeddings
 from langchain_course_skills.compressors import RELEVANCE_KEY, SkillReranker
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
-from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.evaluation.gold import (
     GoldQuery,
     GoldSetError,
@@ -245,6 +245,12 @@ def _retrieved(doc: Document) -> RetrievedSkill:
     )
 
 
+def _precision(embeddings: object) -> str:
+    """The dtype of a sentence-transformers model behind `embeddings` ("" if it has none)."""
+    dtype = getattr(getattr(embeddings, "client", None), "dtype", None)
+    return "" if dtype is None else str(dtype).removeprefix("torch.")
+
+
 def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
     """Return what a configuration is: model, precision, passage template, collection, reranker."""
     store = retriever.store
@@ -258,9 +264,11 @@ def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
         "fusion": retriever.fusion,
     }
     embeddings = store.embeddings
-    if isinstance(embeddings, E5Embeddings):
-        details["model"] = embeddings.model_identity
-        details["precision"] = str(embeddings.client.dtype).removeprefix("torch.")
+    if isinstance(embeddings, FingerprintedEmbeddings):
+        details["model"] = embeddings.fingerprint()["model"]
+    precision = _precision(embeddings)
+    if precision:
+        details["precision"] = precision
     reranker = retriever.reranker
     if reranker is not None:
         encoder = getattr(reranker, "cross_encoder", None)
@@ -384,10 +392,7 @@ def evaluation_collection_name(embeddings: Embeddings, passage_template: str) ->
     The precision is part of the name so that a bf16 evaluation never reuses fp32 vectors.
     """
     model = str(embeddings_fingerprint(embeddings)["model"])
-    precision = ""
-    if isinstance(embeddings, E5Embeddings):
-        precision = str(embeddings.client.dtype).removeprefix("torch.")
-    key = "\n".join((model, precision, passage_template))
+    key = "\n".join((model, _precision(embeddings), passage_template))
     return COLLECTION_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:_HASH_CHARS]
 
 
