@@ -16,6 +16,7 @@ from langchain_course_skills.cli import EXIT_INTERRUPTED
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     _quiet_model_loading,
+    positive_float,
     positive_int,
 )
 from langchain_course_skills.errors import CourseSkillsError
@@ -76,17 +77,6 @@ examples:
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        msg = f"expected a positive number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def _default(config: type[TrainingConfig], name: str) -> Any:
     return config.model_fields[name].default
 
@@ -144,7 +134,7 @@ def _add_common(parser: argparse.ArgumentParser, config: type[TrainingConfig]) -
     )
     training.add_argument(
         "--learning-rate",
-        type=_positive_float,
+        type=positive_float,
         default=_default(config, "learning_rate"),
         help="peak learning rate (linear warm-up over 10 %% of the steps, then linear decay)",
     )
@@ -218,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_argument_group("bi-encoder")
     group.add_argument(
         "--temperature",
-        type=_positive_float,
+        type=positive_float,
         default=_default(BiEncoderConfig, "temperature"),
         help="softmax temperature of the loss (scale = 1 / temperature)",
     )
