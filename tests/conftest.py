@@ -7,6 +7,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the Hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import inspect
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,26 @@ ESCO_EN = DATA / "esco" / "skills_en_v1.1.1.csv"
 ESCO_DE_LABELS = DATA / "esco" / "skills_de_labels_v1.0.3.csv"
 GRETA = DATA / "greta" / "greta_kompetenzmodell_2-0_1.json"
 DECORTE = DATA / "decorte-validation"
+# Fixtures that make a test an integration test wherever it asks for them (directly or through
+# another fixture): a Chroma server or the real MiniLM model. minilm_path counts only when the
+# test itself asks for it, since the tiny models borrow its tokenizer.
+SERVER_OR_MINILM = frozenset({"chroma_server", "chroma_http_client", "minilm_embeddings"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that need a Chroma server or MiniLM as `integration`.
+
+    Tests that start subprocesses or a browser carry the mark in their own file.
+    """
+    for item in items:
+        requested = set(getattr(item, "fixturenames", ()))
+        own = (
+            set(inspect.signature(item.obj).parameters)
+            if isinstance(item, pytest.Function)
+            else set()
+        )
+        if requested & SERVER_OR_MINILM or "minilm_path" in own:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +98,20 @@ def esco_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """Run `course-skills` in-process; return exit status, stdout and stderr."""
+    from langchain_course_skills.cli import main
+
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +120,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     chroma = shutil.which("chroma")
     if chroma is None:
         pytest.fail("the `chroma` command (from the chromadb package) is not on PATH")
-    port = _free_port()
+    port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
     log = (path / "server.log").open("w")
     process = subprocess.Popen(

@@ -39,6 +39,7 @@ def _sync(docs: list[Document], embeddings: E5Embeddings, path: Path, **kwargs: 
     return sync_skill_store(docs, embeddings, persist_directory=path, show_progress=False, **kwargs)
 
 
+@pytest.mark.integration  # a subprocess
 def test_quick_benchmark_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "results"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -153,6 +154,7 @@ def test_fingerprint_records_the_collection_own_hnsw_settings(
     assert HNSW_CONFIGURATION["ef_search"] != 64
 
 
+@pytest.mark.integration  # a subprocess
 def test_quick_precision_probe_measures_every_variant(tmp_path: Path) -> None:
     out, models = tmp_path / "results", tmp_path / "models"
 
@@ -188,6 +190,7 @@ def test_quick_precision_probe_measures_every_variant(tmp_path: Path) -> None:
     assert "| int8 |" in (out / "precision_probe.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.integration  # a subprocess
 def test_quick_cli_startup_benchmark_times_every_command(tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = subprocess.run(
@@ -204,6 +207,7 @@ def test_quick_cli_startup_benchmark_times_every_command(tmp_path: Path) -> None
     assert all(r["n"] == 2 for r in results.values())
 
 
+@pytest.mark.integration  # a subprocess
 def test_quick_precision_decision_reports_paired_intervals(tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = subprocess.run(

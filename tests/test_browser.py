@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,9 @@ from langchain_course_skills import build_skill_store, load_esco_skills, load_gr
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.evaluation.gold import load_gold
 
-from .conftest import GRETA
+from .conftest import GRETA, free_port
+
+pytestmark = pytest.mark.integration  # a browser and a served app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,12 +54,6 @@ def _browser_or_skip() -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def store_dir(
     tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
@@ -75,7 +70,7 @@ def server(
 ) -> Iterator[dict[str, object]]:
     """A real `course-skills serve` on a free loopback port; yields its URL and process."""
     _browser_or_skip()
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "serve.log").open("w")
     command = [
         shutil.which("course-skills") or "course-skills",

@@ -17,6 +17,7 @@ import pytest
 
 from langchain_course_skills.cli import main
 from langchain_course_skills.store import HNSW_CONFIGURATION
+from tests.conftest import run_cli
 
 RESULT_KEYS = [
     "rank",
@@ -29,13 +30,6 @@ RESULT_KEYS = [
     "evidence",
 ]
 SLICE_SIZE = 300  # skills in the esco_slice fixture
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """Run the CLI in-process; return exit status, stdout and stderr."""
-    status = main([str(arg) for arg in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def _subprocess(*argv: object, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -83,7 +77,7 @@ def test_info_shows_count_distance_and_fingerprint(
     capsys: pytest.CaptureFixture[str], built_db: tuple[Path, str], tiny_bi_encoder: Path
 ) -> None:
     db, _ = built_db
-    status, out, _ = _run(capsys, "info", "--db", db)
+    status, out, _ = run_cli(capsys, "info", "--db", db)
     assert status == 0
     assert f"collection 'skills': {SLICE_SIZE} skills (ESCO {SLICE_SIZE})" in out
     assert "cosine" in out
@@ -97,7 +91,7 @@ def test_info_json_lists_collections(
     capsys: pytest.CaptureFixture[str], built_db: tuple[Path, str]
 ) -> None:
     db, _ = built_db
-    status, out, _ = _run(capsys, "info", "--db", db, "--json")
+    status, out, _ = run_cli(capsys, "info", "--db", db, "--json")
     info = json.loads(out)
     assert status == 0
     assert [c["collection"] for c in info["collections"]] == ["skills"]
@@ -110,7 +104,7 @@ def test_search_prints_a_ranked_table_with_the_store_model(
 ) -> None:
     db, _ = built_db
     # No --model: search uses the model recorded in the store.
-    status, out, _ = _run(capsys, "search", "manage musical staff", "--db", db, "-k", 5)
+    status, out, _ = run_cli(capsys, "search", "manage musical staff", "--db", db, "-k", 5)
     lines = out.splitlines()
     assert status == 0
     assert lines[0].split() == ["rank", "label", "taxonomy", "similarity", "relevance", "URI"]
@@ -124,7 +118,7 @@ def test_search_json_with_rerank_has_stable_keys(
 ) -> None:
     db, _ = built_db
     argv = ["search", "manage musical staff", "--db", db, "-k", 10]
-    status, out, _ = _run(
+    status, out, _ = run_cli(
         capsys, *argv, "--rerank", "--reranker", tiny_cross_encoder, "--top-n", 3, "--json"
     )
     records = json.loads(out)
@@ -140,7 +134,7 @@ def test_search_json_without_rerank_has_null_relevance(
     capsys: pytest.CaptureFixture[str], built_db: tuple[Path, str]
 ) -> None:
     db, _ = built_db
-    status, out, _ = _run(capsys, "search", "bake bread", "--db", db, "-k", 4, "--json")
+    status, out, _ = run_cli(capsys, "search", "bake bread", "--db", db, "-k", 4, "--json")
     records = json.loads(out)
     assert status == 0
     assert len(records) == 4
@@ -153,8 +147,8 @@ def test_search_reads_the_course_from_a_file(
     db, _ = built_db
     course = tmp_path / "kurs.txt"
     course.write_text("manage musical staff", encoding="utf-8")
-    _, from_argument, _ = _run(capsys, "search", "manage musical staff", "--db", db, "--json")
-    status, from_file, _ = _run(capsys, "search", "--file", course, "--db", db, "--json")
+    _, from_argument, _ = run_cli(capsys, "search", "manage musical staff", "--db", db, "--json")
+    status, from_file, _ = run_cli(capsys, "search", "--file", course, "--db", db, "--json")
     assert status == 0
     assert json.loads(from_file) == json.loads(from_argument)
 
@@ -164,7 +158,7 @@ def test_search_reads_a_course_longer_than_the_model_in_passages_without_warning
 ) -> None:
     db, _ = built_db
     long_course = "Wir lernen WordPress und bauen Websites. " * 200  # far above 512 tokens
-    status, out, err = _run(capsys, "search", long_course, "--db", db, "-k", 3, "--json")
+    status, out, err = run_cli(capsys, "search", long_course, "--db", db, "-k", 3, "--json")
     evidence = [record["evidence"] for record in json.loads(out)]
     assert status == 0
     assert err == ""  # neither a truncation warning nor the tokenizer's own
@@ -176,7 +170,7 @@ def test_search_taxonomy_filter_naming_no_stored_taxonomy_says_which_exist(
     capsys: pytest.CaptureFixture[str], built_db: tuple[Path, str]
 ) -> None:
     db, _ = built_db
-    status, _, err = _run(capsys, "search", "bake bread", "--db", db, "--taxonomy", "esco")
+    status, _, err = run_cli(capsys, "search", "bake bread", "--db", db, "--taxonomy", "esco")
     assert status == 1
     assert "no skills of taxonomy ['esco']" in err
     assert "['ESCO']" in err
@@ -187,9 +181,9 @@ def test_reindex_of_an_unchanged_file_changes_nothing(
 ) -> None:
     db, _ = built_db
     argv = ["search", "manage musical staff", "--db", db, "-k", 10, "--json"]
-    _, before, _ = _run(capsys, *argv)
-    status, summary, _ = _run(capsys, "index", esco_slice, "--db", db)
-    _, after, _ = _run(capsys, *argv)
+    _, before, _ = run_cli(capsys, *argv)
+    status, summary, _ = run_cli(capsys, "index", esco_slice, "--db", db)
+    _, after, _ = run_cli(capsys, *argv)
     assert status == 0
     assert f"0 added, 0 updated, {SLICE_SIZE} unchanged, 0 removed" in summary
     assert f"holds {SLICE_SIZE} skills" in summary
@@ -206,8 +200,8 @@ def test_index_completes_a_partial_store_without_duplicates(
     with partial.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows(rows[: 1 + 100])  # header and 100 skills
     db = tmp_path / "db"
-    _run(capsys, "index", partial, "--db", db, "--model", tiny_bi_encoder)
-    status, summary, _ = _run(capsys, "index", esco_slice, "--db", db)
+    run_cli(capsys, "index", partial, "--db", db, "--model", tiny_bi_encoder)
+    status, summary, _ = run_cli(capsys, "index", esco_slice, "--db", db)
     assert status == 0
     assert f"{SLICE_SIZE - 100} added, 0 updated, 100 unchanged" in summary
     assert f"holds {SLICE_SIZE} skills" in summary
@@ -222,15 +216,15 @@ def test_index_takes_several_sources_and_prunes_across_them(
     labels.write_text("conceptUri,preferredLabel_de\nu1,Brot backen\n", encoding="utf-8")
     db = tmp_path / "db"
     base = ["--db", db, "--label-column", "name", "--id-column", "code"]
-    status, first, _ = _run(capsys, "index", own, labels, *base, "--model", tiny_bi_encoder)
+    status, first, _ = run_cli(capsys, "index", own, labels, *base, "--model", tiny_bi_encoder)
     assert status == 0
     assert "3 added" in first
     assert "own.csv: 2 skills (table)" in first
     assert "labels_de.csv: 1 skills (esco)" in first
-    status, second, _ = _run(capsys, "index", own, *base, "--prune")
+    status, second, _ = run_cli(capsys, "index", own, *base, "--prune")
     assert status == 0
     assert "0 added, 0 updated, 2 unchanged, 1 removed" in second
-    _, out, _ = _run(capsys, "info", "--db", db)
+    _, out, _ = run_cli(capsys, "info", "--db", db)
     assert "2 skills (own 2)" in out
 
 
@@ -245,17 +239,45 @@ def test_server_flow_index_info_search_reindex(
     tiny_cross_encoder: Path,
 ) -> None:
     server = ["--chroma-url", chroma_server, "--collection", "cli-test"]
-    status, summary, _ = _run(capsys, "index", esco_slice, *server, "--model", tiny_bi_encoder)
+    status, summary, _ = run_cli(capsys, "index", esco_slice, *server, "--model", tiny_bi_encoder)
     assert status == 0
     assert f"{SLICE_SIZE} added" in summary
-    _, info, _ = _run(capsys, "info", *server)
+    _, info, _ = run_cli(capsys, "info", *server)
     assert f"collection 'cli-test': {SLICE_SIZE} skills" in info
     argv = ["search", "manage musical staff", *server, "--json", "--rerank"]
-    status, found, _ = _run(capsys, *argv, "--reranker", tiny_cross_encoder, "--top-n", 5)
+    status, found, _ = run_cli(capsys, *argv, "--reranker", tiny_cross_encoder, "--top-n", 5)
     assert status == 0
     assert len(json.loads(found)) == 5
-    _, again, _ = _run(capsys, "index", esco_slice, *server)
+    _, again, _ = run_cli(capsys, "index", esco_slice, *server)
     assert f"0 added, 0 updated, {SLICE_SIZE} unchanged" in again
+
+
+def test_each_command_opens_one_server_client(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    chroma_server: str,
+    esco_slice: Path,
+    tiny_bi_encoder: Path,
+) -> None:
+    import chromadb
+
+    made: list[object] = []
+    real = chromadb.HttpClient
+
+    def counted(*args: object, **kwargs: object) -> object:  # the real client, counted
+        client = real(*args, **kwargs)
+        made.append(client)
+        return client
+
+    monkeypatch.setattr(chromadb, "HttpClient", counted)
+    server = ["--chroma-url", chroma_server, "--collection", "one-client"]
+    run_cli(capsys, "index", esco_slice, *server, "--model", tiny_bi_encoder)
+    indexed = len(made)
+    status, _, _ = run_cli(capsys, "search", "manage musical staff", *server, "--json")
+
+    assert status == 0
+    assert indexed == 1  # checking the store and writing it share the client
+    assert len(made) == 2  # and so do checking and searching it
 
 
 # --- the demo -------------------------------------------------------------------------------
@@ -268,7 +290,7 @@ def test_demo_indexes_the_sample_and_prints_ranked_skills(
     tiny_cross_encoder: Path,
 ) -> None:
     models = ["--model", tiny_bi_encoder, "--reranker", tiny_cross_encoder]
-    status, out, _ = _run(capsys, "demo", "--db", tmp_path / "demo", *models)
+    status, out, _ = run_cli(capsys, "demo", "--db", tmp_path / "demo", *models)
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("rank"))
     assert status == 0
@@ -282,7 +304,7 @@ def test_demo_with_minilm_finds_wordpress_without_reranker(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, minilm_path: Path
 ) -> None:
     argv = ["demo", "--db", tmp_path / "demo", "--model", minilm_path, "--precision", "fp32"]
-    status, out, _ = _run(capsys, *argv, "--no-rerank")
+    status, out, _ = run_cli(capsys, *argv, "--no-rerank")
     ranked = out.split("\nrank", 1)[1].splitlines()[1:]
     assert status == 0
     assert len(ranked) == 10
@@ -338,6 +360,7 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         "yaml": ("skills: []\n", "utf-8"),
         "json": ('{"skills": []}\n', "utf-8"),
         "empty": ("", "utf-8"),
+        "table": ("id,name\n1,Python\n", "utf-8"),
     }
     suffixes = {"yaml": ".yaml", "json": ".json"}
     paths = {}
@@ -357,6 +380,8 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         (["index", "{yaml}"], "unknown taxonomy format '.yaml'"),
         (["index", "{json}"], "not the GRETA competency model"),
         (["index", "{empty}"], "is empty"),
+        (["index", "{table}"], "pass --label-column with the column"),
+        (["index", "{json}"], "with --taxonomy table)"),
         (["index", "{esco}", "--label-column", "preferedLabel"], "none of the SOURCE files"),
         (["search", "kurs", "--db", "{tmp}/nothing"], "no skill store at"),
         (["info", "--db", "{tmp}/nothing"], "build it first with `course-skills index"),
@@ -396,7 +421,7 @@ def test_expected_errors_print_one_line_and_exit_1(
         "dead": _dead_url(),
         **{name: str(path) for name, path in _bad_files(tmp_path).items()},
     }
-    status, _, err = _run(capsys, *(arg.format(**values) for arg in argv))
+    status, _, err = run_cli(capsys, *(arg.format(**values) for arg in argv))
     assert status == 1
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) == 1
@@ -407,6 +432,7 @@ def test_expected_errors_print_one_line_and_exit_1(
 # --- as a real process ----------------------------------------------------------------------
 
 
+@pytest.mark.integration  # a subprocess
 def test_module_reads_the_course_from_stdin_and_prints_json(built_db: tuple[Path, str]) -> None:
     db, _ = built_db
     argv = [sys.executable, "-m", "langchain_course_skills", "search", "--db", db, "--json"]
@@ -423,6 +449,7 @@ def _entry_point() -> str:
     return command
 
 
+@pytest.mark.integration  # a subprocess
 def test_entry_point_error_has_no_traceback(tmp_path: Path) -> None:
     command = _entry_point()
     result = _subprocess(command, "search", "kurs", "--db", tmp_path / "nothing")

@@ -38,6 +38,7 @@ from langchain_course_skills.evaluation import (
     skill_labels,
     sync_evaluation_store,
 )
+from langchain_course_skills.evaluation.gold import store_collection
 from langchain_course_skills.evaluation.metrics import METRICS
 
 from .conftest import DECORTE
@@ -311,6 +312,22 @@ def test_skill_labels_reads_every_skill_of_the_store(minilm_store: Chroma) -> No
     labels = skill_labels(minilm_store)
     assert len(labels) == STORED
     assert labels[HASKELL] == "Haskell"
+
+
+def test_store_collection_reaches_the_chroma_collection_behind_a_store(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    # The one place that reads langchain-chroma's private `_collection`: fails if it changes.
+    import chromadb
+
+    report = sync_evaluation_store(
+        load_esco_skills(esco_slice)[:5], tiny_embeddings, persist_directory=tmp_path
+    )
+    collection = store_collection(report.store)
+
+    assert isinstance(collection, chromadb.Collection)
+    assert collection.name == report.collection
+    assert collection.count() == 5
 
 
 def test_sync_evaluation_store_reuses_the_collection_of_a_configuration(

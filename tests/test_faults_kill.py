@@ -36,7 +36,7 @@ from tests.reliability import (
     write_taxonomy,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.integration]  # subprocesses, servers
 
 PAGE = "25"  # skills per store request in the killed runs: 12 pages for 300 skills
 POINTS = 10  # kill points per run kind, at least

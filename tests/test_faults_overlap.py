@@ -41,7 +41,7 @@ from tests.reliability import (
     write_taxonomy,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.integration]  # subprocesses, servers
 
 TRIES = 4  # simultaneous starts per combination (the issue saw 2 stale records in 16)
 PAGE = 25  # skills per write, so that the two writers interleave many times

@@ -31,7 +31,7 @@ from tests.reliability import (
     start_cli,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.integration]  # subprocesses, servers
 
 TIMEOUT = "3"  # --chroma-timeout in these tests: seconds before a request gives up
 BOUND = 90  # seconds a command may take when the server is gone; longer counts as a hang

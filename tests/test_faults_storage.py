@@ -32,7 +32,7 @@ from tests.reliability import (
     write_taxonomy,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.integration]  # subprocesses, servers
 
 QUERY = "Tabellenkalkulation und Datenbanken"
 

@@ -79,6 +79,7 @@ def test_several_processes_write_at_once_without_losing_a_verdict(tmp_path: Path
     assert FeedbackStore(path).counts()["accepted"] == WRITERS * PER_WRITER
 
 
+@pytest.mark.integration  # a subprocess
 def test_a_verdict_survives_a_kill_right_after_it_was_recorded(tmp_path: Path) -> None:
     path = tmp_path / "f.sqlite3"
     script = (

@@ -13,7 +13,6 @@ from langchain_core.documents import Document
 from sentence_transformers import SentenceTransformer
 
 from langchain_course_skills import E5Embeddings, ModelLoadError, SkillCrossEncoder
-from langchain_course_skills.cli import main
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
 from langchain_course_skills.finetune import (
     BiEncoderConfig,
@@ -29,6 +28,7 @@ from langchain_course_skills.finetune import (
     taxonomy_examples,
 )
 from langchain_course_skills.loaders import load_esco_skills
+from tests.conftest import run_cli
 
 # The tiny random models embed every text alike, so they cannot learn in a few steps: they
 # check the mechanics; the real all-MiniLM-L6-v2 shows the learning. 20 examples, 4 held out,
@@ -271,7 +271,7 @@ def test_resume_refuses_other_parameters_then_continues_to_the_same_weights(
     stopped = run(config=config, stop_after=5)  # checkpoints at step 3 and when stopping
     with pytest.raises(TrainingDataError, match="learning_rate"):
         run(config=other, resume=True)
-    with pytest.raises(TrainingDataError, match="--resume"):
+    with pytest.raises(TrainingDataError, match="add resume=True to continue"):
         run(config=config)
     resumed = run(config=config, resume=True)
 
@@ -368,12 +368,6 @@ def test_reranker_resume_continues_to_the_same_losses_and_metrics(
 # --- command line -----------------------------------------------------------------------------
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    status = main([str(arg) for arg in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 def test_cli_finetune_trains_evaluates_and_prints_before_and_after(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -381,7 +375,7 @@ def test_cli_finetune_trains_evaluates_and_prints_before_and_after(
     tiny_bi_encoder: Path,
     gold_file: Path,
 ) -> None:
-    status, out, err = _cli(
+    status, out, err = run_cli(
         capsys,
         "finetune",
         "--taxonomy",
@@ -411,6 +405,7 @@ def test_cli_finetune_trains_evaluates_and_prints_before_and_after(
     [
         (["--holdout", "1.5"], "--holdout"),
         (["--taxonomy", "missing.csv"], "does not exist"),
+        (["--resume"], "start a new run without --resume"),
         (["--base", "no-such-org/no-such-model"], "--base DIR"),
         (["--train", "{train}"], "neither an id nor a label"),
         (["--eval", "{train}"], "neither a skill id nor a skill label"),
@@ -440,7 +435,7 @@ def test_cli_finetune_errors_exit_1_without_traceback(
     ]
     argv += [e.format(train=train) for e in extra]
 
-    status, _, err = _cli(capsys, *argv)
+    status, _, err = run_cli(capsys, *argv)
 
     assert status == 1
     assert err.splitlines()[-1].startswith("error: ") and message in err

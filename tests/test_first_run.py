@@ -16,6 +16,8 @@ from langchain_course_skills.cli import main
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.testing import build_random_cross_encoder
 
+pytestmark = pytest.mark.integration  # subprocesses without the Hub
+
 
 def _closed_port() -> int:
     with socket.socket() as sock:

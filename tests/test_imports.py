@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import langchain_course_skills
 
 EXPECTED_ALL = [
@@ -28,6 +30,7 @@ EXPECTED_ALL = [
     "load_esco_skills",
     "load_greta",
     "load_skill_table",
+    "load_taxonomy",
     "map_courses",
     "open_skill_store",
     "read_courses",
@@ -40,6 +43,7 @@ def test_all_is_the_public_surface() -> None:
     assert sorted(langchain_course_skills.__all__) == sorted(EXPECTED_ALL)
 
 
+@pytest.mark.integration  # a subprocess
 def test_import_emits_no_deprecation_warning() -> None:
     code = "import langchain_course_skills, langchain_course_skills.cli"
     result = subprocess.run(
@@ -69,6 +73,7 @@ store.similarity_search_with_relevance_scores("Musikmanagement", k=3)
 """
 
 
+@pytest.mark.integration  # a subprocess
 def test_the_whole_flow_emits_no_deprecation_warning(
     tmp_path: Path, esco_slice: Path, tiny_bi_encoder: Path, tiny_cross_encoder: Path
 ) -> None:

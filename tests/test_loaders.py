@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from langchain_course_skills import TaxonomyError, load_esco_skills, load_greta, load_skill_table
+from langchain_course_skills import (
+    TaxonomyError,
+    load_esco_skills,
+    load_greta,
+    load_skill_table,
+    load_taxonomy,
+)
+from langchain_course_skills.loaders import read_taxonomy
 from tests.conftest import ESCO_DE_LABELS, ESCO_EN, GRETA
 
 ESCO_HEADER = (
@@ -191,3 +198,72 @@ def test_non_utf8_byte_is_reported_with_its_line(tmp_path: Path) -> None:
 
     with pytest.raises(TaxonomyError, match="line 3: not UTF-8"):
         load_esco_skills(path)
+
+
+# --- load_taxonomy: one way in for every kind -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "count"),
+    [(ESCO_EN, "esco", 13_896), (ESCO_DE_LABELS, "esco", 12_372), (GRETA, "greta", 23)],
+)
+def test_load_taxonomy_detects_the_kind_and_loads_as_the_kind_loader(
+    path: Path, kind: str, count: int
+) -> None:
+    source = read_taxonomy(path)
+    docs = load_taxonomy(path)
+
+    assert source.kind == kind
+    assert len(docs) == count
+    assert docs == source.documents()
+
+
+def test_load_taxonomy_gives_the_same_skills_as_load_esco_skills() -> None:
+    template = "{preferredLabel}: {description}"
+
+    assert load_taxonomy(ESCO_EN, passage_template=template) == load_esco_skills(
+        ESCO_EN, passage_template=template
+    )
+
+
+def test_load_taxonomy_maps_a_label_only_esco_column() -> None:
+    docs = load_taxonomy(ESCO_DE_LABELS, label_column="preferredLabel_de")
+
+    assert docs == load_esco_skills(ESCO_DE_LABELS, columns={"preferredLabel": "preferredLabel_de"})
+
+
+def test_load_taxonomy_reads_a_table_with_its_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path, "digcomp.csv", "code,name\n1.1,Browsing data\n")
+
+    docs = load_taxonomy(path, label_column="name", id_column="code", taxonomy="DigComp")
+
+    assert read_taxonomy(path).kind == "table"
+    assert [(d.id, d.page_content, d.metadata["taxonomy"]) for d in docs] == [
+        ("1.1", "Browsing data", "DigComp")
+    ]
+
+
+def test_load_taxonomy_errors_name_parameters_not_flags(tmp_path: Path) -> None:
+    table = _write(tmp_path, "skills.csv", "id,name\n1,Python\n")
+    other = _write(tmp_path, "skills.json", '{"skills": []}')
+
+    with pytest.raises(TaxonomyError, match="pass label_column with the column") as missing:
+        load_taxonomy(table)
+    with pytest.raises(TaxonomyError, match="with kind='table'") as json_file:
+        load_taxonomy(other)
+    assert "--" not in str(missing.value) + str(json_file.value)
+
+
+def test_taxonomy_errors_spell_parameters_as_the_face_asks(tmp_path: Path) -> None:
+    table = _write(tmp_path, "skills.csv", "id,name\n1,Python\n")
+
+    with pytest.raises(TaxonomyError) as caught:
+        load_taxonomy(table)
+
+    flags = {"label_column": "--label-column", "kind": "--taxonomy"}
+    assert "pass --label-column with the column" in caught.value.explain_for(flags)
+
+
+def test_load_taxonomy_refuses_an_unknown_kind() -> None:
+    with pytest.raises(TaxonomyError, match="unknown taxonomy kind 'xml'"):
+        load_taxonomy(GRETA, "xml")

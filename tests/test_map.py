@@ -286,6 +286,7 @@ def test_cli_reports_failed_courses_and_exits_3(
     assert len(_lines(out)) == 3
 
 
+@pytest.mark.integration  # a subprocess
 def test_cli_reads_standard_input_and_other_columns(tmp_path: Path, db: Path) -> None:
     records = [{"kurs": f"k{i}", "text": f"Backen lernen {i}"} for i in range(3)]
     stdin = "".join(json.dumps(r) + "\n" for r in records)
@@ -327,6 +328,7 @@ def test_cli_ray_without_a_chroma_server_is_refused(
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # a subprocess
 def test_a_run_killed_mid_way_is_completed_by_the_next_without_duplicates(
     tmp_path: Path, db: Path, tiny_cross_encoder: Path
 ) -> None:

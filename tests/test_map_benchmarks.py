@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # benchmark subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

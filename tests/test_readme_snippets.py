@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import ESCO_DE_LABELS, GRETA
 
+pytestmark = pytest.mark.integration  # the README's snippets as subprocesses, with MiniLM
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SNIPPET = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)

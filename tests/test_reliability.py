@@ -232,6 +232,7 @@ def test_resume_loads_tensors_only_and_refuses_a_pickled_object(
 # --- 6. a closed pipe -----------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # a subprocess
 def test_closed_stdout_pipe_ends_quietly(
     tmp_path: Path, esco_slice: Path, tiny_bi_encoder: Path
 ) -> None:
@@ -256,6 +257,7 @@ def test_closed_stdout_pipe_ends_quietly(
     assert result.returncode == 141
 
 
+@pytest.mark.integration  # a subprocess
 def test_info_piped_into_head_prints_no_traceback(
     tmp_path: Path, esco_slice: Path, tiny_bi_encoder: Path
 ) -> None:

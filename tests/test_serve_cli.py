@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,10 @@ from langchain_course_skills.cli import main
 from langchain_course_skills.cli.serve import allowed_hosts, check_bind, worker_count
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.errors import CourseSkillsError
+from tests.conftest import free_port
 
 TOKEN = "another-test-token-9876543210"
 READY_TIMEOUT_S = 240  # two workers load their models at once on a busy 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_non_loopback_address_without_a_token_is_refused(
@@ -91,6 +85,7 @@ def test_a_missing_store_fails_before_anything_starts(
     assert capsys.readouterr().err.startswith("error: no skill store at ")
 
 
+@pytest.mark.integration  # a subprocess
 def test_several_workers_serve_one_chroma_server_with_a_token(
     chroma_server: str,
     chroma_http_client: chromadb.api.ClientAPI,
@@ -105,7 +100,7 @@ def test_several_workers_serve_one_chroma_server_with_a_token(
         collection_name="served",
         show_progress=False,
     )
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "serve.log"
     command = [sys.executable, "-m", "langchain_course_skills", "serve"]
     command += ["--chroma-url", chroma_server, "--collection", "served", "--no-rerank"]

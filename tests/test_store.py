@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import chromadb
@@ -310,3 +311,67 @@ def test_relative_store_path_follows_the_working_directory(
     assert (tmp_path / "second" / "skills-db" / "chroma.sqlite3").is_file()
     fingerprint = read_store_fingerprint(persist_directory=tmp_path / "second" / "skills-db")
     assert fingerprint["dimension"] == 8
+
+
+# --- the fingerprint protocol and the model's revision ---------------------------------------
+
+
+class _OwnEmbeddings(DeterministicFakeEmbedding):
+    """Not an E5Embeddings: any embeddings with a fingerprint() describe themselves."""
+
+    def fingerprint(self) -> dict[str, str | int]:
+        return {
+            "model": "acme/own",
+            "dimension": self.size,
+            "query_prefix": "q: ",
+            "passage_prefix": "",
+        }
+
+
+def test_any_embeddings_with_a_fingerprint_describe_themselves(tmp_path: Path) -> None:
+    build_skill_store(
+        _skills("Excel"), _OwnEmbeddings(size=8), persist_directory=tmp_path, show_progress=False
+    )
+
+    stored = read_store_fingerprint(persist_directory=tmp_path)
+
+    assert (stored["model"], stored["query_prefix"], stored["dimension"]) == ("acme/own", "q: ", 8)
+
+
+def _hub_cache(root: Path, model: Path, *commits: str) -> Path:
+    """A Hugging Face cache holding `model` as acme/tiny at each commit; main is the last."""
+    repo = root / "models--acme--tiny"
+    for commit in commits:
+        shutil.copytree(model, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commits[-1])
+    return root
+
+
+def test_store_records_the_hub_revision_and_refuses_another(
+    tmp_path: Path, tiny_bi_encoder: Path
+) -> None:
+    old, new = "1" * 40, "2" * 40
+    cache = _hub_cache(tmp_path / "hub", tiny_bi_encoder, old, new)
+    db = tmp_path / "db"
+
+    def embeddings(revision: str) -> E5Embeddings:
+        options = {"cache_folder": str(cache), "revision": revision}
+        return E5Embeddings(model_name="acme/tiny", model_kwargs=options)
+
+    build_skill_store(_skills("Excel"), embeddings(old), persist_directory=db, show_progress=False)
+
+    assert read_store_fingerprint(persist_directory=db)["revision"] == old
+    assert open_skill_store(embeddings(old), persist_directory=db)  # the same revision opens
+    with pytest.raises(StoreMismatchError, match=f"revision '{old}' vs '{new}'"):
+        open_skill_store(embeddings(new), persist_directory=db)
+
+
+def test_a_plain_local_folder_records_no_revision(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    build_skill_store(
+        _skills("Excel"), tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
+
+    assert "revision" not in read_store_fingerprint(persist_directory=tmp_path)

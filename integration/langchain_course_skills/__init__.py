@@ -27,7 +27,12 @@ if TYPE_CHECKING:
         StoreUnavailableError,
         TaxonomyError,
     )
-    from langchain_course_skills.loaders import load_esco_skills, load_greta, load_skill_table
+    from langchain_course_skills.loaders import (
+        load_esco_skills,
+        load_greta,
+        load_skill_table,
+        load_taxonomy,
+    )
     from langchain_course_skills.mapping import MapReport, RetrieverSpec, map_courses
     from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.store import (
@@ -62,6 +67,7 @@ _MODULES = {
     "load_esco_skills": "loaders",
     "load_greta": "loaders",
     "load_skill_table": "loaders",
+    "load_taxonomy": "loaders",
     "map_courses": "mapping",
     "open_skill_store": "store",
     "read_courses": "courses",
@@ -92,6 +98,7 @@ __all__ = [
     "load_esco_skills",
     "load_greta",
     "load_skill_table",
+    "load_taxonomy",
     "map_courses",
     "open_skill_store",
     "read_courses",

@@ -16,6 +16,8 @@ from langchain_course_skills._models import (
     resolve_device,
     resolve_precision,
 )
+from langchain_course_skills._protocols import QueryBatchEmbeddings
+from langchain_course_skills._revision import model_revision
 from langchain_course_skills.passages import TOKENIZER_LOCK, counting_tokens
 from langchain_course_skills.vocabulary import (  # noqa: F401  (check_text: public here before)
     DEFAULT_EMBEDDING_MODEL,
@@ -93,6 +95,19 @@ class E5Embeddings(BaseModel, Embeddings):
         """The Hub id, or the absolute path of a local model, as stores record it."""
         return model_identity(self.model_name)
 
+    def fingerprint(self) -> dict[str, str | int]:
+        """Describe the model as a store records it (`FingerprintedEmbeddings`)."""
+        fingerprint: dict[str, str | int] = {
+            "model": self.model_identity,
+            "dimension": self.dimension,
+            "query_prefix": QUERY_PREFIX,
+            "passage_prefix": PASSAGE_PREFIX,
+        }
+        revision = model_revision(self.model_name, self.model_kwargs)
+        if revision:
+            fingerprint["revision"] = revision
+        return fingerprint
+
     @property
     def dimension(self) -> int:
         """Length of each embedding."""
@@ -150,7 +165,7 @@ class E5Embeddings(BaseModel, Embeddings):
 
 
 def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
-    """Embed course texts as queries: in batches with `E5Embeddings`, one by one otherwise."""
-    if isinstance(embeddings, E5Embeddings):
+    """Embed course texts as queries: in batches where the embeddings can, one by one otherwise."""
+    if isinstance(embeddings, QueryBatchEmbeddings):
         return embeddings.embed_queries(texts)  # batched, with the query prefix
     return [embeddings.embed_query(text) for text in texts]  # embed_documents may differ

@@ -8,9 +8,55 @@ The subclasses also derive from the matching built-in error so that callers who 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
+# A parameter named in a message, as `parameter()` marks it: «name» or «name=value».
+_PARAMETER = re.compile("\u00ab(\\w+)(?:=([^\u00bb]*))?\u00bb")
+
+
+def parameter(name: str, value: str = "") -> str:
+    """Mark the parameter `name` (with the value to pass, if any) in an error message.
+
+    Library messages speak of parameters; each face spells them its own way through
+    `CourseSkillsError.explain_for`: `parameter("resume", "True")` reads `resume=True` in
+    Python and `--resume` on the command line.
+    """
+    return f"\u00ab{name}={value}\u00bb" if value else f"\u00ab{name}\u00bb"
+
 
 class CourseSkillsError(Exception):
-    """Base class of the errors whose message tells the user what to do."""
+    """Base class of the errors whose message tells the user what to do.
+
+    `str(error)` names parameters as Python spells them; `explain_for(options)` names them as
+    a face does (the command line's flags).
+    """
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        self.template = str(message)
+        super().__init__(self.explain_for({}), *args)
+
+    def explain_for(self, options: Mapping[str, str]) -> str:
+        """Return the message with each parameter spelled as `options` name it.
+
+        Args:
+            options: A face's spelling per parameter, by name (`{"resume": "--resume"}`) or by
+                name and value (`{"strict=False": "--skip-unresolved"}`, tried first). A value
+                other than True follows the option (`--taxonomy table`); parameters missing
+                here keep their Python spelling.
+        """
+
+        def spell(match: re.Match[str]) -> str:
+            name, value = match.group(1), match.group(2) or ""
+            python = f"{name}={value}" if value else name
+            if python in options:
+                return options[python]
+            if name not in options:
+                return python
+            shown = value.strip("'\"")
+            return options[name] if shown in ("", "True") else f"{options[name]} {shown}"
+
+        return _PARAMETER.sub(spell, self.template)
 
 
 class TaxonomyError(CourseSkillsError, ValueError):

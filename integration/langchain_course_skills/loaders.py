@@ -7,17 +7,19 @@ metadata with `uri`, `label` and `taxonomy`, so that stores can be updated in pl
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import string
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_core.documents import Document
 
 from langchain_course_skills._jsonl import json_objects
-from langchain_course_skills.errors import TaxonomyError
+from langchain_course_skills.errors import TaxonomyError, parameter
 from langchain_course_skills.vocabulary import TEMPLATE_KEY
 
 logger = logging.getLogger(__name__)
@@ -29,10 +31,16 @@ _ESCO_REQUIRED = ("conceptUri", "preferredLabel")
 MAX_LABEL_CHARS = 1000  # a skill's name, not a text (ESCO's longest label has 118 characters)
 _DELIMITERS = (",", ";", "\t")  # CSV separators recognised in the header row, comma first
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+KINDS = ("esco", "greta", "table")  # what `load_taxonomy` reads; "auto" tells them apart
+ESCO_LABEL = "preferredLabel"  # the ESCO column that holds the skill's name
+ESCO_ID = "conceptUri"  # the ESCO column that holds the skill's URI
+TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_SNIFF_CHARS = 65536  # enough of a file to find the GRETA root key
 
 
-def check_taxonomy_file(path: str | Path) -> Path:
-    """Return `path` if it is a readable, non-empty UTF-8 file, else raise a `TaxonomyError`.
+def _read_checked(path: str | Path) -> tuple[Path, str]:
+    """Read a taxonomy file once: its path and text, if it is a readable, non-empty UTF-8 file.
 
     Decoding is checked here, on the whole file, because the CSV reader decodes in blocks
     and could not tell the line of a bad byte.
@@ -50,7 +58,7 @@ def check_taxonomy_file(path: str | Path) -> Path:
         msg = f"taxonomy file {str(file)!r} is empty; export it again with a header row"
         raise TaxonomyError(msg)
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         msg = (
@@ -65,7 +73,12 @@ def check_taxonomy_file(path: str | Path) -> Path:
             "UTF-16 or a spreadsheet's binary format); save it as CSV UTF-8 or JSONL"
         )
         raise TaxonomyError(msg)
-    return file
+    return file, text.removeprefix("\ufeff")  # a spreadsheet's byte order mark
+
+
+def check_taxonomy_file(path: str | Path) -> Path:
+    """Return `path` if it is a readable, non-empty UTF-8 file, else raise a `TaxonomyError`."""
+    return _read_checked(path)[0]
 
 
 def _clean(value: str) -> str:
@@ -95,10 +108,9 @@ def csv_delimiter(header: str) -> str:
     return max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
 
 
-def read_csv_header(path: str | Path) -> list[str]:
-    """Return the column names of a CSV file's header row (any of the separators), or []."""
-    with Path(path).open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        first = handle.readline().rstrip("\r\n")
+def _header(text: str) -> list[str]:
+    """Return the column names of a CSV text's header row (any of the separators), or []."""
+    first = io.StringIO(text, newline="").readline().rstrip("\r\n")
     try:
         return next(csv.reader([first], delimiter=csv_delimiter(first)), [])
     except csv.Error:
@@ -131,9 +143,9 @@ def _check_template(template: str, available: list[str], file: Path) -> None:
         raise TaxonomyError(msg)
 
 
-def _read_csv(file: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row) pairs; the header must exist and rows must parse."""
-    with file.open(encoding="utf-8-sig", newline="") as handle:
+def _read_csv(file: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line number, row) pairs of the file's `text`; the header must exist and rows parse."""
+    with io.StringIO(text, newline="") as handle:
         delimiter = csv_delimiter(handle.readline().rstrip("\r\n"))
         handle.seek(0)
         if delimiter != ",":
@@ -166,8 +178,8 @@ def _read_csv(file: Path) -> Iterator[tuple[int, dict[str, str]]]:
             raise TaxonomyError(msg) from exc
 
 
-def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with file.open(encoding="utf-8-sig") as handle:
+def _read_jsonl(file: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    with io.StringIO(text, newline=None) as handle:  # any line ending, as a text file reads
         yield from json_objects(handle, file.name, TaxonomyError)
 
 
@@ -214,11 +226,21 @@ def load_esco_skills(
         >>> docs[0].page_content, docs[0].id
         ('Strafvollzugsverfahren beaufsichtigen', 'http://data.europa.eu/esco/skill/0006...')
     """
-    file = check_taxonomy_file(path)
+    file, text = _read_checked(path)
+    return _esco_documents(file, text, passage_template, columns, taxonomy)
+
+
+def _esco_documents(
+    file: Path,
+    text: str,
+    passage_template: str,
+    columns: Mapping[str, str] | None,
+    taxonomy: str,
+) -> list[Document]:
     rename = {source: esco for esco, source in (columns or {}).items()}
     documents: list[Document] = []
     lines: list[int] = []
-    for line, raw in _read_csv(file):
+    for line, raw in _read_csv(file, text):
         row = {rename.get(key, key): value for key, value in raw.items()}
         if not documents:
             missing = [name for name in _ESCO_REQUIRED if name not in row]
@@ -285,9 +307,13 @@ def load_greta(
         Documents with `id` = `GRETA/<facet ID>` and metadata uri, label, taxonomy "GRETA",
         aspect, area, requirements and passage_template.
     """
-    file = check_taxonomy_file(path)
+    file, text = _read_checked(path)
+    return _greta_documents(file, text, passage_template)
+
+
+def _greta_documents(file: Path, text: str, passage_template: str) -> list[Document]:
     try:
-        model = json.loads(file.read_text(encoding="utf-8-sig"))["Kompetenzmodell"]
+        model = json.loads(text)["Kompetenzmodell"]
         aspects = model["Kompetenzaspekte"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         msg = f"{file.name} is not a GRETA competency model JSON ({exc}); check the file"
@@ -332,11 +358,25 @@ def load_skill_table(
         Documents with metadata uri (the id), label, taxonomy, passage_template and the
         metadata columns.
     """
-    file = check_taxonomy_file(path)
-    if file.suffix.lower() in (".jsonl", ".ndjson"):
-        records: Iterator[tuple[int, Mapping[str, Any]]] = _read_jsonl(file)
+    file, text = _read_checked(path)
+    return _table_documents(
+        file, text, taxonomy, label_column, id_column, passage_template, metadata_columns
+    )
+
+
+def _table_documents(
+    file: Path,
+    text: str,
+    taxonomy: str,
+    label_column: str,
+    id_column: str | None,
+    passage_template: str,
+    metadata_columns: list[str] | None,
+) -> list[Document]:
+    if file.suffix.lower() in _JSONL_SUFFIXES:
+        records: Iterator[tuple[int, Mapping[str, Any]]] = _read_jsonl(file, text)
     elif file.suffix.lower() == ".csv":
-        records = _read_csv(file)
+        records = _read_csv(file, text)
     else:
         msg = f"{file.name}: unknown taxonomy format {file.suffix!r}; use a .csv or .jsonl file"
         raise TaxonomyError(msg)
@@ -349,7 +389,10 @@ def load_skill_table(
         where = f"{file.name}, line {line}"
         missing = [name for name in needed if name not in row]
         if missing:
-            msg = f"{where}: no field {missing} (it has {list(row)}); pass label_column/id_column"
+            msg = (
+                f"{where}: no field {missing} (it has {list(row)}); pass "
+                f"{parameter('label_column')}/{parameter('id_column')}"
+            )
             raise TaxonomyError(msg)
         row["label"] = row[label_column]
         if not row["label"]:
@@ -373,3 +416,172 @@ def load_skill_table(
         )
         lines.append(line)
     return _finish(documents, file, lines)
+
+
+def _detect_kind(file: Path, text: str, header: list[str]) -> str:
+    """Return "esco", "greta" or "table" for a taxonomy file, or raise `TaxonomyError`."""
+    suffix = file.suffix.lower()
+    if suffix == ".json":
+        if "Kompetenzmodell" in text[:_SNIFF_CHARS]:
+            return "greta"
+        msg = (
+            f"{file.name} is a JSON file but not the GRETA competency model (no "
+            '"Kompetenzmodell" key); for your own skill list use JSONL (one object per line, '
+            f"with {parameter('kind', repr('table'))}) or CSV"
+        )
+        raise TaxonomyError(msg)
+    if suffix == ".csv" and ESCO_ID in header and any(c.startswith(ESCO_LABEL) for c in header):
+        return "esco"
+    if suffix in TABLE_SUFFIXES:
+        return "table"
+    msg = (
+        f"{file.name}: unknown taxonomy format {file.suffix or '(no extension)'!r}; pass an "
+        "ESCO skills_<lang>.csv, the GRETA JSON, or your own .csv/.jsonl with "
+        f"{parameter('kind', repr('table'))}"
+    )
+    raise TaxonomyError(msg)
+
+
+def _esco_column(file: Path, header: list[str], esco: str, wanted: str | None, name: str) -> str:
+    """Return the file's column for the ESCO column `esco`: `wanted` if the file has it."""
+    if wanted and wanted in header:
+        return wanted
+    if esco in header:
+        return esco  # `wanted` may be meant for another file (the command line takes several)
+    candidates = [c for c in header if c.startswith(esco)]
+    if len(candidates) == 1:  # a label-only export such as preferredLabel_de
+        return candidates[0]
+    msg = (
+        f"{file.name} has no column {wanted or esco!r} (it has {header}); pass "
+        f"{parameter(name)} with the column that holds it"
+    )
+    raise TaxonomyError(msg)
+
+
+@dataclass(frozen=True)
+class TaxonomyFile:
+    """A taxonomy file, read and checked once: its kind and columns, ready to load.
+
+    Example:
+        >>> source = read_taxonomy("skills_de.csv")
+        >>> source.kind, len(source.documents())
+        ('esco', 13896)
+    """
+
+    path: Path
+    """The file."""
+    kind: str
+    """"esco", "greta" or "table"."""
+    columns: tuple[str, ...]
+    """The header row of a CSV file; empty for JSON and JSONL."""
+    text: str = field(repr=False)
+    """The file's text, decoded once."""
+
+    def reads_column(self, column: str) -> bool:
+        """Whether `documents` reads `column` when it is passed as `label_column`/`id_column`.
+
+        A table reads the columns it is given (or fails); an ESCO file only those it has, and
+        ESCO's own otherwise; GRETA has fixed fields.
+        """
+        return self.kind == "table" or (self.kind == "esco" and column in self.columns)
+
+    def documents(
+        self,
+        *,
+        taxonomy: str | None = None,
+        label_column: str | None = None,
+        id_column: str | None = None,
+        passage_template: str | None = None,
+        metadata_columns: list[str] | None = None,
+    ) -> list[Document]:
+        """Load the skills; see `load_taxonomy` for the arguments."""
+        file, header = self.path, list(self.columns)
+        if self.kind == "esco":
+            label = _esco_column(file, header, ESCO_LABEL, label_column, "label_column")
+            uri = _esco_column(file, header, ESCO_ID, id_column, "id_column")
+            own = {esco: col for esco, col in ((ESCO_LABEL, label), (ESCO_ID, uri)) if col != esco}
+            template = passage_template or DEFAULT_ESCO_TEMPLATE
+            return _esco_documents(file, self.text, template, own, taxonomy or "ESCO")
+        if self.kind == "greta":
+            return _greta_documents(file, self.text, passage_template or DEFAULT_GRETA_TEMPLATE)
+        label, uri = label_column or "label", id_column or "id"
+        if file.suffix.lower() == ".csv":  # a JSONL file's fields are checked line by line
+            for column, name in ((label, "label_column"), (uri, "id_column")):
+                if column not in header:
+                    msg = (
+                        f"{file.name} has no column {column!r} (it has {header}); pass "
+                        f"{parameter(name)} with the column that holds it"
+                    )
+                    raise TaxonomyError(msg)
+        return _table_documents(
+            file,
+            self.text,
+            taxonomy or file.stem,
+            label,
+            uri,
+            passage_template or DEFAULT_TABLE_TEMPLATE,
+            metadata_columns,
+        )
+
+
+def read_taxonomy(path: str | Path, kind: str = "auto") -> TaxonomyFile:
+    """Read and check a taxonomy file once, and tell its kind (see `load_taxonomy`)."""
+    if kind != "auto" and kind not in KINDS:
+        msg = f"unknown taxonomy kind {kind!r}; pass one of {['auto', *KINDS]}"
+        raise TaxonomyError(msg)
+    file, text = _read_checked(path)
+    csv_file = file.suffix.lower() == ".csv"
+    header = _header(text) if kind == "esco" or (kind != "greta" and csv_file) else []
+    if kind == "auto":
+        kind = _detect_kind(file, text, header)
+    if kind == "table" and not csv_file:
+        header = []
+    return TaxonomyFile(path=file, kind=kind, columns=tuple(header), text=text)
+
+
+def load_taxonomy(
+    path: str | Path,
+    kind: str = "auto",
+    *,
+    taxonomy: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+    passage_template: str | None = None,
+    metadata_columns: list[str] | None = None,
+) -> list[Document]:
+    """Load any taxonomy file (ESCO, GRETA or your own table) as skill documents, reading it once.
+
+    Every face (command line, evaluation, fine-tuning) loads taxonomy files through this.
+
+    Args:
+        path: An ESCO `skills_<lang>.csv` (full or label-only), the GRETA JSON, or your own
+            `.csv`/`.jsonl`.
+        kind: "esco", "greta", "table", or "auto": ESCO by its conceptUri/preferredLabel
+            header, GRETA by a `.json` file with "Kompetenzmodell", anything else as a table.
+        taxonomy: `metadata["taxonomy"]` (default: ESCO, GRETA, or a table's file name; GRETA
+            keeps its own).
+        label_column: The column with the skill's name (default: preferredLabel, or the only
+            preferredLabel_* column, for ESCO; label for tables). An ESCO file that lacks it
+            is read by ESCO's own column.
+        id_column: The column with the skill's unique id (default: conceptUri for ESCO, id
+            for tables).
+        passage_template: How each skill is written, with the file's columns as fields
+            (default: its label).
+        metadata_columns: A table's columns copied into metadata (default: those the template
+            uses).
+
+    Returns:
+        The skills, as `load_esco_skills`, `load_greta` or `load_skill_table` return them.
+
+    Example:
+        >>> docs = load_taxonomy("skills_de_labels.csv", label_column="preferredLabel_de")
+        >>> docs[0].metadata["taxonomy"]
+        'ESCO'
+    """
+    return read_taxonomy(path, kind).documents(
+        taxonomy=taxonomy,
+        label_column=label_column,
+        id_column=id_column,
+        passage_template=passage_template,
+        metadata_columns=metadata_columns,
+    )

@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 
 from langchain_course_skills._faults import fault_point, page_size
 from langchain_course_skills._locks import store_write_lock
+from langchain_course_skills._protocols import FingerprintedEmbeddings
 from langchain_course_skills._storage import open_embedded_client, store_faults
 from langchain_course_skills._version import package_version
-from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX, E5Embeddings
 from langchain_course_skills.errors import (
     StoreConflictError,
     StoreMismatchError,
@@ -90,22 +90,22 @@ class SyncReport:
 
 
 def embeddings_fingerprint(embeddings: Embeddings) -> dict[str, str | int]:
-    """Describe `embeddings` as far as can be known: class, model, dimension, prefixes."""
+    """Describe `embeddings` as far as can be known: class, model, dimension, prefixes.
+
+    Embeddings that have a `fingerprint()` (`FingerprintedEmbeddings`) describe themselves,
+    with the model's Hub revision where one is known.
+    """
     cls = type(embeddings)
-    if isinstance(embeddings, E5Embeddings):
-        model, dimension = embeddings.model_identity, embeddings.dimension
-        query_prefix, passage_prefix = QUERY_PREFIX, PASSAGE_PREFIX
-    else:
-        names = (getattr(embeddings, attr, None) for attr in ("model_name", "model", "model_id"))
-        model = next((name for name in names if isinstance(name, str)), "")
-        dimension = len(embeddings.embed_query("dimension probe"))
-        query_prefix = passage_prefix = ""
+    kind: dict[str, str | int] = {"embeddings": f"{cls.__module__}.{cls.__qualname__}"}
+    if isinstance(embeddings, FingerprintedEmbeddings):
+        return {**kind, **embeddings.fingerprint()}
+    names = (getattr(embeddings, attr, None) for attr in ("model_name", "model", "model_id"))
     return {
-        "embeddings": f"{cls.__module__}.{cls.__qualname__}",
-        "model": model,
-        "dimension": dimension,
-        "query_prefix": query_prefix,
-        "passage_prefix": passage_prefix,
+        **kind,
+        "model": next((name for name in names if isinstance(name, str)), ""),
+        "dimension": len(embeddings.embed_query("dimension probe")),
+        "query_prefix": "",
+        "passage_prefix": "",
     }
 
 
@@ -207,6 +207,9 @@ def _verify(collection: Collection, fingerprint: dict[str, Any], where: str) -> 
         for key in _MATCHED_KEYS
         if str(stored.get(key)) != str(fingerprint[key])
     ]
+    revisions = (stored.get("revision"), fingerprint.get("revision"))
+    if all(revisions) and revisions[0] != revisions[1]:  # checked where both sides know it
+        differences.append(f"revision {revisions[0]!r} vs {revisions[1]!r}")
     if differences:
         msg = (
             f"collection {name!r} was built with model {stored.get('model')!r} "

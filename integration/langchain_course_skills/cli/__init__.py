@@ -28,6 +28,14 @@ _COMMAND_ORDER = ("index", "search", "info", "demo", "evaluate", "finetune")  # 
 # its own with `parser.set_defaults(model_options=..., skip_model=...)`.
 MODEL_OPTIONS = {"embedding": "--model DIR", "cross-encoder": "--reranker DIR"}
 SKIP_MODEL = {"cross-encoder": "leave out --rerank"}
+# How the command line spells the library's parameters in error messages (see
+# `CourseSkillsError.explain_for`); a command adds its own with
+# `parser.set_defaults(parameter_options=...)`.
+PARAMETER_OPTIONS = {
+    "label_column": "--label-column",
+    "id_column": "--id-column",
+    "passage_template": "--passage-template",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         skip = getattr(args, "skip_model", SKIP_MODEL).get(exc.kind)
         return _error(exc.explain(options.get(exc.kind, "--model DIR"), skip=skip), args)
     except CourseSkillsError as exc:
-        return _error(str(exc), args)
+        options = {**PARAMETER_OPTIONS, **getattr(args, "parameter_options", {})}
+        return _error(exc.explain_for(options), args)
     except KeyboardInterrupt:
         print(
             "interrupted; what was written is kept, and running the same command again "

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_DB = "skills-db"  # embedded Chroma folder, relative to the working directory
 DEFAULT_PRECISION = "fp32"  # the library's default, the same for every command
 _LABEL_WIDTH = 60  # characters of a label shown in a result table
+_SERVER_CLIENT = "_server_client"  # where a command's parsed options keep its server client
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -189,9 +190,12 @@ def add_reranker_option(parser: argparse.ArgumentParser) -> None:
 
 
 def store_location(args: argparse.Namespace) -> dict[str, Any]:
-    """Return the `persist_directory=` or `client=` keyword for the store functions."""
+    """Return the `persist_directory=` or `client=` keyword for the store functions.
+
+    With --chroma-url it is the command's one server client (see `server_client`).
+    """
     if args.chroma_url:
-        return {"client": chroma_http_client(args.chroma_url, args.chroma_token, args)}
+        return {"client": server_client(args)}
     return {"persist_directory": args.db}
 
 
@@ -213,6 +217,19 @@ def chroma_http_client(
     return connect_chroma_server(url, token, timeout=timeout)
 
 
+def server_client(args: argparse.Namespace) -> ClientAPI:
+    """Return the command's client of --chroma-url: connected once, then passed down.
+
+    Checking the store and then using it go through the same client, so a command greets
+    the server once (one heartbeat), not once per step.
+    """
+    client: ClientAPI | None = getattr(args, _SERVER_CLIENT, None)
+    if client is None:
+        client = chroma_http_client(args.chroma_url, args.chroma_token, args)
+        setattr(args, _SERVER_CLIENT, client)
+    return client
+
+
 def _embedded_client(db: str) -> ClientAPI | None:
     """Open the embedded store folder `db` to read, or return None if there is none."""
     path = Path(db).expanduser()
@@ -230,7 +247,7 @@ def _embedded_client(db: str) -> ClientAPI | None:
 def store_client(args: argparse.Namespace) -> ClientAPI | None:
     """Return a client of the store the options name; None if the embedded folder is missing."""
     if args.chroma_url:
-        return chroma_http_client(args.chroma_url, args.chroma_token, args)
+        return server_client(args)
     return _embedded_client(args.db)
 
 

@@ -174,7 +174,7 @@ def _drop_other_model(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Index the sample, search the example course and print the ranked skills."""
     from langchain_course_skills.compressors import SkillReranker
-    from langchain_course_skills.loaders import load_esco_skills
+    from langchain_course_skills.loaders import load_taxonomy
     from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.store import sync_skill_store, user_store_dir
 
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         print(_banner(notices) + "\n")
     sample = resources.files("langchain_course_skills") / "data" / SAMPLE_FILE
     with resources.as_file(sample) as path:
-        documents = load_esco_skills(path, taxonomy=SAMPLE_TAXONOMY)
+        documents = load_taxonomy(path, "esco", taxonomy=SAMPLE_TAXONOMY)
     embeddings = make_embeddings(args)
     cross_encoder = None if args.reranker is None else make_cross_encoder(args)
     _drop_other_model(args)

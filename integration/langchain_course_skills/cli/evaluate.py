@@ -23,8 +23,8 @@ from langchain_course_skills.cli._common import (
     store_name,
     stored_model,
 )
-from langchain_course_skills.cli.index import detect_kind, load_source
-from langchain_course_skills.errors import CourseSkillsError, TaxonomyError
+from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.loaders import load_taxonomy
 from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL, DEFAULT_K, TEMPLATE_KEY
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         help="texts per forward pass (default: 256 on a CUDA GPU, 32 elsewhere)",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, parameter_options={"strict=False": "--skip-unresolved"})
 
 
 def _short(model: str) -> str:
@@ -163,17 +163,9 @@ def _names(models: list[str], templates: list[str]) -> dict[tuple[str, str], str
 
 
 def _load_taxonomy(args: argparse.Namespace, template: str | None) -> list[Document]:
-    file = args.taxonomy_file.expanduser()
-    if not file.is_file():
-        msg = f"--taxonomy-file {str(file)!r} does not exist or is not a file; check the path"
-        raise TaxonomyError(msg)
-    options = argparse.Namespace(
-        passage_template=template,
-        label_column=args.label_column,
-        id_column=None,
-        taxonomy_name=None,
+    return load_taxonomy(
+        args.taxonomy_file, label_column=args.label_column, passage_template=template
     )
-    return load_source(file, detect_kind(file), options)
 
 
 def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]:

@@ -16,16 +16,17 @@ from langchain_course_skills.cli import EXIT_INTERRUPTED
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     _quiet_model_loading,
+    positive_float,
     positive_int,
 )
-from langchain_course_skills.cli.index import KINDS, detect_kind, load_source
-from langchain_course_skills.errors import CourseSkillsError, TaxonomyError
+from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.finetune.config import (
     CHECKPOINT_DIR,
     BiEncoderConfig,
     RerankerConfig,
     TrainingConfig,
 )
+from langchain_course_skills.loaders import KINDS, read_taxonomy
 from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL
 
 if TYPE_CHECKING:
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
     from langchain_course_skills.finetune import FinetuneResult, TrainingExample
 
 SHOWN_METRICS = ("rp@5", "rp@10", "mrr@10")  # the summary printed after training
+# The options that give the training functions' parameters named in their error messages.
+PARAMETER_OPTIONS = {
+    "kind": "--taxonomy-kind",
+    "taxonomy": "--taxonomy-name",
+    "documents": "--taxonomy",
+    "examples": "--train",
+    "output_dir": "--out",
+    "resume": "--resume",
+    "precision": "--precision",
+}
 
 EPILOG = """\
 examples:
@@ -66,17 +77,6 @@ examples:
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        msg = f"expected a positive number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def _default(config: type[TrainingConfig], name: str) -> Any:
     return config.model_fields[name].default
 
@@ -103,7 +103,9 @@ def _add_common(parser: argparse.ArgumentParser, config: type[TrainingConfig]) -
         help="with --train, also train on pairs derived from the taxonomy (description -> "
         "skill, alternative label -> skill)",
     )
-    data.add_argument("--taxonomy-kind", choices=KINDS, default="auto", help="kind of --taxonomy")
+    data.add_argument(
+        "--taxonomy-kind", choices=("auto", *KINDS), default="auto", help="kind of --taxonomy"
+    )
     data.add_argument("--taxonomy-name", help='metadata["taxonomy"] of a table\'s skills')
     data.add_argument("--label-column", help="the taxonomy file's label column")
     data.add_argument("--id-column", help="the taxonomy file's id column")
@@ -132,7 +134,7 @@ def _add_common(parser: argparse.ArgumentParser, config: type[TrainingConfig]) -
     )
     training.add_argument(
         "--learning-rate",
-        type=_positive_float,
+        type=positive_float,
         default=_default(config, "learning_rate"),
         help="peak learning rate (linear warm-up over 10 %% of the steps, then linear decay)",
     )
@@ -206,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_argument_group("bi-encoder")
     group.add_argument(
         "--temperature",
-        type=_positive_float,
+        type=positive_float,
         default=_default(BiEncoderConfig, "temperature"),
         help="softmax temperature of the loss (scale = 1 / temperature)",
     )
@@ -223,7 +225,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tokens of a passage",
     )
     parser.set_defaults(
-        handler=run_bi_encoder, model_options={"embedding": "--base DIR"}, skip_model={}
+        handler=run_bi_encoder,
+        model_options={"embedding": "--base DIR"},
+        skip_model={},
+        parameter_options=PARAMETER_OPTIONS,
     )
 
     reranker = subparsers.add_parser(
@@ -257,17 +262,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         handler=run_reranker,
         model_options={"embedding": "--retriever DIR", "cross-encoder": "--base DIR"},
         skip_model={},
+        parameter_options=PARAMETER_OPTIONS,
     )
 
 
 def _documents(args: argparse.Namespace) -> list[Document]:
-    file = Path(args.taxonomy).expanduser()
-    if not file.is_file():
-        msg = f"--taxonomy {str(file)!r} does not exist or is not a file; check the path"
-        raise TaxonomyError(msg)
-    kind = detect_kind(file) if args.taxonomy_kind == "auto" else args.taxonomy_kind
-    documents = load_source(file, kind, args)
-    print(f"{file.name}: {len(documents)} skills ({kind})", file=sys.stderr)
+    taxonomy = read_taxonomy(args.taxonomy, args.taxonomy_kind)
+    documents = taxonomy.documents(
+        taxonomy=args.taxonomy_name,
+        label_column=args.label_column,
+        id_column=args.id_column,
+        passage_template=args.passage_template,
+    )
+    print(f"{taxonomy.path.name}: {len(documents)} skills ({taxonomy.kind})", file=sys.stderr)
     return documents
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_course_skills.cli._common import (
@@ -24,22 +23,15 @@ from langchain_course_skills.errors import TaxonomyError
 from langchain_course_skills.loaders import (
     DEFAULT_ESCO_TEMPLATE,
     DEFAULT_GRETA_TEMPLATE,
-    DEFAULT_TABLE_TEMPLATE,
-    check_taxonomy_file,
-    load_esco_skills,
-    load_greta,
-    load_skill_table,
-    read_csv_header,
+    ESCO_ID,
+    ESCO_LABEL,
+    KINDS,
+    read_taxonomy,
 )
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-KINDS = ("auto", "esco", "greta", "table")
-ESCO_LABEL = "preferredLabel"  # the ESCO column that holds the skill's name
-ESCO_ID = "conceptUri"  # the ESCO column that holds the skill's URI
-TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson")
-_SNIFF_BYTES = 65536  # enough of a file to find the header row or the GRETA root key
 
 EPILOG = """\
 examples:
@@ -81,7 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("sources", nargs="+", metavar="SOURCE", help="taxonomy files")
     group = parser.add_argument_group("taxonomy")
-    group.add_argument("--taxonomy", choices=KINDS, default="auto", help="the kind of every SOURCE")
+    group.add_argument(
+        "--taxonomy", choices=("auto", *KINDS), default="auto", help="the kind of every SOURCE"
+    )
     group.add_argument(
         "--taxonomy-name",
         metavar="NAME",
@@ -112,116 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_store_options(parser)
     add_model_options(parser, from_store=True)
-    parser.set_defaults(handler=run)
-
-
-def _header(file: Path) -> list[str]:
-    """Return the first CSV row of `file` (its header, any separator), or [] if it has none."""
-    return read_csv_header(file)
-
-
-def detect_kind(file: Path) -> str:
-    """Return "esco", "greta" or "table" for a taxonomy file, or raise `TaxonomyError`."""
-    suffix = file.suffix.lower()
-    if suffix == ".json":
-        with file.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES).decode("utf-8-sig", errors="replace")
-        if "Kompetenzmodell" in head:
-            return "greta"
-        msg = (
-            f"{file.name} is a JSON file but not the GRETA competency model (no "
-            '"Kompetenzmodell" key); for your own skill list use JSONL (one object per line, '
-            "with --taxonomy table) or CSV"
-        )
-        raise TaxonomyError(msg)
-    if suffix == ".csv":
-        header = _header(file)
-        if ESCO_ID in header and any(column.startswith(ESCO_LABEL) for column in header):
-            return "esco"
-    if suffix in TABLE_SUFFIXES:
-        return "table"
-    msg = (
-        f"{file.name}: unknown taxonomy format {file.suffix or '(no extension)'!r}; pass an "
-        "ESCO skills_<lang>.csv, the GRETA JSON, or your own .csv/.jsonl with --taxonomy table"
+    parser.set_defaults(
+        handler=run, parameter_options={"kind": "--taxonomy", "taxonomy": "--taxonomy-name"}
     )
-    raise TaxonomyError(msg)
-
-
-def _esco_column(file: Path, header: list[str], esco: str, wanted: str | None, option: str) -> str:
-    """Return the file's column for the ESCO column `esco`: the option's if the file has it."""
-    if wanted and wanted in header:
-        return wanted
-    if esco in header:
-        return esco  # the option is meant for another SOURCE; load_sources checks it is used
-    candidates = [c for c in header if c.startswith(esco)]
-    if len(candidates) == 1:  # a label-only export such as preferredLabel_de
-        return candidates[0]
-    msg = (
-        f"{file.name} has no column {wanted or esco!r} (it has {header}); pass {option} with "
-        "the column that holds it"
-    )
-    raise TaxonomyError(msg)
-
-
-def _esco_columns(file: Path, args: argparse.Namespace, used: set[str]) -> dict[str, str]:
-    """Map ESCO column names to the file's, from the options or a single preferredLabel_* column."""
-    header = _header(file)
-    label = _esco_column(file, header, ESCO_LABEL, args.label_column, "--label-column")
-    id_column = _esco_column(file, header, ESCO_ID, args.id_column, "--id-column")
-    used.update(column for column in (label, id_column) if column)
-    return {esco: own for esco, own in ((ESCO_LABEL, label), (ESCO_ID, id_column)) if own != esco}
-
-
-def _table_columns(file: Path, args: argparse.Namespace, used: set[str]) -> tuple[str, str]:
-    """Return the label and id columns of a table, checking a CSV header up front."""
-    label, id_column = args.label_column or "label", args.id_column or "id"
-    used.update((label, id_column))
-    if file.suffix.lower() == ".csv":
-        header = _header(file)
-        for column, option in ((label, "--label-column"), (id_column, "--id-column")):
-            if column not in header:
-                msg = (
-                    f"{file.name} has no column {column!r} (it has {header}); pass {option} "
-                    "with the column that holds it"
-                )
-                raise TaxonomyError(msg)
-    return label, id_column
-
-
-def load_source(
-    file: Path, kind: str, args: argparse.Namespace, used: set[str] | None = None
-) -> list[Document]:
-    """Load one taxonomy file as skill documents.
-
-    Args:
-        file: The taxonomy file.
-        kind: "esco", "greta" or "table", for example from `detect_kind`.
-        args: Options with passage_template, label_column, id_column and taxonomy_name.
-        used: Collects the columns the file was read by (to check that options were used).
-    """
-    used = set() if used is None else used
-    if kind == "esco":
-        return load_esco_skills(
-            file,
-            passage_template=args.passage_template or DEFAULT_ESCO_TEMPLATE,
-            columns=_esco_columns(file, args, used),
-            taxonomy=args.taxonomy_name or "ESCO",
-        )
-    if kind == "greta":
-        return load_greta(file, passage_template=args.passage_template or DEFAULT_GRETA_TEMPLATE)
-    label, id_column = _table_columns(file, args, used)
-    try:
-        return load_skill_table(
-            file,
-            taxonomy=args.taxonomy_name or file.stem,
-            label_column=label,
-            id_column=id_column,
-            passage_template=args.passage_template or DEFAULT_TABLE_TEMPLATE,
-        )
-    except TaxonomyError as exc:
-        # The loader names its Python arguments; say which options they are.
-        cli = str(exc).replace("label_column/id_column", "--label-column/--id-column")
-        raise TaxonomyError(cli) from exc
 
 
 def load_sources(args: argparse.Namespace) -> list[Document]:
@@ -229,21 +116,27 @@ def load_sources(args: argparse.Namespace) -> list[Document]:
     documents: list[Document] = []
     origin: dict[str, str] = {}
     used: set[str] = set()
+    options = (args.label_column, args.id_column)
     for source in args.sources:
-        file = Path(source).expanduser()
-        check_taxonomy_file(file)
-        kind = detect_kind(file) if args.taxonomy == "auto" else args.taxonomy
-        loaded = load_source(file, kind, args, used)
+        taxonomy = read_taxonomy(source, args.taxonomy)
+        loaded = taxonomy.documents(
+            taxonomy=args.taxonomy_name,
+            label_column=args.label_column,
+            id_column=args.id_column,
+            passage_template=args.passage_template,
+        )
+        used.update(column for column in options if column and taxonomy.reads_column(column))
+        name = taxonomy.path.name
         for doc in loaded:
             doc_id = str(doc.id)
             if doc_id in origin:
                 msg = (
-                    f"skill id {doc_id!r} is in both {origin[doc_id]} and {file.name}; index "
+                    f"skill id {doc_id!r} is in both {origin[doc_id]} and {name}; index "
                     "them into different collections (--collection) or remove the duplicate"
                 )
                 raise TaxonomyError(msg)
-            origin[doc_id] = file.name
-        print(f"{file.name}: {len(loaded)} skills ({kind})")
+            origin[doc_id] = name
+        print(f"{name}: {len(loaded)} skills ({taxonomy.kind})")
         documents.extend(loaded)
     for option, column in (("--label-column", args.label_column), ("--id-column", args.id_column)):
         if column and column not in used:

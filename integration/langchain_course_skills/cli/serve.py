@@ -266,7 +266,11 @@ def run(args: argparse.Namespace) -> int:
         args.feedback = str(default_feedback_path(None if args.chroma_url else args.db))
     FeedbackStore(args.feedback)  # a bad path fails now too
     os.environ[OPTIONS_ENV] = json.dumps(
-        {key: value for key, value in vars(args).items() if key not in _NOT_PASSED}
+        {
+            key: value
+            for key, value in vars(args).items()
+            if key not in _NOT_PASSED and not key.startswith("_")  # "_": state, not options
+        }
     )
     if token:
         os.environ[TOKEN_ENV] = token

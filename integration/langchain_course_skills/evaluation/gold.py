@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills._jsonl import json_objects
-from langchain_course_skills.errors import GoldSetError
+from langchain_course_skills.errors import GoldSetError, parameter
 from langchain_course_skills.store import iter_stored
 
 if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
 
@@ -205,11 +206,20 @@ def _label(metadata: Mapping[str, Any], text: str | None) -> str:
     return str(metadata.get("label") or text or "")
 
 
+def store_collection(store: Chroma) -> Collection:
+    """Return the Chroma collection behind a langchain-chroma store.
+
+    langchain-chroma has no public accessor, so this is the one place in the evaluation that
+    reaches into `store._collection`; tests/test_evaluation.py fails if that changes.
+    """
+    return store._collection
+
+
 def skill_labels(store: Chroma) -> dict[str, str]:
     """Return every skill of a store as id -> label (its text where it has no label)."""
     return {
         skill_id: _label(metadata, text)
-        for skill_id, metadata, text in iter_stored(store._collection, with_documents=True)
+        for skill_id, metadata, text in iter_stored(store_collection(store), with_documents=True)
     }
 
 
@@ -252,7 +262,7 @@ def resolve_relevant(
         msg = (
             f"{len(missing)} relevant entries are neither a skill id nor a skill label of the "
             f"store ({len(labels)} skills): {shown}{more}. Fix the gold file, index the taxonomy "
-            "version it was made for, or skip them (strict=False, --skip-unresolved)"
+            f"version it was made for, or skip them ({parameter('strict', 'False')})"
         )
         raise GoldSetError(msg)
     if missing:

@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from langchain_course_skills._protocols import FingerprintedEmbeddings
 from langchain_course_skills.compressors import RELEVANCE_KEY, SkillReranker
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
-from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.evaluation.gold import (
     GoldQuery,
     GoldSetError,
     load_gold,
     resolve_relevant,
     skill_labels,
+    store_collection,
 )
 from langchain_course_skills.evaluation.metrics import mean_metrics, query_metrics
-from langchain_course_skills.loaders import TEMPLATE_KEY
 from langchain_course_skills.retrievers import (
     DEFAULT_K,
     SIMILARITY_KEY,
@@ -43,8 +43,11 @@ from langchain_course_skills.store import (
     read_fingerprint,
     sync_skill_store,
 )
+from langchain_course_skills.vocabulary import TEMPLATE_KEY
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from chromadb.api import ClientAPI
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
@@ -242,10 +245,16 @@ def _retrieved(doc: Document) -> RetrievedSkill:
     )
 
 
+def _precision(embeddings: object) -> str:
+    """The dtype of a sentence-transformers model behind `embeddings` ("" if it has none)."""
+    dtype = getattr(getattr(embeddings, "client", None), "dtype", None)
+    return "" if dtype is None else str(dtype).removeprefix("torch.")
+
+
 def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
     """Return what a configuration is: model, precision, passage template, collection, reranker."""
     store = retriever.store
-    collection = store._collection  # langchain-chroma has no public accessor
+    collection = store_collection(store)
     stored = read_fingerprint(collection)
     details: dict[str, Any] = {
         "collection": collection.name,
@@ -255,9 +264,11 @@ def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
         "fusion": retriever.fusion,
     }
     embeddings = store.embeddings
-    if isinstance(embeddings, E5Embeddings):
-        details["model"] = embeddings.model_identity
-        details["precision"] = str(embeddings.client.dtype).removeprefix("torch.")
+    if isinstance(embeddings, FingerprintedEmbeddings):
+        details["model"] = embeddings.fingerprint()["model"]
+    precision = _precision(embeddings)
+    if precision:
+        details["precision"] = precision
     reranker = retriever.reranker
     if reranker is not None:
         encoder = getattr(reranker, "cross_encoder", None)
@@ -360,12 +371,11 @@ def evaluate(
     if batch_size <= 0:
         msg = f"batch_size must be positive, got {batch_size}"
         raise ValueError(msg)
-    resolved: dict[tuple[int, str], dict[str, frozenset[str]]] = {}
+    resolved: dict[UUID, dict[str, frozenset[str]]] = {}
     configurations = {}
     for name, retriever in retrievers.items():
-        collection = retriever.store._collection
-        # Configurations that share a store (with and without reranker) resolve once.
-        key = (id(retriever.store._client), collection.name)
+        # Configurations that share a collection (with and without reranker) resolve once.
+        key = store_collection(retriever.store).id
         if key not in resolved:
             labels = skill_labels(retriever.store)
             resolved[key] = resolve_relevant(queries, labels, strict=strict)
@@ -382,10 +392,7 @@ def evaluation_collection_name(embeddings: Embeddings, passage_template: str) ->
     The precision is part of the name so that a bf16 evaluation never reuses fp32 vectors.
     """
     model = str(embeddings_fingerprint(embeddings)["model"])
-    precision = ""
-    if isinstance(embeddings, E5Embeddings):
-        precision = str(embeddings.client.dtype).removeprefix("torch.")
-    key = "\n".join((model, precision, passage_template))
+    key = "\n".join((model, _precision(embeddings), passage_template))
     return COLLECTION_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:_HASH_CHARS]
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from langchain_course_skills._models import resolve_device, resolve_precision
-from langchain_course_skills.errors import TrainingDataError
+from langchain_course_skills.errors import TrainingDataError, parameter
 from langchain_course_skills.finetune.config import CHECKPOINT_DIR, TrainingConfig
 from langchain_course_skills.finetune.pairs import TrainingExample
 
@@ -89,16 +89,22 @@ def prepare_workspace(output_dir: str | Path, *, resume: bool) -> Workspace:
         if not (workspace.checkpoint_dir / META_FILE).is_file():
             done = (out / "finetune.json").is_file()
             reason = "training there is complete" if done else "it holds no checkpoint"
-            msg = f"cannot resume in {str(out)!r}: {reason}; start a new run without --resume"
+            msg = (
+                f"cannot resume in {str(out)!r}: {reason}; start a new run without "
+                f"{parameter('resume', 'True')}"
+            )
             raise TrainingDataError(msg)
         return workspace
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         hint = (
-            "; it holds an unfinished run: add --resume to continue it"
+            f"; it holds an unfinished run: add {parameter('resume', 'True')} to continue it"
             if workspace.checkpoint_dir.is_dir()
             else ""
         )
-        msg = f"output folder {str(out)!r} is not empty{hint}; or choose a new, empty --out"
+        msg = (
+            f"output folder {str(out)!r} is not empty{hint}; or choose a new, empty "
+            f"{parameter('output_dir')}"
+        )
         raise TrainingDataError(msg)
     return workspace
 
@@ -115,13 +121,14 @@ def check_resume(meta: dict[str, Any], config: TrainingConfig, data_hash: str) -
         shown = ", ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in changed.items())
         msg = (
             f"the checkpoint was written with other parameters ({shown}); resume with the same "
-            "options, or start a new run in another --out"
+            f"options, or start a new run in another {parameter('output_dir')}"
         )
         raise TrainingDataError(msg)
     if meta["data_hash"] != data_hash:
         msg = (
-            "the training data differs from the data of the checkpoint (other --taxonomy or "
-            "--train files, or they changed); resume with the same files, or start a new run"
+            "the training data differs from the data of the checkpoint (other "
+            f"{parameter('documents')} or {parameter('examples')}, or their files changed); "
+            "resume with the same data, or start a new run"
         )
         raise TrainingDataError(msg)
 
@@ -317,7 +324,7 @@ def train_loop(
             if not math.isfinite(value):
                 msg = (
                     f"the training loss became {value} at step {step + 1}; lower the "
-                    "learning rate, or train in fp32 (--precision fp32)"
+                    f"learning rate, or train in fp32 ({parameter('precision', repr('fp32'))})"
                 )
                 raise TrainingDataError(msg)
             losses.append(value)

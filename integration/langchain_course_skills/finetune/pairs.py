@@ -26,7 +26,7 @@ from langchain_core.documents import Document
 
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.embeddings import PASSAGE_PREFIX, QUERY_PREFIX
-from langchain_course_skills.errors import TrainingDataError
+from langchain_course_skills.errors import TrainingDataError, parameter
 from langchain_course_skills.evaluation.gold import (
     GoldSet,
     SkillIndex,
@@ -167,7 +167,8 @@ def taxonomy_examples(documents: Sequence[Document]) -> list[TrainingExample]:
         msg = (
             f"the taxonomy ({len(documents)} skills) gives no training pairs: its skills have no "
             "description, alternative labels (alt_labels) or requirements in their metadata; "
-            'pass alignment data with --train (JSONL lines {"query", "relevant": [...]})'
+            f"pass alignment data as {parameter('examples')} (JSONL lines "
+            '{"query", "relevant": [...]})'
         )
         raise TrainingDataError(msg)
     return examples
