@@ -102,9 +102,7 @@ def test_minilm_vectors_through_onnx_equal_torch(minilm_path: Path, tmp_path: Pa
     assert (vectors * expected).sum(1).min() >= 0.9999
 
 
-def test_second_load_reuses_the_export(
-    bi_encoder: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_second_load_reuses_the_export(bi_encoder: Path, caplog: pytest.LogCaptureFixture) -> None:
     E5Embeddings(model_name=str(bi_encoder), device="cpu", backend="onnx")  # exports if needed
     exported = sorted((bi_encoder / EXPORTS_FOLDER).rglob("*.onnx"))
 
