@@ -1,6 +1,9 @@
 """The ONNX Runtime and OpenVINO backends give torch's vectors and scores, from a cached export."""
 
+import contextlib
 import importlib.util
+import io
+import json
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +13,7 @@ import pytest
 
 from langchain_course_skills import E5Embeddings
 from langchain_course_skills._backends import EXPORTS_FOLDER, resolve_backend
+from langchain_course_skills.cli import main
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import QUERY_PREFIX
 from langchain_course_skills.store import embeddings_fingerprint
@@ -167,3 +171,26 @@ def test_runtime_backend_on_a_gpu_device_is_refused() -> None:
 
 def test_auto_backend_is_torch_until_measured_otherwise() -> None:
     assert resolve_backend("auto", "cpu") == "torch"
+
+
+def _cli(*argv: object) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(arg) for arg in argv]) == 0
+    return out.getvalue()
+
+
+def test_cli_search_with_onnx_ranks_as_torch_on_a_torch_built_store(
+    bi_encoder: Path, cross_encoder: Path, esco_slice: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "skills-db"
+    _cli("index", esco_slice, "--db", db, "--model", bi_encoder)
+    search = ["search", "manage musical staff", "--db", db, "-k", 10, "--json", "--rerank"]
+    search += ["--reranker", cross_encoder, "--top-n", 5]
+
+    by_torch = json.loads(_cli(*search))
+    by_onnx = json.loads(_cli(*search, "--backend", "onnx"))
+
+    assert [r["label"] for r in by_onnx] == [r["label"] for r in by_torch]
+    scores = [(r["relevance_score"], t["relevance_score"]) for r, t in zip(by_onnx, by_torch)]
+    assert max(abs(a - b) for a, b in scores) < 1e-3
