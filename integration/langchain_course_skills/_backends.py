@@ -291,7 +291,8 @@ def use_backend(
     """Make `model` compute its transformer with `backend` ("onnx" or "openvino").
 
     The model must have been loaded in fp32 on the CPU. ONNX Runtime computes in fp32;
-    OpenVINO in `dtype` (fp32, bf16 on CPUs that have it, or fp16).
+    OpenVINO in `dtype` (fp32, bf16 on CPUs that have it, or fp16). Both use as many threads
+    as torch does (`torch.set_num_threads`, the CLI's `--threads`).
 
     Raises:
         ImportError: The backend's packages are not installed (names the extra to install).
@@ -320,6 +321,7 @@ def use_backend(
         path = _optimized_onnx(source, config, onnx_optimization)
         options = runtime.SessionOptions()
         options.graph_optimization_level = runtime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()  # as torch would use
         session = runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
         def run(feeds: dict[str, Any]) -> Any:
@@ -331,7 +333,9 @@ def use_backend(
         if hint == "bf16" and not cpu_has_native_bf16():
             logger.warning("this CPU has no native bf16; OpenVINO will emulate it slowly")
         compiled = runtime.Core().compile_model(
-            str(_openvino_ir(source)), "CPU", {"INFERENCE_PRECISION_HINT": hint}
+            str(_openvino_ir(source)),
+            "CPU",
+            {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": torch.get_num_threads()},
         )
         request = compiled.create_infer_request()
         lock = threading.Lock()  # one infer request runs one call at a time
