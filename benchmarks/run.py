@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from langchain_core.documents import Document
 
+import _ceiling
 import _recipe as recipe
 import _report
 from _measure import Sample, alternate, loaded, machine, speedup, summary, timed
@@ -186,6 +187,11 @@ class Run:
         self.scratch = scratch
         self.started = time.perf_counter()
         self.counter = 0
+        self.format = _ceiling.format_of(
+            str(resolve_precision(args.precision, resolve_device(args.device))).removeprefix(
+                "torch."
+            )
+        )
         self.model_label = (
             "tiny (random weights)" if args.quick else "e5-base shape (random weights)"
         )
@@ -437,6 +443,14 @@ def part_e5(run: Run, results: dict[str, Any]) -> dict[str, Any]:
         ),
         model_mb={"recipe": recipe_mb, "ours": ours_mb},
     )
+    tokens = [
+        min(n, ours_emb.max_tokens)
+        for n in ours_emb.token_counts([d.page_content for d in docs], query=False)
+    ]
+    figures["flops"] = _ceiling.model_flops(ours_emb.client[0].model.config, tokens)
+    figures["ceiling_fraction"] = _ceiling.fraction(
+        figures["flops"], figures["ours"]["median_s"], results["ceiling"], run.format
+    )
     results["index"]["e5"] = figures
     recipe_db, ours_store = stores["recipe"][-1][1], stores["ours"][-1][1]
     results["course_tokens"] = _tokens(ours_emb, COURSES)
@@ -537,11 +551,32 @@ def part_rerank(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
             },
         )
         figures[label] = _side_by_side(samples)
+        figures[label]["flops"] = _rerank_flops(e5["ours_emb"], ours_ce, text, retriever)
+        figures[label]["ceiling_fraction"] = _ceiling.fraction(
+            figures[label]["flops"],
+            figures[label]["ours"]["median_s"],
+            results["ceiling"],
+            run.format,
+        )
         run.log(
             f"rerank {label}: recipe p50 {figures[label]['recipe']['p50_ms'] / 1000:.1f} s, "
             f"ours {figures[label]['ours']['p50_ms'] / 1000:.1f} s"
         )
     results["rerank"] = figures
+
+
+def _rerank_flops(
+    emb: E5Embeddings, ce: SkillCrossEncoder, text: str, retriever: SkillRetriever
+) -> float:
+    """FLOPs of a reranked query: the course as a query, then every (window, skill) pair."""
+    query = _ceiling.model_flops(emb.client[0].model.config, [emb.count_tokens(text)])
+    candidates = retriever.model_copy(update={"reranker": None}).invoke(text)
+    fitted, _ = ce._fitted([(text, doc.page_content) for doc in candidates])
+    encoded = ce.client.tokenizer(
+        [q for q, _ in fitted], [p for _, p in fitted], truncation=True, max_length=ce.max_tokens
+    )
+    pairs = [len(ids) for ids in encoded["input_ids"]]
+    return query + _ceiling.model_flops(ce.client[0].model.config, pairs)
 
 
 def part_ablation(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
@@ -724,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         "rerun": {},
         "query": {},
     }
+    results["ceiling"] = _ceiling.measure(quick=args.quick)
     scratch = Path(tempfile.mkdtemp(prefix="course-skills-benchmark-"))
     run = Run(args, plan, models, scratch)
     started = time.perf_counter()

@@ -71,6 +71,10 @@ def test_quick_benchmark_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     )
     assert all(figures["queries"] > 0 for figures in results["quality"]["sets"].values())
     assert results["targets"] and all("met" in row for row in results["targets"])
+    assert results["ceiling"]["fp32"]["gflops"] > 0 and results["ceiling"]["bf16"]["gflops"] > 0
+    assert results["index"]["e5"]["ceiling_fraction"] > 0
+    assert results["rerank"]["medium"]["ceiling_fraction"] > 0
+    assert any("fraction of the" in row["target"] for row in results["targets"])
     assert "| target | goal | measured | met |" in (out / "benchmark.md").read_text()
     assert (out / "sweep_taxonomy.png").stat().st_size > 0
     assert (out / "sweep_length.png").stat().st_size > 0

@@ -57,12 +57,13 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: Precision, device: str) -> torch.dtype:
-    """Return the dtype for `precision` on `device`.
+def resolve_precision(precision: Precision, device: str, backend: str = "torch") -> torch.dtype:
+    """Return the dtype for `precision` on `device` with `backend`.
 
     "auto" picks what the hardware does well: fp16 on CUDA, bf16 on CPUs with native bf16
     (about 2x faster than fp32 there; on the Decorte sets it changed 2 of 136 queries, see
-    the benchmarks), fp32 everywhere else.
+    the benchmarks), fp32 everywhere else, and always fp32 with ONNX Runtime (its CPU
+    kernels have no fast bf16).
     """
     import torch
 
@@ -74,6 +75,8 @@ def resolve_precision(precision: Precision, device: str) -> torch.dtype:
         return dtypes[precision]
     if device.startswith("cuda"):
         return torch.float16
+    if backend == "onnx":
+        return torch.float32
     if device == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
@@ -196,16 +199,36 @@ def _loading_failed(source: ModelSource, kind: ModelKind, exc: Exception) -> Mod
     return ModelLoadError(problem, model_name=source.name, kind=kind)
 
 
+def _torch_dtype(dtype: torch.dtype, backend: str) -> torch.dtype:
+    """The dtype to load the torch model in: fp32 when another backend computes (it exports)."""
+    import torch
+
+    return dtype if backend == "torch" else torch.float32
+
+
+def _use_backend(
+    model: SentenceTransformer | CrossEncoder, model_name: str, backend: str, dtype: torch.dtype
+) -> None:
+    if backend == "torch":
+        return
+    from langchain_course_skills._backends import use_backend
+
+    use_backend(model, model_name, backend, dtype)
+
+
 def load_sentence_transformer(
     model_name: str,
     device: str,
     dtype: torch.dtype,
     max_seq_length: int | None,
     model_kwargs: dict[str, Any] | None = None,
+    *,
+    backend: str = "torch",
 ) -> SentenceTransformer:
     """Load a bi-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`.
 
     `max_seq_length` caps the input length; a model whose own limit is lower keeps its own.
+    `backend` "onnx" or "openvino" runs the transformer there (see `_backends.use_backend`).
     """
     options = dict(model_kwargs or {})
     source = locate_model(model_name, "embedding", options)
@@ -214,10 +237,14 @@ def load_sentence_transformer(
     options.setdefault("local_files_only", source.local_files_only)
     try:
         model = SentenceTransformer(
-            model_name, device=device, model_kwargs={"dtype": dtype}, **options
+            model_name,
+            device=device,
+            model_kwargs={"dtype": _torch_dtype(dtype, backend)},
+            **options,
         )
     except Exception as exc:  # many kinds: OSError, HFValidationError, ValueError, ...
         raise _loading_failed(source, "embedding", exc) from exc
+    _use_backend(model, model_name, backend, dtype)
     own_limit = model.max_seq_length
     if max_seq_length is not None and (own_limit is None or max_seq_length < own_limit):
         model.max_seq_length = max_seq_length
@@ -262,6 +289,7 @@ def load_cross_encoder(
     model_kwargs: dict[str, Any] | None = None,
     *,
     require_head: bool = True,
+    backend: str = "torch",
 ) -> CrossEncoder:
     """Load a cross-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`.
 
@@ -283,7 +311,7 @@ def load_cross_encoder(
             model_name,
             device=device,
             max_length=max_length,
-            model_kwargs={"dtype": dtype},
+            model_kwargs={"dtype": _torch_dtype(dtype, backend)},
             **options,
         )
     except Exception as exc:
@@ -292,5 +320,6 @@ def load_cross_encoder(
         transformers_logging.set_verbosity(verbosity)
     if require_head:
         _check_relevance_head(model, model_name)
+    _use_backend(model, model_name, backend, dtype)
     logger.info("loaded cross-encoder %s on %s in %s", model_name, device, dtype)
     return model

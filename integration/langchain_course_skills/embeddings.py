@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from langchain_course_skills._backends import Backend, resolve_backend
 from langchain_course_skills._models import (
     Precision,
     load_sentence_transformer,
@@ -63,6 +64,11 @@ class E5Embeddings(BaseModel, Embeddings):
     precision: Precision = "fp32"
     """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
     bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
+    backend: Backend = "torch"
+    """What computes the model: torch (the default), onnx (ONNX Runtime, fp32), openvino
+    (OpenVINO, in `precision`), or auto (torch for now; see docs/benchmarks.md). onnx and
+    openvino run on the CPU, need the `onnx` or `openvino` extra, and export the model once
+    (cached beside it)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More arguments for `SentenceTransformer(...)`, for example `revision`, `token` or
     `cache_folder` (as in `HuggingFaceEmbeddings`)."""
@@ -78,11 +84,17 @@ class E5Embeddings(BaseModel, Embeddings):
     def model_post_init(self, context: Any, /) -> None:
         """Load the model once, when the object is created."""
         device = resolve_device(self.device)
-        dtype = resolve_precision(self.precision, device)
+        backend = resolve_backend(self.backend, device)
+        dtype = resolve_precision(self.precision, device, backend)
         default_batch = GPU_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE
         self._batch_size = self.batch_size or default_batch
         self._client = load_sentence_transformer(
-            self.model_name, device, dtype, self.max_seq_length, self.model_kwargs
+            self.model_name,
+            device,
+            dtype,
+            self.max_seq_length,
+            self.model_kwargs,
+            backend=backend,
         )
 
     @property

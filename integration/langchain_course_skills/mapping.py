@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+from langchain_course_skills._backends import Backend
 from langchain_course_skills._map_output import MapOutput, OutputFormat
 from langchain_course_skills._map_output import output_format as resolve_format
 from langchain_course_skills._models import Precision
@@ -62,6 +63,8 @@ class RetrieverSpec(BaseModel):
     """Torch device of both models; "auto" picks cuda, then mps, then cpu."""
     precision: Precision = "fp32"
     """Precision of both models (see `E5Embeddings.precision`)."""
+    backend: Backend = "torch"
+    """What computes both models (see `E5Embeddings.backend`)."""
     batch_size: int | None = Field(default=None, gt=0)
     """Texts per forward pass of the embedding model (None: its default)."""
     persist_directory: str | None = None
@@ -95,6 +98,7 @@ class RetrieverSpec(BaseModel):
             model_name=self.model,
             device=self.device,
             precision=self.precision,
+            backend=self.backend,
             batch_size=self.batch_size,
         )
         if self.chroma_url:
@@ -107,7 +111,10 @@ class RetrieverSpec(BaseModel):
         reranker = None
         if self.reranker:
             encoder = SkillCrossEncoder(
-                model_name=self.reranker, device=self.device, precision=self.precision
+                model_name=self.reranker,
+                device=self.device,
+                precision=self.precision,
+                backend=self.backend,
             )
             reranker = SkillReranker(
                 cross_encoder=encoder, top_n=self.top_n, score_threshold=self.min_score

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_course_skills._backends import BACKENDS
 from langchain_course_skills._chroma_http import (
     DEFAULT_TIMEOUT,
     connect_chroma_server,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = "skills-db"  # embedded Chroma folder, relative to the working directory
 DEFAULT_PRECISION = "fp32"  # the library's default, the same for every command
+DEFAULT_BACKEND = "torch"  # likewise
 _LABEL_WIDTH = 60  # characters of a label shown in a result table
 _SERVER_CLIENT = "_server_client"  # where a command's parsed options keep its server client
 
@@ -106,7 +108,7 @@ def add_store_options(
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = False) -> None:
-    """Add --model, --device, --precision and --batch-size for the embedding model.
+    """Add --model, --device, --precision, --backend and --batch-size for the embedding model.
 
     Args:
         parser: The subcommand's parser.
@@ -136,11 +138,23 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = Fal
         help="model precision; auto = bf16 on CPUs with native bf16 (about 2x faster), "
         "fp16 on CUDA",
     )
+    add_backend_option(group)
     group.add_argument(
         "--batch-size",
         type=positive_int,
         metavar="N",
         help="texts per forward pass (default: 256 on a CUDA GPU, 32 elsewhere)",
+    )
+
+
+def add_backend_option(group: Any) -> None:
+    """Add --backend (what computes both models) to an argument group."""
+    group.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        choices=BACKENDS,
+        help="what computes the models: torch, onnx (ONNX Runtime, fp32) or openvino (CPU; "
+        "the onnx/openvino extra; exported once, beside the model); auto = torch for now",
     )
 
 
@@ -351,6 +365,7 @@ def make_embeddings(args: argparse.Namespace, model: str | None = None) -> E5Emb
         model_name=args.model if model is None else model,
         device=args.device,
         precision=args.precision,
+        backend=args.backend,
         batch_size=args.batch_size,
     )
 
@@ -360,7 +375,12 @@ def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
     from langchain_course_skills.cross_encoders import SkillCrossEncoder
 
     _quiet_model_loading(args)
-    return SkillCrossEncoder(model_name=args.reranker, device=args.device, precision=args.precision)
+    return SkillCrossEncoder(
+        model_name=args.reranker,
+        device=args.device,
+        precision=args.precision,
+        backend=args.backend,
+    )
 
 
 def taxonomy_counts(collection: Collection) -> Counter[str]:

@@ -13,6 +13,7 @@ from langchain_course_skills._models import PRECISIONS, locate_model
 from langchain_course_skills.cli._common import (
     DEFAULT_PRECISION,
     HelpFormatter,
+    add_backend_option,
     add_reranker_option,
     add_store_options,
     make_cross_encoder,
@@ -133,6 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     models.add_argument(
         "--precision", default=DEFAULT_PRECISION, choices=PRECISIONS, help="model precision"
     )
+    add_backend_option(models)
     models.add_argument(
         "--batch-size",
         type=positive_int,

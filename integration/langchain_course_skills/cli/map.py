@@ -140,6 +140,7 @@ def retriever_spec(args: argparse.Namespace) -> RetrieverSpec:
         reranker=args.reranker if args.rerank else None,
         device=args.device,
         precision=args.precision,
+        backend=args.backend,
         batch_size=args.batch_size,
         persist_directory=None if args.chroma_url else args.db,
         chroma_url=args.chroma_url,

@@ -209,6 +209,7 @@ def load_service(args: argparse.Namespace) -> SkillService:
         "reranker": None if args.no_rerank else args.reranker,
         "device": args.device,
         "precision": args.precision,
+        "backend": args.backend,
     }
     return SkillService(
         retriever=SkillRetriever(store=store, reranker=reranker),

@@ -248,6 +248,8 @@ class ModelsInfo(_Model):
     """Torch device option."""
     precision: str
     """Number format option."""
+    backend: str = "torch"
+    """What computes the models: torch, onnx or openvino."""
 
 
 class Limits(_Model):

@@ -1,0 +1,104 @@
+"""The machine's ceiling (best matmul throughput torch reaches) and a forward pass's FLOPs.
+
+FLOPs of one encoder forward pass over a sequence of n tokens, for a BERT/XLM-RoBERTa encoder
+with L layers, hidden size d and feed-forward size f (a multiply-add counts as 2 FLOPs):
+
+    per layer:  2 * n * (4 * d^2 + 2 * d * f)   the linear layers: Q, K, V, output (4 d^2
+                                                 weights), feed-forward in and out (2 d f)
+              + 4 * n^2 * d                      attention: Q K^T (2 n^2 d) and weights x V
+    total:      L * per layer                    (embeddings are lookups; layer norms,
+                                                 softmax, pooling and the 1-logit head are
+                                                 under 1% and left out)
+
+Only real tokens count (no padding): the fraction of the ceiling then says how much of the
+machine the whole path uses, padding, tokenization and the store included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+# Square sizes and the shapes an e5-base forward pass multiplies: (batch x tokens) x d by
+# d x d (attention projections) and d x f (feed-forward), for a batch of 32 x 64 tokens.
+SQUARE = (512, 1024, 2048)
+MODEL_SHAPED = ((2048, 768, 768), (2048, 768, 3072), (2048, 3072, 768))
+QUICK_SQUARE = (256, 512)
+QUICK_MODEL_SHAPED = ((512, 768, 768),)
+REPEATS = 5  # best of this many timed products per size
+MIN_SECONDS = 0.05  # each timed product repeats until it takes at least this long
+FRACTION_TARGET = 0.5  # the issue: at least half of the measured ceiling
+# Targets against the recipe per CPU class (the issue): (index build, reranked query).
+CLASS_TARGETS = {"amx": (4.0, 5.0), "avx512_bf16": (1.8, 1.8)}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def forward_flops(layers: int, hidden: int, ffn: int, tokens: Iterable[int]) -> float:
+    """FLOPs of one forward pass over sequences of the given token counts (formula above)."""
+    total = 0.0
+    for n in tokens:
+        total += layers * (2 * n * (4 * hidden**2 + 2 * hidden * ffn) + 4 * n**2 * hidden)
+    return total
+
+
+def model_flops(config: Any, tokens: Iterable[int]) -> float:
+    """`forward_flops` with the sizes from a transformers config."""
+    return forward_flops(
+        int(config.num_hidden_layers),
+        int(config.hidden_size),
+        int(config.intermediate_size),
+        tokens,
+    )
+
+
+def _gflops(m: int, k: int, n: int, dtype: torch.dtype) -> float:
+    a = torch.randn(m, k).to(dtype)
+    b = torch.randn(k, n).to(dtype)
+    torch.matmul(a, b)  # warm: allocations, oneDNN kernel selection
+    best = float("inf")
+    for _ in range(REPEATS):
+        calls, started = 0, time.perf_counter()
+        while True:
+            torch.matmul(a, b)
+            calls += 1
+            seconds = time.perf_counter() - started
+            if seconds >= MIN_SECONDS:
+                break
+        best = min(best, seconds / calls)
+    return 2 * m * k * n / best / 1e9
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    """Best matmul GFLOP/s per number format at torch's current thread count."""
+    square = QUICK_SQUARE if quick else SQUARE
+    shaped = QUICK_MODEL_SHAPED if quick else MODEL_SHAPED
+    result: dict[str, Any] = {"threads": torch.get_num_threads()}
+    for name, dtype in DTYPES.items():
+        sizes = {f"{s}x{s}x{s}": _gflops(s, s, s, dtype) for s in square}
+        sizes.update({f"{m}x{k}x{n}": _gflops(m, k, n, dtype) for m, k, n in shaped})
+        result[name] = {"gflops": max(sizes.values()), "sizes": sizes}
+    return result
+
+
+def cpu_class(machine: dict[str, Any]) -> str:
+    """ "amx", "avx512_bf16" or "other": which of the issue's targets apply."""
+    if machine.get("amx_bf16"):
+        return "amx"
+    if machine.get("avx512_bf16"):
+        return "avx512_bf16"
+    return "other"
+
+
+def format_of(dtype_name: str) -> str:
+    """The ceiling's key for a resolved torch dtype name ("bfloat16" -> "bf16")."""
+    return {"bfloat16": "bf16", "float32": "fp32"}.get(dtype_name, dtype_name)
+
+
+def fraction(flops: float, seconds: float, ceiling: dict[str, Any], fmt: str) -> float | None:
+    """Achieved GFLOP/s over the ceiling of `fmt` (None where no ceiling was measured)."""
+    if fmt not in ceiling or seconds <= 0:
+        return None
+    return flops / seconds / 1e9 / float(ceiling[fmt]["gflops"])

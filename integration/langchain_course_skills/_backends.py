@@ -1,0 +1,349 @@
+"""Run a loaded model's transformer through ONNX Runtime or OpenVINO instead of torch.
+
+sentence-transformers has a `backend=` option of its own, but it loads through optimum-onnx
+and optimum-intel, whose releases pin transformers below 4.58 and 5.6 while this package runs
+on transformers 5 and sentence-transformers 6 (pip cannot install both). So the transformer is
+exported here, once per model, with `torch.onnx.export`, and the model's transformer module
+calls an ONNX Runtime or OpenVINO session instead of torch. Tokenization, pooling and
+normalization stay sentence-transformers' own, so prefixes, truncation and windowing are
+unchanged, and so are the vectors (within float tolerance; the store's fingerprint does not
+name the backend).
+
+Exports are cached next to the model, in `<model>/course-skills-exports/<key>/`, or, where the
+model folder is read-only or a Hugging Face cache snapshot, in the per-user cache folder
+(`~/.cache/course-skills/exports/<key>/` on Linux). The key covers the model's identity, its
+weight files (size and modification time), the export settings and the torch version; a
+changed model is exported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_course_skills._models import cpu_has_native_bf16, model_identity
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["torch", "onnx", "openvino", "auto"]
+OnnxOptimization = Literal["O1", "O2", "O3"]
+
+BACKENDS = ("torch", "onnx", "openvino", "auto")
+# O1: ONNX Runtime's own graph optimizations only; O2: plus the transformer fusions of
+# onnxruntime.transformers (attention, layer norm, GELU), the same numbers; O3: plus the GELU
+# approximation, which changes scores slightly. As optimum names its levels.
+ONNX_OPTIMIZATIONS = ("O1", "O2", "O3")
+DEFAULT_ONNX_OPTIMIZATION: OnnxOptimization = "O2"
+ONNX_OPSET = 17  # supported by every onnxruntime and OpenVINO release we accept
+EXPORT_VERSION = 1  # bump when the export itself changes, to re-export cached models
+EXPORTS_FOLDER = "course-skills-exports"  # inside the model folder
+APP_NAME = "course-skills"  # the per-user cache folder's name
+_TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # in the model's order
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+_INSTALL = {
+    "onnx": 'pip install "langchain-course-skills[onnx]"',
+    "openvino": 'pip install "langchain-course-skills[openvino]"',
+}
+
+
+def resolve_backend(backend: str, device: str) -> str:
+    """Return the backend to run: "torch", "onnx" or "openvino".
+
+    "auto" is torch for now: on the CPUs measured so far (docs/benchmarks.md) no other backend
+    was both quality-neutral and faster at the number format torch uses.
+
+    Raises:
+        ValueError: An unknown backend, or ONNX Runtime / OpenVINO on a device other than the CPU.
+    """
+    if backend not in BACKENDS:
+        msg = f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}"
+        raise ValueError(msg)
+    if backend == "auto":
+        return "torch"
+    if backend != "torch" and device != "cpu":
+        msg = (
+            f"backend {backend!r} runs on the CPU here, but the device is {device!r}; "
+            "pass device='cpu' (--device cpu) or backend='torch'"
+        )
+        raise ValueError(msg)
+    return backend
+
+
+def _require(backend: str) -> Any:
+    """Import the runtime of `backend`, or raise an ImportError that names the extra."""
+    try:
+        if backend == "onnx":
+            import onnx  # noqa: F401  (torch.onnx.export writes through it)
+            import onnxruntime
+
+            return onnxruntime
+        import openvino
+
+        return openvino
+    except ImportError as exc:
+        package = "onnx and onnxruntime" if backend == "onnx" else "openvino"
+        msg = f"backend {backend!r} needs {package}; install it with `{_INSTALL[backend]}`"
+        raise ImportError(msg) from exc
+
+
+def _in_hub_cache(folder: Path) -> bool:
+    return any(part.startswith("models--") for part in folder.parts) and (
+        "snapshots" in folder.parts
+    )
+
+
+def _export_key(model_name: str, folder: Path | None, config: Any) -> str:
+    import torch
+
+    files: list[tuple[str, int, int]] = []
+    if folder is not None:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix in _WEIGHT_SUFFIXES:
+                stat = path.stat()
+                files.append((path.name, stat.st_size, stat.st_mtime_ns))
+    described = {
+        "model": model_identity(model_name),
+        "revision": getattr(config, "_commit_hash", None),
+        "files": files,
+        "opset": ONNX_OPSET,
+        "export": EXPORT_VERSION,
+        "torch": torch.__version__,
+    }
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
+
+
+def export_folder(model_name: str, config: Any) -> Path:
+    """Return the folder where the exports of `model_name` are cached (created if missing)."""
+    local = Path(model_name).expanduser()
+    folder = local.resolve() if local.is_dir() else None
+    key = _export_key(model_name, folder, config)
+    if folder is not None and os.access(folder, os.W_OK) and not _in_hub_cache(folder):
+        target = folder / EXPORTS_FOLDER / key
+    else:
+        from platformdirs import user_cache_dir
+
+        target = Path(user_cache_dir(APP_NAME)) / "exports" / key
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+class _Exportable:
+    """The transformer's forward with token tensors in, one tensor out (what ONNX can trace)."""
+
+    @staticmethod
+    def wrap(model: torch.nn.Module, names: tuple[str, ...], output: str) -> torch.nn.Module:
+        import torch
+
+        class Exportable(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+                result = self.model(**dict(zip(names, tensors)), return_dict=True)
+                return result[output]
+
+        return Exportable().eval()
+
+
+def _export_onnx(
+    transformer: Any, tokenizer: Any, folder: Path, output: str, pair: bool
+) -> tuple[Path, list[str]]:
+    """Export the transformer to `folder/model.onnx` unless it is there; return it and inputs."""
+    import torch
+    from filelock import FileLock
+
+    target = folder / "model.onnx"
+    with FileLock(str(folder / ".export.lock")):
+        if target.exists():
+            return target, json.loads((folder / "inputs.json").read_text(encoding="utf-8"))
+        # Two samples of different lengths, so that batch and sequence stay dynamic.
+        if pair:
+            sample = tokenizer(
+                ["Kurs", "ein längerer Kurstext"], ["skill", "eine Fähigkeit"], padding=True
+            )
+        else:
+            sample = tokenizer(["Kurs", "ein längerer Kurstext"], padding=True)
+        names = tuple(name for name in _TOKEN_INPUTS if name in sample)
+        tensors = tuple(torch.tensor(sample[name]) for name in names)
+        axes = {name: {0: "batch", 1: "sequence"} for name in (*names, output)}
+        started = time.perf_counter()
+        logger.info("exporting %s to ONNX in %s (once)", type(transformer).__name__, folder)
+        partial = folder / "model.onnx.partial"
+        # The tracer warns about Python conditions in transformers' masking code; they hold
+        # for every batch without a key-value cache, which is all this export serves.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Exportable.wrap(transformer, names, output),
+                tensors,
+                str(partial),
+                input_names=list(names),
+                output_names=[output],
+                dynamic_axes=axes,
+                opset_version=ONNX_OPSET,
+                dynamo=False,  # the TorchScript exporter needs no onnxscript
+            )
+        (folder / "inputs.json").write_text(json.dumps(list(names)), encoding="utf-8")
+        os.replace(partial, target)
+        logger.info("exported in %.1f s", time.perf_counter() - started)
+    return target, list(names)
+
+
+def _optimized_onnx(source: Path, config: Any, level: OnnxOptimization) -> Path:
+    """Return the ONNX file for `level` (O2/O3: fused with onnxruntime.transformers, cached)."""
+    if level == "O1":
+        return source
+    from filelock import FileLock
+
+    target = source.with_name(f"model_{level}.onnx")
+    with FileLock(str(source.with_name(".export.lock"))):
+        if target.exists():
+            return target
+        from onnxruntime.transformers.fusion_options import FusionOptions
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        options = FusionOptions("bert")
+        options.enable_gelu_approximation = level == "O3"
+        optimized = optimize_model(
+            str(source),
+            model_type="bert",  # BERT and XLM-RoBERTa share the encoder layout
+            num_heads=int(getattr(config, "num_attention_heads", 0)),
+            hidden_size=int(getattr(config, "hidden_size", 0)),
+            optimization_options=options,
+            opt_level=0,  # fusions only; the session applies ONNX Runtime's graph levels
+        )
+        partial = target.with_suffix(".partial")
+        optimized.save_model_to_file(str(partial))
+        os.replace(partial, target)
+    return target
+
+
+def _openvino_ir(source: Path) -> Path:
+    """Return the OpenVINO IR of the ONNX file (converted once, cached beside it)."""
+    import openvino
+    from filelock import FileLock
+
+    target = source.with_name("openvino_model.xml")
+    with FileLock(str(source.with_name(".export.lock"))):
+        if not target.exists():
+            logger.info("converting %s to OpenVINO IR (once)", source.name)
+            partial = source.with_name("openvino_model.partial.xml")
+            openvino.save_model(openvino.convert_model(str(source)), str(partial))
+            os.replace(partial.with_suffix(".bin"), target.with_suffix(".bin"))
+            os.replace(partial, target)
+    return target
+
+
+def _openvino_hint(dtype: torch.dtype) -> str:
+    import torch
+
+    if dtype == torch.bfloat16:
+        return "bf16"
+    if dtype == torch.float16:
+        return "f16"
+    return "f32"  # explicit: OpenVINO would pick bf16 by itself on CPUs that have it
+
+
+def _runtime_module(
+    runner: Any, names: list[str], output: str, config: Any, label: str
+) -> torch.nn.Module:
+    import torch
+
+    class RuntimeModel(torch.nn.Module):
+        """Stands in for the transformers model: same inputs, `{output: tensor}` out."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = config
+            # sentence-transformers reads the device and dtype from a module's tensors.
+            self.register_buffer("_anchor", torch.zeros(0), persistent=False)
+
+        def forward(self, **features: Any) -> dict[str, torch.Tensor]:
+            feeds = {name: features[name].cpu().numpy() for name in names if name in features}
+            return {output: torch.from_numpy(runner(feeds))}
+
+        def extra_repr(self) -> str:
+            return label
+
+    return RuntimeModel()
+
+
+def use_backend(
+    model: SentenceTransformer | CrossEncoder,
+    model_name: str,
+    backend: str,
+    dtype: torch.dtype,
+    *,
+    onnx_optimization: OnnxOptimization = DEFAULT_ONNX_OPTIMIZATION,
+) -> None:
+    """Make `model` compute its transformer with `backend` ("onnx" or "openvino").
+
+    The model must have been loaded in fp32 on the CPU. ONNX Runtime computes in fp32;
+    OpenVINO in `dtype` (fp32, bf16 on CPUs that have it, or fp16). Both use as many threads
+    as torch does (`torch.set_num_threads`, the CLI's `--threads`).
+
+    Raises:
+        ImportError: The backend's packages are not installed (names the extra to install).
+        ValueError: ONNX Runtime with bf16 or fp16, or an unknown optimization level.
+    """
+    import torch
+
+    runtime = _require(backend)
+    if backend == "onnx" and dtype != torch.float32:
+        msg = (
+            f"backend 'onnx' computes in fp32 on the CPU, not {str(dtype).removeprefix('torch.')};"
+            " pass precision='fp32' (or 'auto'), or backend='openvino' for bf16"
+        )
+        raise ValueError(msg)
+    if onnx_optimization not in ONNX_OPTIMIZATIONS:
+        msg = f"onnx_optimization must be one of {ONNX_OPTIMIZATIONS}, not {onnx_optimization!r}"
+        raise ValueError(msg)
+    module: Any = model[0]  # sentence-transformers' Transformer module
+    transformer = module.model
+    output = str(module.modality_config["text"]["method_output_name"])
+    config = transformer.config
+    folder = export_folder(model_name, config)
+    pair = output == "logits"  # a cross-encoder reads (query, passage) pairs
+    source, names = _export_onnx(transformer, model.tokenizer, folder, output, pair)
+    if backend == "onnx":
+        path = _optimized_onnx(source, config, onnx_optimization)
+        options = runtime.SessionOptions()
+        options.graph_optimization_level = runtime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()  # as torch would use
+        session = runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+        def run(feeds: dict[str, Any]) -> Any:
+            return session.run(None, feeds)[0]
+
+        label = f"onnxruntime {path.name}"
+    else:
+        hint = _openvino_hint(dtype)
+        if hint == "bf16" and not cpu_has_native_bf16():
+            logger.warning("this CPU has no native bf16; OpenVINO will emulate it slowly")
+        compiled = runtime.Core().compile_model(
+            str(_openvino_ir(source)),
+            "CPU",
+            {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": torch.get_num_threads()},
+        )
+        request = compiled.create_infer_request()
+        lock = threading.Lock()  # one infer request runs one call at a time
+
+        def run(feeds: dict[str, Any]) -> Any:
+            with lock:
+                return request.infer(feeds)[0].copy()
+
+        label = f"openvino {hint}"
+    module.model = _runtime_module(run, names, output, config, label)
+    logger.info("the %s runs on %s", type(transformer).__name__, label)
