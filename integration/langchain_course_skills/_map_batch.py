@@ -1,0 +1,155 @@
+"""What both engines of `map_courses` share: the retriever spec, Ray options, batch mapping.
+
+How a worker builds its retriever, how wide Ray runs, and how one batch of courses becomes
+output records.
+`mapping` (the local engine and the driver) and `_map_ray` (the Ray actors) both build on this
+module, so neither imports the other at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from langchain_course_skills._backends import Backend
+from langchain_course_skills._models import Precision
+from langchain_course_skills.courses import Course
+from langchain_course_skills.retrievers import SkillRetriever
+from langchain_course_skills.vocabulary import (
+    DEFAULT_COLLECTION,
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_FUSION,
+    DEFAULT_K,
+    DEFAULT_TOP_N,
+    Fusion,
+    skill_hits,
+)
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+
+class RetrieverSpec(BaseModel):
+    """How to build a `SkillRetriever`: what a Ray worker needs to load its own models.
+
+    Example:
+        >>> spec = RetrieverSpec(model="./e5-course-skills", chroma_url="http://db:8000",
+        ...                      reranker="./bge-reranker-course-skills", top_n=10)
+        >>> retriever = spec.build()  # loads both models and connects to the store
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = DEFAULT_EMBEDDING_MODEL
+    """The embedding model (Hub id or local folder) the store was built with."""
+    reranker: str | None = None
+    """A cross-encoder (Hub id or local folder) to re-rank with; None: no re-ranking."""
+    device: str = "auto"
+    """Torch device of both models; "auto" picks cuda, then mps, then cpu."""
+    precision: Precision = "fp32"
+    """Precision of both models (see `E5Embeddings.precision`)."""
+    backend: Backend = "torch"
+    """What computes both models (see `E5Embeddings.backend`)."""
+    batch_size: int | None = Field(default=None, gt=0)
+    """Texts per forward pass of the embedding model (None: its default)."""
+    persist_directory: str | None = None
+    """Folder of an embedded Chroma store (one machine only)."""
+    chroma_url: str | None = None
+    """A Chroma server, e.g. http://HOST:8000, instead of `persist_directory`."""
+    chroma_token: str | None = None
+    """Bearer token of the Chroma server."""
+    collection: str = DEFAULT_COLLECTION
+    """The store's collection."""
+    k: int = Field(default=DEFAULT_K, gt=0)
+    """Candidates per course (and per passage of a long one)."""
+    top_n: int = Field(default=DEFAULT_TOP_N, gt=0)
+    """Skills kept after re-ranking (with a reranker)."""
+    taxonomies: list[str] | None = None
+    """Only skills of these taxonomies."""
+    min_score: float | None = None
+    """Drop skills below this: the relevance score with a reranker, else the similarity."""
+    fusion: Fusion = DEFAULT_FUSION
+    """How the passages of a long course combine (see `SkillRetriever.fusion`)."""
+
+    def build(self) -> SkillRetriever:
+        """Load the models, open the store and return the retriever."""
+        from langchain_course_skills._chroma_http import connect_chroma_server
+        from langchain_course_skills.compressors import SkillReranker
+        from langchain_course_skills.cross_encoders import SkillCrossEncoder
+        from langchain_course_skills.embeddings import E5Embeddings
+        from langchain_course_skills.store import open_skill_store
+
+        embeddings = E5Embeddings(
+            model_name=self.model,
+            device=self.device,
+            precision=self.precision,
+            backend=self.backend,
+            batch_size=self.batch_size,
+        )
+        if self.chroma_url:
+            location: dict[str, Any] = {
+                "client": connect_chroma_server(self.chroma_url, self.chroma_token)
+            }
+        else:
+            location = {"persist_directory": self.persist_directory or "skills-db"}
+        store = open_skill_store(embeddings, collection_name=self.collection, **location)
+        reranker = None
+        if self.reranker:
+            encoder = SkillCrossEncoder(
+                model_name=self.reranker,
+                device=self.device,
+                precision=self.precision,
+                backend=self.backend,
+            )
+            reranker = SkillReranker(
+                cross_encoder=encoder, top_n=self.top_n, score_threshold=self.min_score
+            )
+        return SkillRetriever(
+            store=store,
+            k=self.k,
+            score_threshold=None if reranker else self.min_score,
+            taxonomies=self.taxonomies,
+            reranker=reranker,
+            fusion=self.fusion,
+        )
+
+
+class RayOptions(BaseModel):
+    """Where and how wide `map_courses(..., engine="ray")` runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None
+    """The cluster (e.g. "ray://head:10001" or "auto"); None starts or joins a local Ray."""
+    actors: int | None = Field(default=None, gt=0)
+    """Workers, each with its own models; None: one per GPU, else one per `num_cpus` CPUs."""
+    num_cpus: float = Field(default=1.0, gt=0)
+    """CPUs reserved per worker (on 2 cores, 0.5 leaves room for Ray's read tasks)."""
+    num_gpus: float | None = Field(default=None, ge=0)
+    """GPUs per worker; None: 1 when the cluster has GPUs, else 0."""
+
+
+def course_record(course: Course, documents: list[Document]) -> dict[str, Any]:
+    """Return the output record of one course: id, text hash and ranked skills."""
+    skills = []
+    for hit in skill_hits(documents):
+        record = hit.to_record()
+        del record["text"]  # the skill's text: the label, or more with a longer passage template
+        skills.append(record)
+    return {"id": course.id, "text_hash": course.text_hash, "skills": skills}
+
+
+def _batches(courses: Sequence[Course], size: int) -> Iterator[Sequence[Course]]:
+    for start in range(0, len(courses), size):
+        yield courses[start : start + size]
+
+
+def map_batches_locally(
+    retriever: SkillRetriever, courses: Sequence[Course], batch_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the records of each batch of `courses`, mapped by `retriever`."""
+    for batch in _batches(courses, batch_size):
+        found = retriever.search_many([course.text for course in batch])
+        yield [course_record(course, docs) for course, docs in zip(batch, found)]
