@@ -41,8 +41,8 @@ from langchain_course_skills.views import (
     FETCH_GROWTH,
     VIEW_FUSIONS,
     fuse_scores,
-    passages_to_fetch,
     passage_skill,
+    passages_to_fetch,
     view_group,
     view_passages,
 )
@@ -130,7 +130,7 @@ def rankings(
     skill_count: int,
 ) -> list[list[str]]:
     """Each query's top K skills, as SkillRetriever fetches and fuses a store's passages."""
-    first = passages_to_fetch(K, len(skills), skill_count)
+    first = passages_to_fetch(K, len(skills) / skill_count)
     out: list[list[str]] = []
     for start in range(0, len(queries), _CHUNK):
         scores = torch.from_numpy(queries[start : start + _CHUNK]) @ passages.T
@@ -264,7 +264,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {name} | {cells} | {lift_text} | {row['passages']} | {row['index_seconds']} |"
         )
     met = ", ".join(report["meeting_target"]) or "none"
-    lines += ["", f"Lift of MRR@10 >= {report['target_points']} points on tech and house: {met}", ""]
+    lines += [
+        "",
+        f"Lift of MRR@10 >= {report['target_points']} points on tech and house: {met}",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -25,6 +25,9 @@ from langchain_core.documents import Document
 
 from langchain_course_skills.vocabulary import (
     LANGUAGE_KEY,
+    MATCHED_TEXT_KEY,
+    MATCHED_VIEW_KEY,
+    SIMILARITY_KEY,
     SKILL_ID_KEY,
     SKILL_TEXT_KEY,
     VIEW_KEY,
@@ -154,14 +157,14 @@ def view_passages(
     passages: list[Document] = []
     for skill in documents:
         passages.append(skill)
-        sources = [(None, skill)] + [
+        sources: list[tuple[str | None, Document]] = [(None, skill)] + [
             (language, docs_by_id[str(skill.id)])
             for language, docs_by_id in by_language.items()
             if str(skill.id) in docs_by_id
         ]
-        for language, source in sources:
-            for suffix, view, text in _further(source, views, language):
-                passages.append(_passage(skill, suffix, view, text, language))
+        for code, source in sources:
+            for suffix, view, text in _further(source, views, code):
+                passages.append(_passage(skill, suffix, view, text, code))
     return passages
 
 
@@ -219,7 +222,22 @@ def view_group(metadata: Mapping[str, object]) -> str:
     return _GROUPS.get(str(metadata.get(VIEW_KEY) or "label"), "name")
 
 
-def passages_to_fetch(k: int, passages: int, skills: int) -> int:
+def passages_to_fetch(k: int, passages_per_skill: float) -> int:
     """How many passages a search for `k` skills asks for first: k times passages per skill."""
-    ratio = passages / skills if skills > 0 and passages > skills else 1.0
-    return max(k, math.ceil(k * ratio))
+    return max(k, math.ceil(k * max(1.0, passages_per_skill)))
+
+
+def skill_result(passage: Document, similarity: float) -> Document:
+    """The skill a matched passage stands for: its id, main text and metadata, with the match.
+
+    The copy carries the fused `similarity` and which view matched (`matched_view`,
+    `matched_text`); the passage is not changed.
+    """
+    metadata = dict(passage.metadata)
+    skill_id = passage_skill(str(passage.id), metadata)
+    view, text = passage_view(metadata), passage.page_content
+    skill_text = str(metadata.pop(SKILL_TEXT_KEY, None) or passage.page_content)
+    for key in (SKILL_ID_KEY, VIEW_KEY, LANGUAGE_KEY, *_DROPPED_KEYS):
+        metadata.pop(key, None)
+    metadata.update({SIMILARITY_KEY: similarity, MATCHED_VIEW_KEY: view, MATCHED_TEXT_KEY: text})
+    return Document(id=skill_id, page_content=skill_text, metadata=metadata)
