@@ -438,6 +438,7 @@ def _sync(
     metadata.update(
         {f"{FINGERPRINT_PREFIX}hnsw_{k}": str(v) for k, v in HNSW_CONFIGURATION.items()}
     )
+    metadata[FINGERPRINT_PREFIX + VIEWS_KEY] = ",".join(views)
     # Look before creating: get_or_create_collection would overwrite the stored fingerprint.
     collection = find_collection(chroma_client, collection_name)
     if collection is None:
@@ -502,7 +503,6 @@ def _sync(
     templates = _templates(documents)
     if templates:
         metadata[FINGERPRINT_PREFIX + "passage_template"] = templates
-    metadata[FINGERPRINT_PREFIX + VIEWS_KEY] = ",".join(views)
     metadata[FINGERPRINT_PREFIX + SKILLS_KEY] = skills or len(documents)
     metadata.update(_hnsw_settings(collection))  # what this collection uses, maybe older
     if stored is not None:  # checked above: the store holds exactly these skills now
