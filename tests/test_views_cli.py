@@ -71,3 +71,27 @@ def test_views_without_label_are_an_argument_error(
         _run(capsys, "index", esco_slice, "--views", "alt")
     assert exit_info.value.code == 2
     assert "lack 'label'" in capsys.readouterr().err
+
+
+def test_evaluate_compares_view_sets_and_fusions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, esco_slice: Path, tiny_bi_encoder: Path
+) -> None:
+    gold = tmp_path / "gold.jsonl"
+    lines = [{"query": "manage staff", "relevant": ["manage musical staff"]}]
+    gold.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    argv = ["evaluate", gold, "--db", tmp_path / "db", "--taxonomy-file", esco_slice]
+    argv += ["--model", tiny_bi_encoder, "--out", tmp_path / "out"]
+    argv += ["--views", "label", "--views", "label,alt", "--view-fusion", "max"]
+    argv += ["--view-fusion", "rrf"]
+
+    status, _, _ = _run(capsys, *argv)
+
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
+    name = tiny_bi_encoder.name
+    assert status == 0
+    assert list(metrics["configurations"]) == [
+        f"{name} | label",
+        f"{name} | label,alt | max",
+        f"{name} | label,alt | rrf",
+    ]
+    assert metrics["configurations"][f"{name} | label,alt | rrf"]["details"]["views"] == "label,alt"
