@@ -55,6 +55,7 @@ VIEW_SETS = (("label", "alt"), ("label", "description"), ("label", "alt", "descr
 TARGET = 4.0  # points of MRR@10 the default view set must add over label-only, every Decorte set
 VALIDATION = ("tech", "house")
 _CHUNK = 64  # queries per score matrix block
+_SAVE_EVERY = 10_000  # passages embedded between saves of the cache
 
 
 def _key(model: str, text: str) -> str:
@@ -84,19 +85,22 @@ class VectorCache:
         if not missing:
             return
         missing.sort(key=len)  # similar lengths pad less per batch
-        started = time.perf_counter()
-        vectors = np.array(self.embeddings.embed_documents(missing), dtype=np.float32)
-        seconds = time.perf_counter() - started
-        done = len(self.index)
-        total_seconds = self.seconds_per_passage * done + seconds
-        for offset, text in enumerate(missing):
-            self.index[_key(self.model, text)] = done + offset
-        self.vectors = np.concatenate([self.vectors, vectors])
-        self.seconds_per_passage = total_seconds / len(self.index)
-        np.save(self.folder / "vectors.npy", self.vectors)
-        (self.folder / "keys.json").write_text(json.dumps(list(self.index)))
-        meta = {"seconds_per_passage": self.seconds_per_passage, "model": self.model}
-        (self.folder / "meta.json").write_text(json.dumps(meta))
+        for start in range(0, len(missing), _SAVE_EVERY):  # an interrupted run keeps its work
+            chunk = missing[start : start + _SAVE_EVERY]
+            started = time.perf_counter()
+            vectors = np.array(self.embeddings.embed_documents(chunk), dtype=np.float32)
+            seconds = time.perf_counter() - started
+            done = len(self.index)
+            total_seconds = self.seconds_per_passage * done + seconds
+            for offset, text in enumerate(chunk):
+                self.index[_key(self.model, text)] = done + offset
+            self.vectors = np.concatenate([self.vectors, vectors])
+            self.seconds_per_passage = total_seconds / len(self.index)
+            np.save(self.folder / "vectors.npy", self.vectors)
+            (self.folder / "keys.json").write_text(json.dumps(list(self.index)))
+            meta = {"seconds_per_passage": self.seconds_per_passage, "model": self.model}
+            (self.folder / "meta.json").write_text(json.dumps(meta))
+            print(f"embedded {len(self.index)} passages", flush=True)
 
     def rows(self, texts: list[str]) -> np.ndarray:
         return np.array([self.index[_key(self.model, t)] for t in texts])
