@@ -27,9 +27,8 @@ from langchain_course_skills.store import (
 )
 from langchain_course_skills.views import check_views, fuse_scores, view_passages
 from langchain_course_skills.vocabulary import MATCHED_TEXT_KEY, MATCHED_VIEW_KEY, SIMILARITY_KEY
-from tests.conftest import ESCO_EN
+from tests.conftest import ESCO_DE_LABELS  # same concept URIs as ESCO_EN, German labels
 
-ESCO_DE_LABELS = ESCO_EN.parent / "skills_de_labels_v1.0.3.csv"  # same concept URIs, German
 ALL_VIEWS = ("label", "alt", "description")
 
 

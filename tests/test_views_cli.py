@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from langchain_course_skills.cli import main
-from tests.conftest import ESCO_EN
-
-ESCO_DE_LABELS = ESCO_EN.parent / "skills_de_labels_v1.0.3.csv"  # same concept URIs, German
+from tests.conftest import ESCO_DE_LABELS  # same concept URIs as ESCO_EN, German labels
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
