@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,17 @@ from pydantic import AliasChoices, ConfigDict, Field, model_validator
 from langchain_course_skills.compressors import SkillReranker
 from langchain_course_skills.embeddings import E5Embeddings, embed_queries
 from langchain_course_skills.passages import DEFAULT_OVERLAP_TOKENS, Passage, split_passages
-from langchain_course_skills.store import search_vectors
+from langchain_course_skills.store import search_vectors, store_layout
+from langchain_course_skills.views import (
+    DEFAULT_VIEW_FUSION,
+    FETCH_GROWTH,
+    ViewFusion,
+    fuse_scores,
+    passage_skill,
+    passages_to_fetch,
+    skill_result,
+    view_group,
+)
 from langchain_course_skills.vocabulary import (
     DEFAULT_FUSION,
     DEFAULT_K,
@@ -33,6 +44,8 @@ if TYPE_CHECKING:
         CallbackManagerForRetrieverRun,
         Callbacks,
     )
+
+logger = logging.getLogger(__name__)
 
 RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
 # Texts encoded together differ in length by at most this factor. Padding a short text to a
@@ -159,6 +172,11 @@ class SkillRetriever(BaseRetriever):
     """How the candidates of a long text's passages combine per skill: "relative" (best
     similarity above its passage's weakest candidate), "max" (best cosine similarity), "rrf"
     (reciprocal-rank fusion) or "round_robin" (best rank in a passage)."""
+    view_fusion: ViewFusion = DEFAULT_VIEW_FUSION
+    """How a skill's views (alternative labels, description, languages) combine in a store
+    built with several: "max" (best view), "mean" (mean of the best name and the best
+    description match) or "rrf" (reciprocal-rank fusion of the names and descriptions
+    rankings). Each skill is returned once, as its main text, with the view that matched."""
     passage_tokens: int | None = Field(default=DEFAULT_PASSAGE_TOKENS, ge=MIN_PASSAGE_TOKENS)
     """Tokens per passage of a long text (prefix and special tokens included, at most the
     model's limit); None: the model's limit. Texts within the model's limit are never split."""
@@ -173,6 +191,11 @@ class SkillRetriever(BaseRetriever):
     def _candidates(self, vectors: list[list[float]], k: int) -> list[list[Document]]:
         """Return each vector's `k` nearest skills with their cosine similarity."""
         where = skill_filter(self.taxonomies, self.filter)
+        layout = store_layout(self.store)
+        if not layout.single:
+            return self._fused_candidates(
+                vectors, k, where, passages_to_fetch(k, layout.passages_per_skill)
+            )
         lists = []
         for found in search_vectors(self.store, vectors, k, where):
             documents = []
@@ -183,6 +206,52 @@ class SkillRetriever(BaseRetriever):
                 metadata = {**doc.metadata, SIMILARITY_KEY: similarity}
                 documents.append(doc.model_copy(update={"metadata": metadata}))
             lists.append(documents)
+        return lists
+
+    def _skills(self, found: list[tuple[Document, float]]) -> tuple[list[Document], int]:
+        """Fuse one vector's passages per skill; return the skills and how many there were."""
+        matches = [
+            (passage_skill(str(doc.id), doc.metadata), view_group(doc.metadata), 1.0 - distance)
+            for doc, distance in found
+        ]
+        fused = fuse_scores(matches, self.view_fusion)
+        threshold = self.score_threshold
+        skills = [
+            skill_result(found[index][0], similarity)
+            for _, similarity, index in fused
+            if threshold is None or similarity >= threshold
+        ]
+        return skills, len(fused)
+
+    def _fused_candidates(
+        self, vectors: list[list[float]], k: int, where: dict[str, Any] | None, fetch: int
+    ) -> list[list[Document]]:
+        """Each vector's `k` nearest skills of a store with several passages per skill.
+
+        Asks for `fetch` passages, and again for more (FETCH_GROWTH times as many) for the
+        vectors whose passages named fewer than `k` skills, until the store has no more.
+        """
+        lists: list[list[Document]] = [[] for _ in vectors]
+        pending = list(range(len(vectors)))
+        while pending:
+            found = search_vectors(self.store, [vectors[i] for i in pending], fetch, where)
+            deeper = []
+            for index, passages in zip(pending, found, strict=True):
+                skills, distinct = self._skills(passages)
+                lists[index] = skills[:k]
+                if distinct >= k:
+                    continue
+                if len(passages) >= fetch:
+                    deeper.append(index)
+                else:
+                    logger.info(
+                        "only %d distinct skills match (%d passages, filter %s); asked for %d",
+                        distinct,
+                        len(passages),
+                        where,
+                        k,
+                    )
+            pending, fetch = deeper, fetch * FETCH_GROWTH
         return lists
 
     def passages(self, texts: list[str]) -> list[list[Passage]]:

@@ -32,7 +32,13 @@ from langchain_course_skills.errors import (
     StoreMismatchError,
     StoreNotFoundError,
 )
-from langchain_course_skills.vocabulary import DEFAULT_COLLECTION, TEMPLATE_KEY
+from langchain_course_skills.views import (
+    DEFAULT_VIEWS,
+    check_views,
+    passage_view,
+    view_passages,
+)
+from langchain_course_skills.vocabulary import DEFAULT_COLLECTION, LANGUAGE_KEY, TEMPLATE_KEY
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -64,6 +70,11 @@ _MATCHED_KEYS = ("embeddings", "model", "dimension", "query_prefix", "passage_pr
 # need not read every stored hash back (most of its time on a large taxonomy).
 SYNC_DIGEST_KEY = "course_skills_sync:digest"
 SYNC_COUNT_KEY = "course_skills_sync:count"
+# Fingerprint entries of the views (views.py): the view kinds, comma-separated ("label" where
+# missing: stores built before views), the languages of translated views, and the skills.
+VIEWS_KEY = "views"
+LANGUAGES_KEY = "languages"
+SKILLS_KEY = "skills"
 MAX_SYNC_PASSES = 3  # write-and-read-back passes before giving up on a writer that interferes
 
 
@@ -74,19 +85,23 @@ class SyncReport:
     store: Chroma
     """The store, ready to search."""
     added: int
-    """Skills that were new."""
+    """Passages that were new (with one view, a passage is a skill)."""
     updated: int
-    """Skills whose text or metadata changed (embedded again)."""
+    """Passages whose text or metadata changed (embedded again)."""
     unchanged: int
-    """Skills left as they were (not embedded again)."""
+    """Passages left as they were (not embedded again)."""
     removed: int
-    """Skills deleted because they left the taxonomy (only with prune)."""
+    """Passages deleted because they left the taxonomy (only with prune)."""
     total: int
-    """Skills in the collection afterwards (from any source)."""
+    """Passages in the collection afterwards (from any source)."""
     collection: str
     """The collection's name."""
     seconds: float
     """Wall time of the build."""
+    views: tuple[str, ...] = DEFAULT_VIEWS
+    """The view kinds the store holds of each skill."""
+    skills: int = 0
+    """Skills given to this build (each stored as one passage per view and language)."""
 
 
 def embeddings_fingerprint(embeddings: Embeddings) -> dict[str, str | int]:
@@ -187,6 +202,25 @@ def find_collection(client: ClientAPI, name: str) -> Collection | None:
 
 def _where(persist_directory: str | Path | None) -> str:
     return f"--db {persist_directory}" if persist_directory is not None else "the same client"
+
+
+def stored_views(fingerprint: Mapping[str, Any]) -> tuple[str, ...]:
+    """The view kinds a store's fingerprint records (a store built before views: label only)."""
+    return check_views(str(fingerprint.get(VIEWS_KEY) or ",".join(DEFAULT_VIEWS)))
+
+
+def _verify_views(
+    collection: Collection, stored: Mapping[str, Any], views: tuple[str, ...], where: str
+) -> None:
+    if not stored or stored_views(stored) == views:
+        return
+    have, want = ",".join(stored_views(stored)), ",".join(views)
+    msg = (
+        f"collection {collection.name!r} holds the views {have} of each skill, but you asked "
+        f"for {want}; pass views=({have}) (`--views {have}`), or build another collection with "
+        f"these views (`course-skills index ... {where} --views {want} --collection NEW_NAME`)"
+    )
+    raise StoreMismatchError(msg)
 
 
 def _verify(collection: Collection, fingerprint: dict[str, Any], where: str) -> None:
@@ -391,8 +425,14 @@ def _sync(
     prune: bool,
     batch_size: int,
     show_progress: bool,
+    views: tuple[str, ...] = DEFAULT_VIEWS,
+    skills: int = 0,
 ) -> tuple[int, int, int, int]:
-    """Bring the collection to `documents`; return the skills added, updated, removed, total."""
+    """Bring the collection to `documents` (passages); return those added, updated, removed, total.
+
+    `skills` is the number of skills the passages store (recorded for searches), `views` the
+    view kinds they hold.
+    """
     fingerprint = embeddings_fingerprint(embeddings)
     metadata: dict[str, Any] = {
         FINGERPRINT_PREFIX + key: value for key, value in fingerprint.items()
@@ -401,6 +441,7 @@ def _sync(
     metadata.update(
         {f"{FINGERPRINT_PREFIX}hnsw_{k}": str(v) for k, v in HNSW_CONFIGURATION.items()}
     )
+    metadata[FINGERPRINT_PREFIX + VIEWS_KEY] = ",".join(views)
     # Look before creating: get_or_create_collection would overwrite the stored fingerprint.
     collection = find_collection(chroma_client, collection_name)
     if collection is None:
@@ -411,6 +452,7 @@ def _sync(
             embedding_function=None,
         )
     _verify(collection, fingerprint, where)
+    _verify_views(collection, read_fingerprint(collection), views, where)
     fault_point("opened")
 
     page = page_size(min(batch_size, chroma_client.get_max_batch_size()))
@@ -464,12 +506,18 @@ def _sync(
     templates = _templates(documents)
     if templates:
         metadata[FINGERPRINT_PREFIX + "passage_template"] = templates
+    metadata[FINGERPRINT_PREFIX + SKILLS_KEY] = skills or len(documents)
     metadata.update(_hnsw_settings(collection))  # what this collection uses, maybe older
     if stored is not None:  # checked above: the store holds exactly these skills now
         metadata[SYNC_DIGEST_KEY] = digest
         metadata[SYNC_COUNT_KEY] = total
     fault_point("checked")
     current = _fresh_metadata(chroma_client, collection_name)
+    languages = {str(d.metadata[LANGUAGE_KEY]) for d in documents if LANGUAGE_KEY in d.metadata}
+    if not prune:  # languages added before stay unless pruned
+        recorded = str(current.get(FINGERPRINT_PREFIX + LANGUAGES_KEY) or "")
+        languages.update(filter(None, recorded.split(",")))
+    metadata[FINGERPRINT_PREFIX + LANGUAGES_KEY] = ",".join(sorted(languages))
     if {**current, **metadata} != current:
         collection.modify(metadata={**current, **metadata})
     fault_point("finished")
@@ -486,6 +534,8 @@ def sync_skill_store(
     prune: bool = False,
     batch_size: int = DEFAULT_WRITE_BATCH,
     show_progress: bool = True,
+    views: Sequence[str] = DEFAULT_VIEWS,
+    translations: Mapping[str, Sequence[Document]] | None = None,
 ) -> SyncReport:
     """Create or update a skill store and report what changed; see `build_skill_store`.
 
@@ -501,6 +551,10 @@ def sync_skill_store(
     """
     started = time.perf_counter()
     _check_documents(documents)
+    views = check_views(views)
+    for docs in (translations or {}).values():
+        _check_documents(docs)
+    passages = view_passages(documents, views, translations)
     if batch_size <= 0:
         msg = f"batch_size must be positive, got {batch_size}"
         raise ValueError(msg)
@@ -514,7 +568,7 @@ def sync_skill_store(
         chroma_client = _client(persist_directory, client, write=True)
         added, updated, removed, total = _sync(
             chroma_client,
-            documents,
+            passages,
             embeddings,
             where=where,
             label=label,
@@ -522,16 +576,20 @@ def sync_skill_store(
             prune=prune,
             batch_size=batch_size,
             show_progress=show_progress,
+            views=views,
+            skills=len(documents),
         )
         report = SyncReport(
             store=_chroma(chroma_client, collection_name, embeddings),
             added=added,
             updated=updated,
-            unchanged=len(documents) - added - updated,
+            unchanged=len(passages) - added - updated,
             removed=removed,
             total=total,
             collection=collection_name,
             seconds=time.perf_counter() - started,
+            views=views,
+            skills=len(documents),
         )
     logger.info(
         "collection %r: %d added, %d updated, %d unchanged, %d removed in %.1f s",
@@ -555,6 +613,8 @@ def build_skill_store(
     prune: bool = False,
     batch_size: int = DEFAULT_WRITE_BATCH,
     show_progress: bool = True,
+    views: Sequence[str] = DEFAULT_VIEWS,
+    translations: Mapping[str, Sequence[Document]] | None = None,
 ) -> Chroma:
     """Create or update a cosine-distance Chroma skill store; safe to run again.
 
@@ -562,8 +622,15 @@ def build_skill_store(
     documents whose text and metadata are unchanged are not embedded again; ids that are no
     longer in `documents` are deleted only with `prune=True`. Writes go in batches below the
     client's maximum batch size. The collection records a fingerprint of `embeddings` (model,
-    dimension, prefixes), the passage template and the package version, and refuses other
-    embeddings later.
+    dimension, prefixes), the passage template, the views and the package version, and
+    refuses other embeddings or other views later.
+
+    With `views` beyond "label", each skill is stored as several passages (each alternative
+    label, `label: description`; see `langchain_course_skills.views`), and `translations` add
+    the same views in other languages (documents with the same ids, e.g. ESCO's German file);
+    `SkillRetriever` fuses them and returns each skill once. Adding a language to an existing
+    store embeds only its new passages; `prune` also removes every view of a skill that left
+    the taxonomy, alternative labels that left a skill, and languages not given.
 
     Args:
         documents: Skills with unique ids, for example from `load_esco_skills`.
@@ -574,6 +641,10 @@ def build_skill_store(
         prune: Delete stored skills whose ids are not in `documents`.
         batch_size: Skills embedded and written per step.
         show_progress: Show a progress bar while embedding.
+        views: View kinds of each skill: "label" (its text from the template, always),
+            "alt" (each alternative label), "description" (`label: description`).
+        translations: Language code -> the same skills in that language, e.g.
+            `{"de": load_esco_skills("skills_de_labels.csv")}`.
 
     Returns:
         The store, a `langchain_chroma.Chroma`.
@@ -593,6 +664,8 @@ def build_skill_store(
         prune=prune,
         batch_size=batch_size,
         show_progress=show_progress,
+        views=views,
+        translations=translations,
     ).store
 
 
@@ -650,15 +723,27 @@ def open_skill_store(
     persist_directory: str | Path | None = None,
     client: ClientAPI | None = None,
     collection_name: str = DEFAULT_COLLECTION,
+    views: Sequence[str] | None = None,
 ) -> Chroma:
     """Open an existing skill store, checking that `embeddings` match the ones it was built with.
 
+    Args:
+        embeddings: The embeddings the store was built with.
+        persist_directory: Folder of an embedded store.
+        client: A Chroma client instead.
+        collection_name: The collection.
+        views: The view kinds you expect the store to hold; None accepts the store's own.
+
     Raises:
         StoreNotFoundError: The folder or the collection does not exist.
-        StoreMismatchError: The store was built with other embeddings or without cosine distance.
+        StoreMismatchError: The store was built with other embeddings, other views or without
+            cosine distance.
     """
     chroma_client, collection = _existing_collection(persist_directory, client, collection_name)
-    _verify(collection, embeddings_fingerprint(embeddings), _where(persist_directory))
+    where = _where(persist_directory)
+    _verify(collection, embeddings_fingerprint(embeddings), where)
+    if views is not None:
+        _verify_views(collection, read_fingerprint(collection), check_views(views), where)
     with store_faults(_store_label(persist_directory, client)):
         return _chroma(chroma_client, collection_name, embeddings)
 
@@ -695,3 +780,43 @@ def search_vectors(
                 ]
             )
     return results
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """How a store holds its skills: the passages a search must fuse per skill."""
+
+    views: tuple[str, ...]
+    """The view kinds of each skill."""
+    languages: tuple[str, ...]
+    """Languages of translated views."""
+    passages_per_skill: float
+    """Stored passages per skill (1.0 for a store of one passage per skill)."""
+
+    @property
+    def single(self) -> bool:
+        """Whether each skill is one passage (no fusion needed)."""
+        return self.views == DEFAULT_VIEWS and not self.languages
+
+
+def store_layout(store: Chroma) -> StoreLayout:
+    """Read a store's views and languages from its fingerprint (no request to the store)."""
+    metadata = store._collection.metadata or {}  # langchain-chroma has no public accessor
+    stored = read_fingerprint(store._collection)
+    languages = tuple(filter(None, str(stored.get(LANGUAGES_KEY) or "").split(",")))
+    views = stored_views(stored)
+    skills = int(stored.get(SKILLS_KEY) or 0)
+    passages = int(metadata.get(SYNC_COUNT_KEY) or 0)
+    if views != DEFAULT_VIEWS or languages:
+        passages = passages or store._collection.count()
+    ratio = passages / skills if skills and passages > skills else 1.0
+    return StoreLayout(views=views, languages=languages, passages_per_skill=ratio)
+
+
+def view_counts(collection: Collection) -> dict[str, int]:
+    """Count a collection's passages per view ("label", "alt", "de:label", ...)."""
+    counts: dict[str, int] = {}
+    for _, metadata, _ in iter_stored(collection):
+        view = passage_view(metadata)
+        counts[view] = counts.get(view, 0) + 1
+    return dict(sorted(counts.items()))

@@ -30,6 +30,13 @@ SIMILARITY_KEY = "similarity"  # metadata: first-stage cosine similarity
 RELEVANCE_KEY = "relevance_score"  # metadata: the reranker's score, where LangChain puts it
 EVIDENCE_KEY = "evidence"  # metadata: {"start", "end"} of the course text that found the skill
 TEMPLATE_KEY = "passage_template"  # metadata: how a skill's page_content was made
+# Metadata of a skill's further views in a store (views.py), and of a result from such a store.
+SKILL_ID_KEY = "skill_id"  # the skill a further view belongs to
+VIEW_KEY = "view"  # "label", "alt" or "description"
+LANGUAGE_KEY = "language"  # the language of a translated view, e.g. "de"
+SKILL_TEXT_KEY = "skill_text"  # the skill's main text (what results show, the reranker scores)
+MATCHED_VIEW_KEY = "matched_view"  # result: the view that matched best, e.g. "alt" or "de:label"
+MATCHED_TEXT_KEY = "matched_text"  # result: that view's text
 
 
 def check_text(text: object, what: str) -> str:

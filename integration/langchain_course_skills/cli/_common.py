@@ -384,10 +384,15 @@ def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
 
 
 def taxonomy_counts(collection: Collection) -> Counter[str]:
-    """Count a collection's skills per `metadata["taxonomy"]`."""
+    """Count a collection's skills per `metadata["taxonomy"]` (a skill's further views aside)."""
     from langchain_course_skills.store import iter_stored
+    from langchain_course_skills.views import is_main_passage
 
-    return Counter(str(meta.get("taxonomy", "?")) for _, meta, _ in iter_stored(collection))
+    return Counter(
+        str(meta.get("taxonomy", "?"))
+        for _, meta, _ in iter_stored(collection)
+        if is_main_passage(meta)
+    )
 
 
 def describe_collection(collection: Collection) -> dict[str, Any]:

@@ -26,6 +26,13 @@ from langchain_course_skills.cli._common import (
 )
 from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.loaders import load_taxonomy
+from langchain_course_skills.views import (
+    DEFAULT_VIEW_FUSION,
+    DEFAULT_VIEWS,
+    VIEW_FUSIONS,
+    ViewFusion,
+    check_views,
+)
 from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL, DEFAULT_K, TEMPLATE_KEY
 
 if TYPE_CHECKING:
@@ -48,6 +55,10 @@ examples:
   # label-only vs. label+description passages: one collection each, built from the file
   course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_en.csv \\
       --passage-template "{preferredLabel}" --passage-template "{preferredLabel}: {description}"
+
+  # label-only vs. every view of each skill, fused per skill by max and by RRF
+  course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_en.csv \
+      --views label --views label,alt,description --view-fusion max --view-fusion rrf
 
   # base model vs. fine-tuned model vs. fine-tuned model with reranker (as in the model card)
   course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_de.csv \\
@@ -99,6 +110,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "{preferredLabel} for ESCO)",
     )
     group.add_argument(
+        "--views",
+        action="append",
+        type=_views,
+        metavar="KINDS",
+        help="views of each skill, e.g. label,alt,description (docs/views.md); repeat to "
+        "compare (needs --taxonomy-file; default: label)",
+    )
+    group.add_argument(
+        "--view-fusion",
+        action="append",
+        choices=VIEW_FUSIONS,
+        help="how a skill's views combine; repeat to compare (default: "
+        f"{DEFAULT_VIEW_FUSION}; only for stores with several views)",
+    )
+    group.add_argument(
         "--taxonomy-file",
         type=Path,
         metavar="FILE",
@@ -141,6 +167,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="texts per forward pass (default: 256 on a CUDA GPU, 32 elsewhere)",
     )
     parser.set_defaults(handler=run, parameter_options={"strict=False": "--skip-unresolved"})
+
+
+def _views(text: str) -> tuple[str, ...]:
+    try:
+        return check_views(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _view_configurations(
+    args: argparse.Namespace, views: tuple[str, ...], name: str
+) -> list[tuple[str, ViewFusion]]:
+    """(name, view fusion) of each configuration over one collection with `views`."""
+    fusions = args.view_fusion or [DEFAULT_VIEW_FUSION]
+    if views == DEFAULT_VIEWS:
+        fusions = fusions[:1]  # one passage per skill: nothing to fuse
+    several = len(args.views or []) > 1
+    out = []
+    for fusion in fusions:
+        parts = [name] if name else []
+        if several or views != DEFAULT_VIEWS:
+            parts.append(",".join(views))
+        if len(fusions) > 1:
+            parts.append(fusion)
+        out.append((" | ".join(parts), fusion))
+    return out
 
 
 def _short(model: str) -> str:
@@ -187,24 +239,34 @@ def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]
     for model in models:
         embeddings = make_embeddings(args, model)
         for template, docs in documents.items():
-            report = sync_evaluation_store(docs, embeddings, **location)
-            print(
-                f"{report.collection} ({_short(model)}, {templates[template]}): "
-                f"{report.added + report.updated} skills embedded, {report.unchanged} reused, "
-                f"{report.removed} removed in {report.seconds:.1f} s",
-                file=sys.stderr,
-            )
-            retrievers[names[(model, templates[template])]] = SkillRetriever(
-                store=report.store, k=args.k
-            )
+            for views in args.views or [DEFAULT_VIEWS]:
+                report = sync_evaluation_store(docs, embeddings, **location, views=views)
+                print(
+                    f"{report.collection} ({_short(model)}, {templates[template]}, views "
+                    f"{','.join(views)}): {report.added + report.updated} passages embedded, "
+                    f"{report.unchanged} reused, {report.removed} removed in "
+                    f"{report.seconds:.1f} s",
+                    file=sys.stderr,
+                )
+                name = names[(model, templates[template])]
+                for full, fusion in _view_configurations(args, views, name):
+                    retrievers[full] = SkillRetriever(
+                        store=report.store, k=args.k, view_fusion=fusion
+                    )
     return retrievers
 
 
 def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetriever]:
     """Open --collection as it is, with its own model unless --model names it."""
     from langchain_course_skills.retrievers import SkillRetriever
-    from langchain_course_skills.store import open_skill_store, read_fingerprint
+    from langchain_course_skills.store import open_skill_store, read_fingerprint, stored_views
 
+    if args.views:
+        msg = (
+            "--views needs --taxonomy-file: a collection's views are fixed when it is built; "
+            "pass the taxonomy file to build one collection per view set"
+        )
+        raise CourseSkillsError(msg)
     if args.passage_template:
         msg = (
             "--passage-template needs --taxonomy-file: a collection's passages are fixed when "
@@ -223,7 +285,11 @@ def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetrieve
     store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
     template = read_fingerprint(collection).get("passage_template")
     name = _short(model) + (f" | {template}" if template else "")
-    return {name: SkillRetriever(store=store, k=args.k)}
+    views = stored_views(read_fingerprint(collection))
+    return {
+        full: SkillRetriever(store=store, k=args.k, view_fusion=fusion)
+        for full, fusion in _view_configurations(args, views, name)
+    }
 
 
 def write_results(result: EvaluationResult, args: argparse.Namespace, queries: int) -> list[Path]:
@@ -269,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
         cross_encoder = make_cross_encoder(args)
         for name, retriever in list(retrievers.items()):
             retrievers[name + RERANKED_SUFFIX] = reranking_retriever(
-                retriever.store, cross_encoder, k=args.k
+                retriever.store, cross_encoder, k=args.k, view_fusion=retriever.view_fusion
             )
     result = evaluate(gold, retrievers, strict=not args.skip_unresolved)
     judged = {len(c.queries) for c in result.configurations.values()}

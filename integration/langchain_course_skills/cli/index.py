@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_course_skills.cli._common import (
@@ -28,8 +29,10 @@ from langchain_course_skills.loaders import (
     KINDS,
     read_taxonomy,
 )
+from langchain_course_skills.views import DEFAULT_VIEWS, check_views
 
 if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
     from langchain_core.documents import Document
 
 
@@ -47,6 +50,11 @@ examples:
   # your own list: CSV or JSONL with a label and an id column
   course-skills index digcomp.csv --taxonomy table --taxonomy-name DigComp \\
       --label-column name --id-column code --passage-template "{label}: {description}"
+
+  # each skill as its label, every alternative label and "label: description", plus the
+  # German labels of the same skills; results are fused per skill (docs/views.md)
+  course-skills index skills_en.csv --views label,alt,description \
+      --language de=skills_de_labels.csv
 
   # a local model folder (offline), on a Chroma server
   course-skills index skills_de.csv --model ./e5-course-skills \\
@@ -104,11 +112,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="delete stored skills that are in none of the SOURCEs",
     )
+    group.add_argument(
+        "--views",
+        type=_views,
+        metavar="KINDS",
+        help="how each skill is stored, comma-separated: label (its text from the template), "
+        "alt (each alternative label), description (label: description); default: the "
+        f"collection's own, for a new one {','.join(DEFAULT_VIEWS)}",
+    )
+    group.add_argument(
+        "--language",
+        action="append",
+        type=_language,
+        metavar="LANG=FILE",
+        help="also store the views of FILE, the same skills (same ids) in language LANG, e.g. "
+        "de=skills_de_labels.csv; repeatable. Adding one to an existing store embeds only "
+        "its passages",
+    )
     add_store_options(parser)
     add_model_options(parser, from_store=True)
     parser.set_defaults(
         handler=run, parameter_options={"kind": "--taxonomy", "taxonomy": "--taxonomy-name"}
     )
+
+
+def _views(text: str) -> tuple[str, ...]:
+    try:
+        return check_views(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _language(text: str) -> tuple[str, Path]:
+    code, sep, file = text.partition("=")
+    if not sep or not code.strip() or not file.strip() or ":" in code or "#" in code:
+        msg = f"expected LANG=FILE, e.g. de=skills_de_labels.csv, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return code.strip(), Path(file.strip()).expanduser()
 
 
 def load_sources(args: argparse.Namespace) -> list[Document]:
@@ -145,12 +185,40 @@ def load_sources(args: argparse.Namespace) -> list[Document]:
     return documents
 
 
+def load_languages(args: argparse.Namespace) -> dict[str, list[Document]]:
+    """Load every --language file (labels by the file's own preferredLabel_* column)."""
+    translations: dict[str, list[Document]] = {}
+    for code, file in args.language or []:
+        if code in translations:
+            msg = f"--language {code} is given twice; give each language one file"
+            raise TaxonomyError(msg)
+        taxonomy = read_taxonomy(file, args.taxonomy)
+        translations[code] = taxonomy.documents(
+            taxonomy=args.taxonomy_name, label_column=args.label_column, id_column=args.id_column
+        )
+        print(f"{file.name}: {len(translations[code])} skills ({taxonomy.kind}, language {code})")
+    return translations
+
+
+def _choose_views(args: argparse.Namespace, existing: Collection | None) -> tuple[str, ...]:
+    """--views, else the views the collection was built with, else the default."""
+    from langchain_course_skills.store import read_fingerprint, stored_views
+
+    if args.views is not None:
+        return tuple(args.views)
+    if existing is not None and read_fingerprint(existing):
+        return stored_views(read_fingerprint(existing))
+    return DEFAULT_VIEWS
+
+
 def run(args: argparse.Namespace) -> int:
     """Index the sources and print what changed."""
     from langchain_course_skills.store import sync_skill_store
 
     documents = load_sources(args)  # bad files fail before any model is loaded
+    translations = load_languages(args)
     existing = find_collection(store_client(args), args.collection)
+    views = _choose_views(args, existing)
     choose_model(args, existing)
     check_models(args, reranker=False)
     embeddings = make_embeddings(args)
@@ -160,17 +228,22 @@ def run(args: argparse.Namespace) -> int:
         **store_location(args),
         collection_name=args.collection,
         prune=args.prune,
+        views=views,
+        translations=translations,
     )
     total = report.total
+    given = report.added + report.updated + report.unchanged
+    unit = "skills" if given == len(documents) else "passages"  # several views per skill
+    shown = "" if unit == "skills" else f" of {len(documents)} skills, views {','.join(views)}"
     print(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.removed} removed in {report.seconds:.1f} s; collection {args.collection!r} "
-        f"({store_name(args)}) holds {total} skills"
+        f"({store_name(args)}) holds {total} {unit}{shown}"
     )
-    others = total - len(documents)
+    others = total - given
     if others > 0 and not args.prune:
         print(
-            f"{others} stored skills are in none of these sources; add --prune to remove them",
+            f"{others} stored {unit} are in none of these sources; add --prune to remove them",
             file=sys.stderr,
         )
     return 0

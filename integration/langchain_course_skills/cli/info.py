@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills.cli._common import (
     HelpFormatter,
@@ -17,6 +17,9 @@ from langchain_course_skills.cli._common import (
     store_name,
 )
 
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
 # Fingerprint keys in the order they are shown, with their labels.
 _FIELDS = (
     ("model", "model"),
@@ -25,6 +28,8 @@ _FIELDS = (
     ("query_prefix", "query prefix"),
     ("passage_prefix", "passage prefix"),
     ("passage_template", "passage template"),
+    ("views", "views"),
+    ("languages", "languages"),
     ("version", "package version"),
 )
 _HNSW_PREFIX = "hnsw_"  # fingerprint keys of the HNSW settings
@@ -58,7 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _print(info: dict[str, Any]) -> None:
     fingerprint = info["fingerprint"]
     taxonomies = ", ".join(f"{name} {count}" for name, count in info["taxonomies"].items())
-    print(f"collection {info['collection']!r}: {info['count']} skills ({taxonomies or 'empty'})")
+    skills = sum(info["taxonomies"].values())
+    counted = f"{info['count']} skills" if skills == info["count"] else f"{skills} skills"
+    print(f"collection {info['collection']!r}: {counted} ({taxonomies or 'empty'})")
+    if "passages" in info:
+        shown = ", ".join(f"{view} {count}" for view, count in info["passages"].items())
+        print(f"  {'passages':<18}{info['count']} ({shown})")
     print(f"  {'distance':<18}{info['distance']}")
     if not fingerprint:
         print("  (no fingerprint: not built by course-skills)")
@@ -76,6 +86,16 @@ def _print(info: dict[str, Any]) -> None:
         print(f"  {'hnsw':<18}" + ", ".join(f"{k}={v}" for k, v in hnsw.items()))
 
 
+def _with_views(info: dict[str, Any], collection: Collection) -> dict[str, Any]:
+    """Add the passages per view of a store with several views (or languages) of each skill."""
+    from langchain_course_skills.store import view_counts
+
+    fingerprint = info["fingerprint"]
+    if fingerprint.get("views", "label") != "label" or fingerprint.get("languages"):
+        info["passages"] = view_counts(collection)
+    return info
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the store's collections."""
     if args.collection is not None:
@@ -86,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             client.get_collection(name, embedding_function=None)
             for name in collection_names(client)
         ]
-    infos = [describe_collection(collection) for collection in collections]
+    infos = [_with_views(describe_collection(c), c) for c in collections]
     if args.json:
         report = {"store": store_name(args), "collections": infos}
         print(json.dumps(report, ensure_ascii=False, indent=2))

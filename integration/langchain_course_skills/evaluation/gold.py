@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.errors import GoldSetError, parameter
 from langchain_course_skills.store import iter_stored
+from langchain_course_skills.views import is_main_passage
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -216,10 +217,15 @@ def store_collection(store: Chroma) -> Collection:
 
 
 def skill_labels(store: Chroma) -> dict[str, str]:
-    """Return every skill of a store as id -> label (its text where it has no label)."""
+    """Return every skill of a store as id -> label (its text where it has no label).
+
+    A skill's further views (alternative labels, other languages) are passages of the same
+    skill, not skills of their own.
+    """
     return {
         skill_id: _label(metadata, text)
         for skill_id, metadata, text in iter_stored(store_collection(store), with_documents=True)
+        if is_main_passage(metadata)
     }
 
 

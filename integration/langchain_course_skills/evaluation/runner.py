@@ -43,6 +43,12 @@ from langchain_course_skills.store import (
     read_fingerprint,
     sync_skill_store,
 )
+from langchain_course_skills.views import (
+    DEFAULT_VIEW_FUSION,
+    DEFAULT_VIEWS,
+    ViewFusion,
+    check_views,
+)
 from langchain_course_skills.vocabulary import TEMPLATE_KEY
 
 if TYPE_CHECKING:
@@ -262,6 +268,8 @@ def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
         "passage_template": stored.get("passage_template", ""),
         "k": retriever.k,
         "fusion": retriever.fusion,
+        "views": stored.get("views", "label"),
+        "view_fusion": retriever.view_fusion,
     }
     embeddings = store.embeddings
     if isinstance(embeddings, FingerprintedEmbeddings):
@@ -386,13 +394,18 @@ def evaluate(
     return EvaluationResult(configurations=configurations)
 
 
-def evaluation_collection_name(embeddings: Embeddings, passage_template: str) -> str:
-    """Name the collection of one (model, precision, passage template) configuration.
+def evaluation_collection_name(
+    embeddings: Embeddings, passage_template: str, views: Sequence[str] = DEFAULT_VIEWS
+) -> str:
+    """Name the collection of one (model, precision, passage template, views) configuration.
 
     The precision is part of the name so that a bf16 evaluation never reuses fp32 vectors.
     """
     model = str(embeddings_fingerprint(embeddings)["model"])
-    key = "\n".join((model, _precision(embeddings), passage_template))
+    parts = [model, _precision(embeddings), passage_template]
+    if tuple(views) != DEFAULT_VIEWS:  # one-view collections keep their names
+        parts.append(",".join(views))
+    key = "\n".join(parts)
     return COLLECTION_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:_HASH_CHARS]
 
 
@@ -404,6 +417,7 @@ def sync_evaluation_store(
     client: ClientAPI | None = None,
     batch_size: int = DEFAULT_WRITE_BATCH,
     show_progress: bool = True,
+    views: Sequence[str] = DEFAULT_VIEWS,
 ) -> SyncReport:
     """Build or reuse the store of one configuration in its own collection.
 
@@ -420,7 +434,8 @@ def sync_evaluation_store(
         The sync report, whose `store` is ready to search.
     """
     templates = sorted({str(doc.metadata.get(TEMPLATE_KEY, "")) for doc in documents})
-    name = evaluation_collection_name(embeddings, " | ".join(templates))
+    views = check_views(views)
+    name = evaluation_collection_name(embeddings, " | ".join(templates), views)
     return sync_skill_store(
         documents,
         embeddings,
@@ -430,13 +445,18 @@ def sync_evaluation_store(
         prune=True,
         batch_size=batch_size,
         show_progress=show_progress,
+        views=views,
     )
 
 
 def reranking_retriever(
-    store: Chroma, reranker: SkillReranker | SkillCrossEncoder, *, k: int = DEFAULT_K
+    store: Chroma,
+    reranker: SkillReranker | SkillCrossEncoder,
+    *,
+    k: int = DEFAULT_K,
+    view_fusion: ViewFusion = DEFAULT_VIEW_FUSION,
 ) -> SkillRetriever:
     """Return the model card's re-ranking configuration: k candidates, all k re-ordered."""
     if isinstance(reranker, SkillCrossEncoder):
         reranker = SkillReranker(cross_encoder=reranker, top_n=k)
-    return SkillRetriever(store=store, k=k, reranker=reranker, top_n=k)
+    return SkillRetriever(store=store, k=k, reranker=reranker, top_n=k, view_fusion=view_fusion)

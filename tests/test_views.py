@@ -1,0 +1,344 @@
+"""Several views of each skill in one store (views.py): building, syncing and fused retrieval."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+
+from langchain_course_skills import (
+    E5Embeddings,
+    SkillCrossEncoder,
+    SkillReranker,
+    SkillRetriever,
+    StoreMismatchError,
+    load_esco_skills,
+    open_skill_store,
+    sync_skill_store,
+)
+from langchain_course_skills.store import (
+    SyncReport,
+    iter_stored,
+    read_fingerprint,
+    store_layout,
+    view_counts,
+)
+from langchain_course_skills.views import check_views, fuse_scores, view_passages
+from langchain_course_skills.vocabulary import MATCHED_TEXT_KEY, MATCHED_VIEW_KEY, SIMILARITY_KEY
+from tests.conftest import ESCO_DE_LABELS  # same concept URIs as ESCO_EN, German labels
+
+ALL_VIEWS = ("label", "alt", "description")
+
+
+def _skill(uri: str, label: str, alts: list[str], description: str = "") -> Document:
+    metadata = {
+        "uri": uri,
+        "label": label,
+        "taxonomy": "TEST",
+        "alt_labels": "\n".join(alts),
+        "description": description,
+    }
+    return Document(id=uri, page_content=label, metadata=metadata)
+
+
+SKILLS = [
+    _skill(
+        "urn:s:sheets",
+        "use spreadsheets software",
+        ["Excel", "work with spreadsheets"],
+        "Use software tools to create and edit tabular data.",
+    ),
+    _skill("urn:s:wine", "taste wines", ["wine tasting", "sommelier skills"], "Taste wines."),
+    _skill("urn:s:java", "Java (computer programming)", ["Java"], "Program in Java."),
+]
+
+
+def _german() -> list[Document]:
+    return load_esco_skills(ESCO_DE_LABELS, columns={"preferredLabel": "preferredLabel_de"})
+
+
+def _sync(docs: list[Document], embeddings: E5Embeddings, path: Path, **kwargs: Any) -> SyncReport:
+    return sync_skill_store(docs, embeddings, persist_directory=path, show_progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def views_store(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> Chroma:
+    """300 ESCO skills, each as its label, its alternative labels and its description."""
+    path = tmp_path_factory.mktemp("views-db")
+    return _sync(load_esco_skills(esco_slice), tiny_embeddings, path, views=ALL_VIEWS).store
+
+
+class TestViewsRetrieverStandard(RetrieversIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _store(self, views_store: Chroma) -> None:
+        self._store_value = views_store
+
+    @property
+    def retriever_constructor(self) -> type[SkillRetriever]:
+        return SkillRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict:
+        return {"store": self._store_value}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "manage a team of software developers"
+
+
+def test_a_skill_matched_by_an_alt_label_is_returned_once_as_the_skill(
+    tmp_path: Path, minilm_embeddings: E5Embeddings
+) -> None:
+    store = _sync(SKILLS, minilm_embeddings, tmp_path, views=ALL_VIEWS).store
+
+    found = SkillRetriever(store=store, k=3).invoke("Excel")
+
+    assert [doc.id for doc in found][0] == "urn:s:sheets"
+    assert len({doc.id for doc in found}) == len(found) == 3
+    best = found[0]
+    assert best.page_content == "use spreadsheets software"  # the skill's main text
+    assert (best.metadata[MATCHED_VIEW_KEY], best.metadata[MATCHED_TEXT_KEY]) == ("alt", "Excel")
+    assert best.metadata["label"] == "use spreadsheets software"
+
+
+def test_k_counts_skills_not_passages(views_store: Chroma) -> None:
+    found = SkillRetriever(store=views_store, k=25).invoke("repair machines")
+
+    assert len(found) == 25
+    assert len({doc.id for doc in found}) == 25
+    assert all("#" not in str(doc.id) for doc in found)
+
+
+def test_fused_results_are_ordered_by_their_similarity(views_store: Chroma) -> None:
+    found = SkillRetriever(store=views_store, k=10, view_fusion="max").invoke("cook food")
+
+    scores = [doc.metadata[SIMILARITY_KEY] for doc in found]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("fusion", ["max", "mean", "rrf"])
+def test_every_view_fusion_returns_k_distinct_skills(views_store: Chroma, fusion: str) -> None:
+    found = SkillRetriever(store=views_store, k=7, view_fusion=fusion).invoke("teach children")
+
+    assert len({doc.id for doc in found}) == len(found) == 7
+
+
+def test_fewer_skills_than_k_are_returned_when_the_store_has_no_more(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    store = _sync(SKILLS, tiny_embeddings, tmp_path, views=ALL_VIEWS).store
+
+    found = SkillRetriever(store=store, k=10).invoke("anything")
+
+    assert sorted(str(doc.id) for doc in found) == sorted(str(s.id) for s in SKILLS)
+
+
+def test_english_and_german_labels_return_each_skill_once(
+    tmp_path: Path, esco_slice: Path, minilm_embeddings: E5Embeddings
+) -> None:
+    english = load_esco_skills(esco_slice)[:40]
+    store = _sync(
+        english, minilm_embeddings, tmp_path, views=("label",), translations={"de": _german()}
+    ).store
+
+    found = SkillRetriever(store=store, k=20).invoke(english[3].metadata["label"])
+
+    assert len({doc.id for doc in found}) == len(found) == 20
+    assert found[0].id == english[3].id
+    assert {str(doc.id) for doc in found} <= {str(doc.id) for doc in english}
+    in_german = len({str(d.id) for d in english} & {str(d.id) for d in _german()})
+    assert 0 < in_german < 40  # ESCO 1.0.3 (German) lacks some skills of 1.1.1 (English)
+    assert view_counts(store._collection) == {"de:label": in_german, "label": 40}
+    assert store_layout(store).languages == ("de",)
+
+
+def test_a_german_label_match_reports_the_german_view(
+    tmp_path: Path, esco_slice: Path, minilm_embeddings: E5Embeddings
+) -> None:
+    english = load_esco_skills(esco_slice)[:40]
+    german = {str(doc.id): doc for doc in _german()}
+    store = _sync(english, minilm_embeddings, tmp_path, translations={"de": _german()}).store
+    skill = next(doc for doc in english[5:] if str(doc.id) in german)
+    query = german[str(skill.id)].page_content
+
+    best = SkillRetriever(store=store, k=5).invoke(query)[0]
+
+    assert best.id == skill.id
+    assert best.page_content == skill.page_content  # reported in the main language
+    assert (best.metadata[MATCHED_VIEW_KEY], best.metadata[MATCHED_TEXT_KEY]) == ("de:label", query)
+
+
+def test_a_rerun_with_no_change_embeds_nothing(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    docs = load_esco_skills(esco_slice)[:30]
+    first = _sync(docs, tiny_embeddings, tmp_path, views=ALL_VIEWS)
+
+    again = _sync(docs, tiny_embeddings, tmp_path, views=ALL_VIEWS)
+
+    assert first.added == first.total > len(docs)  # several passages per skill
+    assert (again.added, again.updated, again.unchanged) == (0, 0, first.total)
+    assert again.skills == len(docs)
+
+
+def test_adding_a_language_embeds_only_its_passages(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    docs = load_esco_skills(esco_slice)[:30]
+    first = _sync(docs, tiny_embeddings, tmp_path, views=("label", "alt"))
+
+    added = _sync(
+        docs, tiny_embeddings, tmp_path, views=("label", "alt"), translations={"de": _german()}
+    )
+
+    # The German file has labels only: one "de:label" passage per skill it has, nothing else
+    # changes.
+    in_german = len({str(d.id) for d in docs} & {str(d.id) for d in _german()})
+    assert (added.added, added.updated, added.unchanged) == (in_german, 0, first.total)
+    assert read_fingerprint(added.store._collection)["languages"] == "de"
+
+
+def test_adding_a_language_to_a_one_view_store_keeps_its_passages(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    docs = load_esco_skills(esco_slice)[:30]
+    _sync(docs, tiny_embeddings, tmp_path)
+
+    added = _sync(docs, tiny_embeddings, tmp_path, translations={"de": _german()})
+
+    in_german = len({str(d.id) for d in docs} & {str(d.id) for d in _german()})
+    assert (added.added, added.updated, added.unchanged) == (in_german, 0, 30)
+
+
+def test_pruning_removes_every_view_of_a_removed_skill(
+    tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    docs = load_esco_skills(esco_slice)[:10]
+    _sync(docs, tiny_embeddings, tmp_path, views=ALL_VIEWS)
+    gone = str(docs[0].id)
+    views_of_gone = len(view_passages(docs[:1], ALL_VIEWS))
+
+    report = _sync(docs[1:], tiny_embeddings, tmp_path, views=ALL_VIEWS, prune=True)
+
+    stored = [(doc_id, meta) for doc_id, meta, _ in iter_stored(report.store._collection)]
+    assert report.removed == views_of_gone
+    assert not [doc_id for doc_id, meta in stored if gone in (doc_id, meta.get("skill_id"))]
+
+
+def test_pruning_removes_an_alt_label_that_left_its_skill(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    _sync(SKILLS, tiny_embeddings, tmp_path, views=("label", "alt"))
+    fewer = [
+        SKILLS[0].model_copy(update={"metadata": {**SKILLS[0].metadata, "alt_labels": "Excel"}})
+    ]
+
+    report = _sync(
+        fewer + SKILLS[1:], tiny_embeddings, tmp_path, views=("label", "alt"), prune=True
+    )
+
+    ids = {doc_id for doc_id, _, _ in iter_stored(report.store._collection)}
+    assert "urn:s:sheets#alt:1" in ids
+    assert "urn:s:sheets#alt:2" not in ids  # "work with spreadsheets" left the skill
+    assert report.removed == 1
+
+
+def test_syncing_or_opening_with_other_views_is_refused(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    _sync(SKILLS, tiny_embeddings, tmp_path, views=("label", "alt"))
+
+    with pytest.raises(StoreMismatchError, match=r"holds the views label,alt .* asked for label;"):
+        _sync(SKILLS, tiny_embeddings, tmp_path)
+    with pytest.raises(StoreMismatchError, match=r"--views label,alt"):
+        open_skill_store(tiny_embeddings, persist_directory=tmp_path, views=ALL_VIEWS)
+    assert open_skill_store(tiny_embeddings, persist_directory=tmp_path) is not None
+
+
+def test_a_one_view_store_holds_the_documents_as_they_are(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    report = _sync(SKILLS, tiny_embeddings, tmp_path)
+
+    stored = {doc_id: meta for doc_id, meta, _ in iter_stored(report.store._collection)}
+    assert set(stored) == {str(s.id) for s in SKILLS}
+    assert all("skill_id" not in meta for meta in stored.values())
+    assert store_layout(report.store).single
+
+
+def test_the_reranker_scores_the_skills_main_text(
+    tmp_path: Path, minilm_embeddings: E5Embeddings, tiny_cross_encoder: Path
+) -> None:
+    store = _sync(SKILLS, minilm_embeddings, tmp_path, views=ALL_VIEWS).store
+    encoder = SkillCrossEncoder(model_name=str(tiny_cross_encoder), precision="fp32")
+    reranker = SkillReranker(cross_encoder=encoder, top_n=3)
+
+    found = SkillRetriever(store=store, k=3, reranker=reranker).invoke("Excel")
+
+    main = {str(s.id): s.page_content for s in SKILLS}
+    assert [doc.page_content for doc in found] == [main[str(doc.id)] for doc in found]
+    expected = encoder.score([("Excel", doc.page_content) for doc in found])
+    assert [doc.metadata["relevance_score"] for doc in found] == pytest.approx(expected)
+
+
+def test_a_long_text_fuses_views_then_passages(views_store: Chroma) -> None:
+    sentence = "The course teaches how to repair machines and to plan maintenance. "
+    found = SkillRetriever(store=views_store, k=8, passage_tokens=24).invoke(sentence * 60)
+
+    assert len({doc.id for doc in found}) == len(found) == 8
+    assert all(MATCHED_VIEW_KEY in doc.metadata and "evidence" in doc.metadata for doc in found)
+
+
+def test_views_must_include_the_label() -> None:
+    with pytest.raises(ValueError, match="lack 'label'"):
+        check_views(("alt",))
+    with pytest.raises(ValueError, match="unknown view 'names'"):
+        check_views("label,names")
+    assert check_views("description, label") == ("label", "description")
+
+
+def test_view_passages_ids_and_metadata() -> None:
+    passages = view_passages(
+        SKILLS[:1], ALL_VIEWS, {"de": [_skill("urn:s:sheets", "Excel-DE", [])]}
+    )
+
+    assert [p.id for p in passages] == [
+        "urn:s:sheets",
+        "urn:s:sheets#alt:1",
+        "urn:s:sheets#alt:2",
+        "urn:s:sheets#description",
+        "urn:s:sheets#de:label",
+    ]
+    assert passages[3].page_content == (
+        "use spreadsheets software: Use software tools to create and edit tabular data."
+    )
+    assert passages[4].metadata["language"] == "de"
+    assert passages[4].metadata["skill_text"] == "use spreadsheets software"
+    assert "alt_labels" not in passages[1].metadata
+
+
+def test_max_fusion_takes_the_best_view() -> None:
+    matches = [("a", "name", 0.9), ("b", "description", 0.8), ("a", "description", 0.5)]
+
+    assert fuse_scores(matches, "max") == [("a", 0.9, 0), ("b", 0.8, 1)]
+
+
+def test_mean_fusion_averages_the_best_name_and_description() -> None:
+    matches = [("a", "name", 0.9), ("b", "description", 0.8), ("a", "description", 0.5)]
+
+    # a: (0.9 + 0.5) / 2 = 0.7; b has no name match, which counts as the floor 0.5:
+    # (0.5 + 0.8) / 2 = 0.65
+    fused = fuse_scores(matches, "mean")
+    assert [(skill, best) for skill, _, best in fused] == [("a", 0), ("b", 1)]
+    assert [score for _, score, _ in fused] == pytest.approx([0.7, 0.65])
+
+
+def test_rrf_fusion_favours_skills_found_by_both_groups() -> None:
+    matches = [("b", "name", 0.9), ("a", "name", 0.8), ("a", "description", 0.6)]
+
+    # a: 1/(60+2) + 1/(60+1) = 0.0325; b: 1/(60+1) = 0.0164, so a first despite b's best cosine
+    assert [skill for skill, _, _ in fuse_scores(matches, "rrf")] == ["a", "b"]
