@@ -241,9 +241,12 @@ def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]
         for template, docs in documents.items():
             for views in args.views or [DEFAULT_VIEWS]:
                 report = sync_evaluation_store(docs, embeddings, **location, views=views)
+                unit, shown = "skills", ""
+                if views != DEFAULT_VIEWS:  # several passages per skill
+                    unit, shown = "passages", f", views {','.join(views)}"
                 print(
-                    f"{report.collection} ({_short(model)}, {templates[template]}, views "
-                    f"{','.join(views)}): {report.added + report.updated} passages embedded, "
+                    f"{report.collection} ({_short(model)}, {templates[template]}{shown}): "
+                    f"{report.added + report.updated} {unit} embedded, "
                     f"{report.unchanged} reused, {report.removed} removed in "
                     f"{report.seconds:.1f} s",
                     file=sys.stderr,
