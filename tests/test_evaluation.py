@@ -38,8 +38,8 @@ from langchain_course_skills.evaluation import (
     skill_labels,
     sync_evaluation_store,
 )
-from langchain_course_skills.evaluation.gold import store_collection
 from langchain_course_skills.evaluation.metrics import METRICS
+from langchain_course_skills.store import skill_collection
 
 from .conftest import DECORTE
 
@@ -314,7 +314,7 @@ def test_skill_labels_reads_every_skill_of_the_store(minilm_store: Chroma) -> No
     assert labels[HASKELL] == "Haskell"
 
 
-def test_store_collection_reaches_the_chroma_collection_behind_a_store(
+def test_skill_collection_reaches_the_chroma_collection_behind_a_store(
     tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
 ) -> None:
     # The one place that reads langchain-chroma's private `_collection`: fails if it changes.
@@ -323,7 +323,7 @@ def test_store_collection_reaches_the_chroma_collection_behind_a_store(
     report = sync_evaluation_store(
         load_esco_skills(esco_slice)[:5], tiny_embeddings, persist_directory=tmp_path
     )
-    collection = store_collection(report.store)
+    collection = skill_collection(report.store)
 
     assert isinstance(collection, chromadb.Collection)
     assert collection.name == report.collection

@@ -35,6 +35,7 @@ EXPECTED_ALL = [
     "open_skill_store",
     "read_courses",
     "read_store_fingerprint",
+    "skill_collection",
     "sync_skill_store",
 ]
 

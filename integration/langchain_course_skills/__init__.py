@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         build_skill_store,
         open_skill_store,
         read_store_fingerprint,
+        skill_collection,
         sync_skill_store,
     )
     from langchain_course_skills.tools import create_skill_search_tool
@@ -72,6 +73,7 @@ _MODULES = {
     "open_skill_store": "store",
     "read_courses": "courses",
     "read_store_fingerprint": "store",
+    "skill_collection": "store",
     "sync_skill_store": "store",
 }
 
@@ -103,6 +105,7 @@ __all__ = [
     "open_skill_store",
     "read_courses",
     "read_store_fingerprint",
+    "skill_collection",
     "sync_skill_store",
 ]
 

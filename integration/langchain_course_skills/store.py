@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from tqdm.auto import tqdm
+from typing_extensions import Unpack
 
 from langchain_course_skills._faults import fault_point, page_size
 from langchain_course_skills._locks import store_write_lock
@@ -102,6 +103,19 @@ class SyncReport:
     """The view kinds the store holds of each skill."""
     skills: int = 0
     """Skills given to this build (each stored as one passage per view and language)."""
+
+
+class SyncOptions(TypedDict, total=False):
+    """The keyword options of `sync_skill_store`, which `build_skill_store` passes on."""
+
+    persist_directory: str | Path | None
+    client: ClientAPI | None
+    collection_name: str
+    prune: bool
+    batch_size: int
+    show_progress: bool
+    views: Sequence[str]
+    translations: Mapping[str, Sequence[Document]] | None
 
 
 def embeddings_fingerprint(embeddings: Embeddings) -> dict[str, str | int]:
@@ -191,6 +205,19 @@ def _embedded_folder(persist_directory: str | Path | None, client: ClientAPI | N
     if settings and not settings.chroma_server_host and settings.is_persistent:
         return Path(settings.persist_directory).expanduser().resolve()
     return None
+
+
+def skill_collection(store: Chroma) -> Collection:
+    """Return the Chroma collection behind a skill store (count, get, raw queries).
+
+    langchain-chroma keeps it private; this is the one place that reaches for it, and a test
+    fails if langchain-chroma ever renames it.
+
+    Example:
+        >>> skill_collection(open_skill_store(embeddings, persist_directory="skills-db")).count()
+        13896
+    """
+    return store._collection
 
 
 def find_collection(client: ClientAPI, name: str) -> Collection | None:
@@ -604,17 +631,7 @@ def sync_skill_store(
 
 
 def build_skill_store(
-    documents: Sequence[Document],
-    embeddings: Embeddings,
-    *,
-    persist_directory: str | Path | None = None,
-    client: ClientAPI | None = None,
-    collection_name: str = DEFAULT_COLLECTION,
-    prune: bool = False,
-    batch_size: int = DEFAULT_WRITE_BATCH,
-    show_progress: bool = True,
-    views: Sequence[str] = DEFAULT_VIEWS,
-    translations: Mapping[str, Sequence[Document]] | None = None,
+    documents: Sequence[Document], embeddings: Embeddings, **options: Unpack[SyncOptions]
 ) -> Chroma:
     """Create or update a cosine-distance Chroma skill store; safe to run again.
 
@@ -635,6 +652,7 @@ def build_skill_store(
     Args:
         documents: Skills with unique ids, for example from `load_esco_skills`.
         embeddings: Any LangChain embeddings; `E5Embeddings` for the course-skill model.
+        **options: The `SyncOptions`:
         persist_directory: Folder of an embedded Chroma store (created if missing).
         client: A Chroma client instead, for example `chromadb.HttpClient(...)` for a server.
         collection_name: The Chroma collection.
@@ -652,21 +670,10 @@ def build_skill_store(
     Example:
         >>> store = build_skill_store(load_esco_skills("skills_de.csv"), E5Embeddings(),
         ...                           persist_directory="skills-db")
-        >>> store._collection.count()
+        >>> skill_collection(store).count()
         13896
     """
-    return sync_skill_store(
-        documents,
-        embeddings,
-        persist_directory=persist_directory,
-        client=client,
-        collection_name=collection_name,
-        prune=prune,
-        batch_size=batch_size,
-        show_progress=show_progress,
-        views=views,
-        translations=translations,
-    ).store
+    return sync_skill_store(documents, embeddings, **options).store
 
 
 def _existing_collection(
@@ -757,7 +764,7 @@ def search_vectors(
     which asks Chroma once per vector; Chroma's collection answers many vectors at once.
     """
     results: list[list[tuple[Document, float]]] = []
-    collection = store._collection  # langchain-chroma searches one vector per call
+    collection = skill_collection(store)  # langchain-chroma searches one vector per call
     for start in range(0, len(vectors), _QUERY_PAGE):
         page: list[Sequence[float]] = [list(v) for v in vectors[start : start + _QUERY_PAGE]]
         found = collection.query(
@@ -801,14 +808,15 @@ class StoreLayout:
 
 def store_layout(store: Chroma) -> StoreLayout:
     """Read a store's views and languages from its fingerprint (no request to the store)."""
-    metadata = store._collection.metadata or {}  # langchain-chroma has no public accessor
-    stored = read_fingerprint(store._collection)
+    collection = skill_collection(store)
+    metadata = collection.metadata or {}
+    stored = read_fingerprint(collection)
     languages = tuple(filter(None, str(stored.get(LANGUAGES_KEY) or "").split(",")))
     views = stored_views(stored)
     skills = int(stored.get(SKILLS_KEY) or 0)
     passages = int(metadata.get(SYNC_COUNT_KEY) or 0)
     if views != DEFAULT_VIEWS or languages:
-        passages = passages or store._collection.count()
+        passages = passages or collection.count()
     ratio = passages / skills if skills and passages > skills else 1.0
     return StoreLayout(views=views, languages=languages, passages_per_skill=ratio)
 

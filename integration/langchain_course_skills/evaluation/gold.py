@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills._jsonl import json_objects
 from langchain_course_skills.errors import GoldSetError, parameter
-from langchain_course_skills.store import iter_stored
+from langchain_course_skills.store import iter_stored, skill_collection
 from langchain_course_skills.views import is_main_passage
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
 
@@ -207,15 +206,6 @@ def _label(metadata: Mapping[str, Any], text: str | None) -> str:
     return str(metadata.get("label") or text or "")
 
 
-def store_collection(store: Chroma) -> Collection:
-    """Return the Chroma collection behind a langchain-chroma store.
-
-    langchain-chroma has no public accessor, so this is the one place in the evaluation that
-    reaches into `store._collection`; tests/test_evaluation.py fails if that changes.
-    """
-    return store._collection
-
-
 def skill_labels(store: Chroma) -> dict[str, str]:
     """Return every skill of a store as id -> label (its text where it has no label).
 
@@ -224,7 +214,7 @@ def skill_labels(store: Chroma) -> dict[str, str]:
     """
     return {
         skill_id: _label(metadata, text)
-        for skill_id, metadata, text in iter_stored(store_collection(store), with_documents=True)
+        for skill_id, metadata, text in iter_stored(skill_collection(store), with_documents=True)
         if is_main_passage(metadata)
     }
 

@@ -28,7 +28,6 @@ from langchain_course_skills.evaluation.gold import (
     load_gold,
     resolve_relevant,
     skill_labels,
-    store_collection,
 )
 from langchain_course_skills.evaluation.metrics import mean_metrics, query_metrics
 from langchain_course_skills.retrievers import (
@@ -41,6 +40,7 @@ from langchain_course_skills.store import (
     SyncReport,
     embeddings_fingerprint,
     read_fingerprint,
+    skill_collection,
     sync_skill_store,
 )
 from langchain_course_skills.views import (
@@ -260,7 +260,7 @@ def _precision(embeddings: object) -> str:
 def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
     """Return what a configuration is: model, precision, passage template, collection, reranker."""
     store = retriever.store
-    collection = store_collection(store)
+    collection = skill_collection(store)
     stored = read_fingerprint(collection)
     details: dict[str, Any] = {
         "collection": collection.name,
@@ -383,7 +383,7 @@ def evaluate(
     configurations = {}
     for name, retriever in retrievers.items():
         # Configurations that share a collection (with and without reranker) resolve once.
-        key = store_collection(retriever.store).id
+        key = skill_collection(retriever.store).id
         if key not in resolved:
             labels = skill_labels(retriever.store)
             resolved[key] = resolve_relevant(queries, labels, strict=strict)
