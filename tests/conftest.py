@@ -11,6 +11,7 @@ import inspect
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ import pytest
 
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.testing import build_random_bi_encoder, build_random_cross_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data
 ESCO_EN = DATA / "esco" / "skills_en_v1.1.1.csv"
@@ -103,6 +106,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_benchmark(script: str, *args: object, timeout: int = 900) -> str:
+    """Run `benchmarks/<script>` offline in a subprocess; fail with its stderr, else return it."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:

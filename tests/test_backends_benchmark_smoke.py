@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+from tests.conftest import run_benchmark
+
+pytestmark = pytest.mark.integration  # a benchmark subprocess
 
 
 def test_quick_backends_benchmark_writes_every_part(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    command = [sys.executable, str(ROOT / "benchmarks" / "backends.py"), "--quick"]
-    command += ["--out", str(out), "--models", str(tmp_path / "models")]
+    run_benchmark("backends.py", "--quick", "--out", out, "--models", tmp_path / "models")
 
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=600,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "backends.json").read_text(encoding="utf-8"))
     variants = results["bi_encoder"][0]["variants"]
     assert {"torch fp32", "torch bf16", "onnx O2 fp32"} <= set(variants)

@@ -6,29 +6,18 @@ No timing is asserted: speed is measured by the benchmarks, not by tests.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration  # benchmark subprocesses
+from tests.conftest import run_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration  # benchmark subprocesses
 
 
 def _quick(script: str, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "results"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out), *extra],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_benchmark(script, "--quick", "--out", out, *extra)
     name = script.removesuffix(".py")
     assert (out / f"{name}.md").stat().st_size > 0
     return json.loads((out / f"{name}.json").read_text(encoding="utf-8"))

@@ -6,32 +6,21 @@ No timing is asserted: speed is measured by `benchmarks/serve_load.py`, not by t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration  # a benchmark subprocess
+from tests.conftest import run_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration  # a benchmark subprocess
 
 
 def test_quick_serve_load_answers_without_errors_and_sheds_overload(tmp_path: Path) -> None:
     out = tmp_path / "results"
 
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--quick", "--seconds", "2"]
-        + ["--out", str(out), "--work", str(tmp_path / "work")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=600,
-        check=False,
+    run_benchmark(
+        "serve_load.py", "--quick", "--seconds", "2", "--out", out, "--work", tmp_path / "work"
     )
-
-    assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "serve_load.json").read_text(encoding="utf-8"))
     first, overload = results["variants"]["first stage"], results["variants"]["overload"]
     assert first["answered"] > 0 and first["errors"] == 0 and first["shed_503"] == 0

@@ -13,6 +13,7 @@ import logging
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -116,7 +117,8 @@ def hub_unreachable_reason() -> str | None:
     return None
 
 
-def _is_cached(model_name: str, hub_options: dict[str, Any]) -> bool:
+def cached_config(model_name: str, hub_options: Mapping[str, Any]) -> Path | None:
+    """The cached config.json of Hub id `model_name` (`revision`, `cache_folder`), or None."""
     from huggingface_hub import try_to_load_from_cache
 
     try:
@@ -127,8 +129,8 @@ def _is_cached(model_name: str, hub_options: dict[str, Any]) -> bool:
             revision=hub_options.get("revision"),
         )
     except ValueError:  # not a valid Hub id
-        return False
-    return isinstance(found, str)
+        return None
+    return Path(found) if isinstance(found, str) else None
 
 
 def _looks_like_path(model_name: str) -> bool:
@@ -172,7 +174,7 @@ def locate_model(
     if _looks_like_path(model_name):
         problem = f"no {kind} model folder at {model_name!r}"
         raise ModelLoadError(problem, model_name=model_name, kind=kind)
-    cached = _is_cached(model_name, hub_options)
+    cached = cached_config(model_name, hub_options) is not None
     if hub_offline():
         if cached:
             return ModelSource(model_name, local_files_only=True)

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from langchain_course_skills._models import cached_config
+
 logger = logging.getLogger(__name__)
 
 _COMMIT = re.compile("[0-9a-f]{40}")  # a snapshot folder is named by its commit hash
-_PROBE_FILE = "config.json"  # every transformers model has one at the top of its snapshot
 
 
 def _snapshot_commit(folder: Path) -> str | None:
@@ -34,17 +35,9 @@ def model_revision(model_name: str, model_kwargs: Mapping[str, Any] | None = Non
     path = Path(model_name).expanduser()
     if path.is_dir():
         return _snapshot_commit(path.resolve())
-    options = model_kwargs or {}
     try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(
-            model_name,
-            _PROBE_FILE,
-            cache_dir=options.get("cache_folder"),
-            revision=options.get("revision"),
-        )
+        found = cached_config(model_name, model_kwargs or {})
     except Exception:  # an id the Hub library refuses: nothing to record
         logger.debug("no cached revision for %s", model_name, exc_info=True)
         return None
-    return _snapshot_commit(Path(found).parent) if isinstance(found, str) else None
+    return _snapshot_commit(found.parent) if found is not None else None
