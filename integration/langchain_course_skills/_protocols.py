@@ -6,7 +6,10 @@ records their fingerprint, and course texts are embedded in batches.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @runtime_checkable
@@ -28,4 +31,30 @@ class QueryBatchEmbeddings(Protocol):
 
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Embed course texts as queries."""
+        ...
+
+
+@runtime_checkable
+class TokenizedEmbeddings(Protocol):
+    """Embeddings that count tokens, so that a long course text can be read passage by passage.
+
+    Others get the whole text, and read what their model reads of it.
+    """
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens the model reads of a query, its prefix and special tokens included."""
+        ...
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The model's tokenizer (offsets of passages are taken from it)."""
+        ...
+
+    def count_tokens(self, text: str, *, query: bool = True) -> int:
+        """Tokens of `text` as the model reads it, prefix included."""
+        ...
+
+    def token_counts(self, texts: list[str], *, query: bool = True) -> list[int]:
+        """`count_tokens` of many texts at once."""
         ...

@@ -103,6 +103,11 @@ class E5Embeddings(BaseModel, Embeddings):
         return self._client
 
     @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer."""
+        return self.client.tokenizer
+
+    @property
     def model_identity(self) -> str:
         """The Hub id, or the absolute path of a local model, as stores record it."""
         return model_identity(self.model_name)

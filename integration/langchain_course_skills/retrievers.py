@@ -12,8 +12,9 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
+from langchain_course_skills._protocols import TokenizedEmbeddings
 from langchain_course_skills.compressors import SkillReranker
-from langchain_course_skills.embeddings import E5Embeddings, embed_queries
+from langchain_course_skills.embeddings import embed_queries
 from langchain_course_skills.passages import DEFAULT_OVERLAP_TOKENS, Passage, split_passages
 from langchain_course_skills.store import search_vectors, store_layout
 from langchain_course_skills.views import (
@@ -263,7 +264,7 @@ class SkillRetriever(BaseRetriever):
         """
         embeddings = self.store.embeddings
         whole = [[Passage(0, len(text))] for text in texts]
-        if not isinstance(embeddings, E5Embeddings):
+        if not isinstance(embeddings, TokenizedEmbeddings):
             return whole  # no tokenizer to count with: the model reads what it can
         limit = embeddings.max_tokens
         counts = embeddings.token_counts(texts)
@@ -275,7 +276,7 @@ class SkillRetriever(BaseRetriever):
         def fits(passages: list[str]) -> list[bool]:
             return [count <= size for count in embeddings.token_counts(passages)]
 
-        tokenizer = embeddings.client.tokenizer
+        tokenizer = embeddings.tokenizer
         return [
             plan
             if count <= limit
