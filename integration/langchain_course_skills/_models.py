@@ -208,16 +208,6 @@ def _torch_dtype(dtype: torch.dtype, backend: str) -> torch.dtype:
     return dtype if backend == "torch" else torch.float32
 
 
-def _use_backend(
-    model: SentenceTransformer | CrossEncoder, model_name: str, backend: str, dtype: torch.dtype
-) -> None:
-    if backend == "torch":
-        return
-    from langchain_course_skills._backends import use_backend
-
-    use_backend(model, model_name, backend, dtype)
-
-
 def load_sentence_transformer(
     model_name: str,
     device: str,
@@ -230,7 +220,7 @@ def load_sentence_transformer(
     """Load a bi-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`.
 
     `max_seq_length` caps the input length; a model whose own limit is lower keeps its own.
-    `backend` "onnx" or "openvino" runs the transformer there (see `_backends.use_backend`).
+    With `backend` "onnx" or "openvino" the model loads in fp32, ready for `_backends.use_backend`.
     """
     options = dict(model_kwargs or {})
     source = locate_model(model_name, "embedding", options)
@@ -246,7 +236,6 @@ def load_sentence_transformer(
         )
     except Exception as exc:  # many kinds: OSError, HFValidationError, ValueError, ...
         raise _loading_failed(source, "embedding", exc) from exc
-    _use_backend(model, model_name, backend, dtype)
     own_limit = model.max_seq_length
     if max_seq_length is not None and (own_limit is None or max_seq_length < own_limit):
         model.max_seq_length = max_seq_length
@@ -322,6 +311,5 @@ def load_cross_encoder(
         transformers_logging.set_verbosity(verbosity)
     if require_head:
         _check_relevance_head(model, model_name)
-    _use_backend(model, model_name, backend, dtype)
     logger.info("loaded cross-encoder %s on %s in %s", model_name, device, dtype)
     return model

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_course_skills._backends import Backend, resolve_backend
+from langchain_course_skills._backends import Backend, resolve_backend, use_backend
 from langchain_course_skills._models import (
     Precision,
     load_cross_encoder,
@@ -86,6 +86,8 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
             self.model_kwargs,
             backend=backend,
         )
+        if backend != "torch":
+            use_backend(self._client, self.model_name, backend, dtype)
 
     @property
     def client(self) -> CrossEncoder:
