@@ -55,14 +55,16 @@ def cross_encoder(tiny_cross_encoder: Path, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 def torch_embeddings(bi_encoder: Path) -> E5Embeddings:
-    return E5Embeddings(model_name=str(bi_encoder), device="cpu")
+    return E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_vectors_equal_torch_fp32(
     backend: str, bi_encoder: Path, torch_embeddings: E5Embeddings
 ) -> None:
-    embeddings = E5Embeddings(model_name=str(bi_encoder), device="cpu", backend=backend)
+    embeddings = E5Embeddings(
+        model_name=str(bi_encoder), device="cpu", precision="fp32", backend=backend
+    )
 
     documents = np.array(embeddings.embed_documents(TEXTS))
     queries = np.array(embeddings.embed_queries(TEXTS))
@@ -73,7 +75,9 @@ def test_backend_vectors_equal_torch_fp32(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_applies_the_query_prefix(backend: str, bi_encoder: Path) -> None:
-    embeddings = E5Embeddings(model_name=str(bi_encoder), device="cpu", backend=backend)
+    embeddings = E5Embeddings(
+        model_name=str(bi_encoder), device="cpu", precision="fp32", backend=backend
+    )
     expected = embeddings.client.encode(QUERY_PREFIX + "WordPress", normalize_embeddings=True)
 
     query = embeddings.embed_query("WordPress")
@@ -86,32 +90,40 @@ def test_backend_applies_the_query_prefix(backend: str, bi_encoder: Path) -> Non
 def test_backend_scores_equal_torch_fp32(backend: str, cross_encoder: Path) -> None:
     pairs = [(text, skill) for text in TEXTS for skill in ("WordPress", "Scrum")]
     pairs.append(("Kurs " * 600, "WordPress"))  # over 512 tokens: scored window by window
-    expected = SkillCrossEncoder(model_name=str(cross_encoder), device="cpu").score(pairs)
+    expected = SkillCrossEncoder(
+        model_name=str(cross_encoder), device="cpu", precision="fp32"
+    ).score(pairs)
 
-    scores = SkillCrossEncoder(model_name=str(cross_encoder), device="cpu", backend=backend).score(
-        pairs
-    )
+    scores = SkillCrossEncoder(
+        model_name=str(cross_encoder), device="cpu", precision="fp32", backend=backend
+    ).score(pairs)
 
     assert np.abs(np.array(scores) - np.array(expected)).max() < 1e-3
 
 
 def test_minilm_vectors_through_onnx_equal_torch(minilm_path: Path, tmp_path: Path) -> None:
     model = _linked_copy(minilm_path, tmp_path / "minilm")
-    expected = np.array(E5Embeddings(model_name=str(model), device="cpu").embed_documents(TEXTS))
+    expected = np.array(
+        E5Embeddings(model_name=str(model), device="cpu", precision="fp32").embed_documents(TEXTS)
+    )
 
     vectors = np.array(
-        E5Embeddings(model_name=str(model), device="cpu", backend="onnx").embed_documents(TEXTS)
+        E5Embeddings(
+            model_name=str(model), device="cpu", precision="fp32", backend="onnx"
+        ).embed_documents(TEXTS)
     )
 
     assert (vectors * expected).sum(1).min() >= 0.9999
 
 
 def test_second_load_reuses_the_export(bi_encoder: Path, caplog: pytest.LogCaptureFixture) -> None:
-    E5Embeddings(model_name=str(bi_encoder), device="cpu", backend="onnx")  # exports if needed
+    E5Embeddings(
+        model_name=str(bi_encoder), device="cpu", precision="fp32", backend="onnx"
+    )  # exports if needed
     exported = sorted((bi_encoder / EXPORTS_FOLDER).rglob("*.onnx"))
 
     with caplog.at_level(logging.INFO, logger="langchain_course_skills._backends"):
-        E5Embeddings(model_name=str(bi_encoder), device="cpu", backend="onnx")
+        E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32", backend="onnx")
 
     assert exported  # beside the model
     assert not [r for r in caplog.records if "exporting" in r.getMessage()]
@@ -124,7 +136,7 @@ def test_hub_cache_snapshot_exports_to_the_user_cache(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     snapshot = _linked_copy(tiny_bi_encoder, tmp_path / "models--org--tiny" / "snapshots" / "abc")
 
-    E5Embeddings(model_name=str(snapshot), device="cpu", backend="onnx")
+    E5Embeddings(model_name=str(snapshot), device="cpu", precision="fp32", backend="onnx")
 
     assert not (snapshot / EXPORTS_FOLDER).exists()
     assert list((tmp_path / "cache" / "course-skills" / "exports").rglob("model.onnx"))
@@ -133,7 +145,7 @@ def test_hub_cache_snapshot_exports_to_the_user_cache(
 def test_store_fingerprint_does_not_name_the_backend(
     bi_encoder: Path, torch_embeddings: E5Embeddings
 ) -> None:
-    onnx = E5Embeddings(model_name=str(bi_encoder), device="cpu", backend="onnx")
+    onnx = E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32", backend="onnx")
 
     assert embeddings_fingerprint(onnx) == embeddings_fingerprint(torch_embeddings)
 
@@ -148,7 +160,7 @@ def test_missing_runtime_names_the_extra_to_install(
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
 
     with pytest.raises(ImportError, match=rf'pip install "langchain-course-skills\[{extra}\]"'):
-        E5Embeddings(model_name=str(bi_encoder), device="cpu", backend=backend)
+        E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32", backend=backend)
 
 
 def test_onnx_with_bf16_is_refused_with_the_alternatives(bi_encoder: Path) -> None:
@@ -184,9 +196,9 @@ def test_cli_search_with_onnx_ranks_as_torch_on_a_torch_built_store(
     bi_encoder: Path, cross_encoder: Path, esco_slice: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "skills-db"
-    _cli("index", esco_slice, "--db", db, "--model", bi_encoder)
+    _cli("index", esco_slice, "--db", db, "--model", bi_encoder, "--precision", "fp32")
     search = ["search", "manage musical staff", "--db", db, "-k", 10, "--json", "--rerank"]
-    search += ["--reranker", cross_encoder, "--top-n", 5]
+    search += ["--reranker", cross_encoder, "--top-n", 5, "--precision", "fp32"]
 
     by_torch = json.loads(_cli(*search))
     by_onnx = json.loads(_cli(*search, "--backend", "onnx"))
