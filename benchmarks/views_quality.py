@@ -43,7 +43,7 @@ from langchain_course_skills.views import (
     fuse_scores,
     passage_skill,
     passages_to_fetch,
-    view_group,
+    view_kind,
     view_passages,
 )
 from precision_decision import Queries, query_sets
@@ -203,7 +203,7 @@ def main() -> None:  # noqa: PLR0915
     for name, (passages, rules) in configs.items():
         vectors = torch.from_numpy(cache.vectors[cache.rows([p.page_content for p in passages])])
         skills = [passage_skill(str(p.id), p.metadata) for p in passages]
-        groups = [view_group(p.metadata) for p in passages]
+        groups = [view_kind(p.metadata) for p in passages]
         for rule in rules:
             row_name = name if len(rules) == 1 else f"{name} ({rule})"
             row: dict[str, Any] = {

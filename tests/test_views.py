@@ -327,8 +327,32 @@ def test_max_fusion_takes_the_best_view() -> None:
     assert fuse_scores(matches, "max") == [("a", 0.9, 0), ("b", 0.8, 1)]
 
 
+def test_blend_fusion_averages_label_and_description_and_lets_a_clear_alt_label_win() -> None:
+    matches = [
+        ("a", "alt", 0.95),  # 0.1 clear of a's label and description: counts, less the margin
+        ("b", "alt", 0.9),  # not clear of b's label: b keeps the mean of label and description
+        ("b", "label", 0.85),
+        ("a", "label", 0.6),
+        ("b", "description", 0.7),
+        ("a", "description", 0.5),
+    ]
+
+    fused = fuse_scores(matches, "blend")
+
+    # a: max((0.6 + 0.5) / 2, 0.95 - 0.1) = 0.85; b: max((0.85 + 0.7) / 2, 0.9 - 0.1) = 0.8
+    assert [skill for skill, _, _ in fused] == ["a", "b"]
+    assert [score for _, score, _ in fused] == pytest.approx([0.85, 0.8])
+    assert [best for _, _, best in fused] == [0, 1]  # the matched view: each skill's best passage
+
+
+def test_blend_fusion_of_a_label_only_store_is_the_label_similarity() -> None:
+    matches = [("a", "label", 0.9), ("b", "label", 0.7)]
+
+    assert fuse_scores(matches, "blend") == [("a", 0.9, 0), ("b", 0.7, 1)]
+
+
 def test_mean_fusion_averages_the_best_name_and_description() -> None:
-    matches = [("a", "name", 0.9), ("b", "description", 0.8), ("a", "description", 0.5)]
+    matches = [("a", "label", 0.9), ("b", "description", 0.8), ("a", "description", 0.5)]
 
     # a: (0.9 + 0.5) / 2 = 0.7; b has no name match, which counts as the floor 0.5:
     # (0.5 + 0.8) / 2 = 0.65
@@ -338,7 +362,7 @@ def test_mean_fusion_averages_the_best_name_and_description() -> None:
 
 
 def test_rrf_fusion_favours_skills_found_by_both_groups() -> None:
-    matches = [("b", "name", 0.9), ("a", "name", 0.8), ("a", "description", 0.6)]
+    matches = [("b", "label", 0.9), ("a", "label", 0.8), ("a", "description", 0.6)]
 
     # a: 1/(60+2) + 1/(60+1) = 0.0325; b: 1/(60+1) = 0.0164, so a first despite b's best cosine
     assert [skill for skill, _, _ in fuse_scores(matches, "rrf")] == ["a", "b"]

@@ -18,7 +18,7 @@ def test_quick_views_benchmark_writes_every_configuration(tmp_path: Path) -> Non
 
     run_benchmark(*command)
     report = json.loads((out / "views_quality.json").read_text(encoding="utf-8"))
-    # 2 one-view baselines + 3 view sets x 3 fusions
-    assert len(report["configurations"]) == 11
+    # 2 one-view baselines + 3 view sets x 4 fusions
+    assert len(report["configurations"]) == 14
     assert set(report["mrr10_lift_over_label_only"]["label only"].values()) == {0.0}
     assert "| configuration |" in (out / "views_quality.md").read_text(encoding="utf-8")

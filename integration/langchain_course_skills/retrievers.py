@@ -25,7 +25,7 @@ from langchain_course_skills.views import (
     passage_skill,
     passages_to_fetch,
     skill_result,
-    view_group,
+    view_kind,
 )
 from langchain_course_skills.vocabulary import (
     DEFAULT_FUSION,
@@ -212,7 +212,7 @@ class SkillRetriever(BaseRetriever):
     def _skills(self, found: list[tuple[Document, float]]) -> tuple[list[Document], int]:
         """Fuse one vector's passages per skill; return the skills and how many there were."""
         matches = [
-            (passage_skill(str(doc.id), doc.metadata), view_group(doc.metadata), 1.0 - distance)
+            (passage_skill(str(doc.id), doc.metadata), view_kind(doc.metadata), 1.0 - distance)
             for doc, distance in found
         ]
         fused = fuse_scores(matches, self.view_fusion)

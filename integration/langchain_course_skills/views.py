@@ -37,9 +37,14 @@ logger = logging.getLogger(__name__)
 
 VIEW_KINDS = ("label", "alt", "description")  # the views a store can hold, in id order
 DEFAULT_VIEWS: tuple[str, ...] = ("label",)  # one passage per skill, as stores always held
-ViewFusion = Literal["max", "mean", "rrf"]
-VIEW_FUSIONS: tuple[ViewFusion, ...] = ("max", "mean", "rrf")
-DEFAULT_VIEW_FUSION: ViewFusion = "max"
+ViewFusion = Literal["blend", "max", "mean", "rrf"]
+VIEW_FUSIONS: tuple[ViewFusion, ...] = ("blend", "max", "mean", "rrf")
+# "blend" measured best on the Decorte validation sets over all 13,896 ESCO skills with
+# all-MiniLM-L6-v2 (benchmarks/views_quality.py, docs/views.md).
+DEFAULT_VIEW_FUSION: ViewFusion = "blend"
+# "blend": an alternative label outranks the label and description only by more than this
+# cosine margin (an exact synonym still wins; a loose one no longer crowds out the skill).
+ALT_MARGIN = 0.1
 VIEW_SEPARATOR = "#"  # between the skill id and the view in a passage id
 RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
 FETCH_GROWTH = 2  # how much deeper a search goes when its passages gave fewer than k skills
@@ -174,12 +179,15 @@ def fuse_scores(
     """Fuse one query's passage matches per skill; return (skill id, score, best match), best first.
 
     Args:
-        matches: (skill id, view group, cosine similarity) of the passages found, best first;
-            the group is "name" (preferred or alternative label) or "description".
-        rule: "max": the best similarity of any view; "mean": the mean over the view groups
-            of each group's best similarity (a group not found scores `floor`, since its
-            passages rank below every one found); "rrf": reciprocal-rank fusion of the
-            per-group rankings of skills (ties by the best similarity).
+        matches: (skill id, view kind, cosine similarity) of the passages found, best first;
+            the kind is "label", "alt" or "description" (any language).
+        rule: "blend": the mean of the best label and the best description match, or the best
+            alternative label less `ALT_MARGIN` if that is higher; "max": the best similarity
+            of any view; "mean": the mean over the evidence groups (names: labels and
+            alternative labels; descriptions) of each group's best similarity; "rrf":
+            reciprocal-rank fusion of the per-group rankings of skills (ties by the best
+            similarity). In "blend" and "mean", a kind the store has but that was not among
+            the matches of a skill scores `floor`, since its passages rank below every one found.
         floor: The similarity of a group not among the matches (default: the lowest found).
 
     Returns:
@@ -187,17 +195,27 @@ def fuse_scores(
         ties only), and the index in `matches` of its best match.
     """
     best: dict[str, int] = {}
+    per_kind: dict[str, dict[str, float]] = {}
     per_group: dict[str, dict[str, float]] = {}
-    for index, (skill, group, similarity) in enumerate(matches):
+    for index, (skill, kind, similarity) in enumerate(matches):
         if skill not in best or similarity > matches[best[skill]][2]:
             best[skill] = index
-        scores = per_group.setdefault(group, {})
-        scores[skill] = max(similarity, scores.get(skill, similarity))
-    if rule == "max":
+        for key, table in ((kind, per_kind), (_GROUPS.get(kind, "name"), per_group)):
+            scores = table.setdefault(key, {})
+            scores[skill] = max(similarity, scores.get(skill, similarity))
+    low = min((m[2] for m in matches), default=0.0) if floor is None else floor
+    if rule == "blend":
+        main = [per_kind[kind] for kind in ("label", "description") if kind in per_kind]
+        alt = per_kind.get("alt", {})
+        fused = {}
+        for skill in best:
+            base = sum(scores.get(skill, low) for scores in main) / len(main) if main else low
+            fused[skill] = max(base, alt[skill] - ALT_MARGIN) if skill in alt else base
+        order = sorted(best, key=lambda skill: fused[skill], reverse=True)
+    elif rule == "max":
         fused = {skill: matches[index][2] for skill, index in best.items()}
         order = sorted(best, key=lambda skill: fused[skill], reverse=True)
     elif rule == "mean":
-        low = min((m[2] for m in matches), default=0.0) if floor is None else floor
         fused = {
             skill: sum(scores.get(skill, low) for scores in per_group.values()) / len(per_group)
             for skill in best
@@ -217,9 +235,10 @@ def fuse_scores(
     return [(skill, fused[skill], best[skill]) for skill in order]
 
 
-def view_group(metadata: Mapping[str, object]) -> str:
-    """The evidence group of a stored passage: "name" or "description"."""
-    return _GROUPS.get(str(metadata.get(VIEW_KEY) or "label"), "name")
+def view_kind(metadata: Mapping[str, object]) -> str:
+    """The view kind of a stored passage: "label", "alt" or "description" (any language)."""
+    kind = str(metadata.get(VIEW_KEY) or "label")
+    return kind if kind in VIEW_KINDS else "label"
 
 
 def passages_to_fetch(k: int, passages_per_skill: float) -> int:
