@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_course_skills.cli import main
 from tests.conftest import ESCO_DE_LABELS  # same concept URIs as ESCO_EN, German labels
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    status = main([str(arg) for arg in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+from tests.conftest import run_cli as _run
 
 
 def test_index_with_views_and_a_language_then_info_and_search(
@@ -45,6 +39,8 @@ def test_index_with_views_and_a_language_then_info_and_search(
     assert status == 0
     assert len(records) == 5
     assert len({r["uri"] for r in records}) == 5
+    # the curator sees which view found each skill
+    assert all(r["matched_view"] and r["matched_text"] for r in records)
 
 
 def test_index_with_other_views_than_the_store_is_refused(

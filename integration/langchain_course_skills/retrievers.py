@@ -16,7 +16,7 @@ from langchain_course_skills._protocols import TokenizedEmbeddings
 from langchain_course_skills.compressors import SkillReranker
 from langchain_course_skills.embeddings import embed_queries
 from langchain_course_skills.passages import DEFAULT_OVERLAP_TOKENS, Passage, split_passages
-from langchain_course_skills.store import search_vectors, store_layout
+from langchain_course_skills.store import cosine_similarity, search_vectors, store_layout
 from langchain_course_skills.views import (
     DEFAULT_VIEW_FUSION,
     FETCH_GROWTH,
@@ -201,7 +201,7 @@ class SkillRetriever(BaseRetriever):
         for found in search_vectors(self.store, vectors, k, where):
             documents = []
             for doc, distance in found:
-                similarity = 1.0 - distance  # cosine distance -> cosine similarity
+                similarity = cosine_similarity(distance)
                 if self.score_threshold is not None and similarity < self.score_threshold:
                     continue
                 metadata = {**doc.metadata, SIMILARITY_KEY: similarity}
@@ -212,7 +212,11 @@ class SkillRetriever(BaseRetriever):
     def _skills(self, found: list[tuple[Document, float]]) -> tuple[list[Document], int]:
         """Fuse one vector's passages per skill; return the skills and how many there were."""
         matches = [
-            (passage_skill(str(doc.id), doc.metadata), view_kind(doc.metadata), 1.0 - distance)
+            (
+                passage_skill(str(doc.id), doc.metadata),
+                view_kind(doc.metadata),
+                cosine_similarity(distance),
+            )
             for doc, distance in found
         ]
         fused = fuse_scores(matches, self.view_fusion)

@@ -283,7 +283,12 @@ def _verify(collection: Collection, fingerprint: dict[str, Any], where: str) -> 
         raise StoreMismatchError(msg)
 
 
-def _cosine_similarity(distance: float) -> float:
+def cosine_similarity(distance: float) -> float:
+    """The cosine similarity of a cosine distance, as Chroma returns it for a skill store.
+
+    Every similarity the package reports comes through here; a store opens only if its
+    collection uses cosine distance (`collection_space`), which makes this exact.
+    """
     return 1.0 - distance
 
 
@@ -294,7 +299,7 @@ def _chroma(client: ClientAPI, name: str, embeddings: Embeddings) -> Chroma:
         client=client,
         collection_name=name,
         embedding_function=embeddings,
-        relevance_score_fn=_cosine_similarity,
+        relevance_score_fn=cosine_similarity,
     )
 
 

@@ -82,15 +82,29 @@ class SkillHit:
     """The skill text the models saw."""
     evidence: dict[str, int] | None = None
     """Character offsets {"start", "end"} of the part of the course text that found the skill."""
+    matched_view: str | None = None
+    """In a store with several views per skill: the view that matched ("alt", "de:label", ...)."""
+    matched_text: str | None = None
+    """In a store with several views per skill: the text of the view that matched."""
 
     def to_record(self, digits: int = 4) -> dict[str, Any]:
-        """Return a JSON-ready dict with stable keys and rounded scores (the id is the uri)."""
+        """Return a JSON-ready dict with stable keys and rounded scores (the id is the uri).
+
+        `matched_view` and `matched_text` appear only for stores with several views per skill.
+        """
         record = asdict(self)
         del record["id"]
+        for key in ("matched_view", "matched_text"):
+            if record[key] is None:
+                del record[key]
         for key in ("similarity", "relevance_score"):
             if record[key] is not None:
                 record[key] = round(record[key], digits)
         return record
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _score(value: object) -> float | None:
@@ -114,6 +128,8 @@ def skill_hits(documents: Sequence[Document]) -> list[SkillHit]:
                 relevance_score=_score(meta.get(RELEVANCE_KEY)),
                 text=doc.page_content,
                 evidence=dict(evidence) if evidence else None,
+                matched_view=_text(meta.get(MATCHED_VIEW_KEY)),
+                matched_text=_text(meta.get(MATCHED_TEXT_KEY)),
             )
         )
     return hits

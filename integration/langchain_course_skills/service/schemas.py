@@ -135,6 +135,10 @@ class Skill(_Model):
     """The skill text the models saw."""
     evidence: Evidence | None
     """The passage of the course text that found the skill; null: the whole text."""
+    matched_view: str | None = None
+    """In a store with several views per skill: the view that matched ("alt", "de:label", ...)."""
+    matched_text: str | None = None
+    """In a store with several views per skill: the text of the view that matched."""
 
 
 class SearchResponse(_Model):
