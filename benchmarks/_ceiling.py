@@ -17,7 +17,7 @@ machine the whole path uses, padding, tokenization and the store included.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -52,6 +52,31 @@ def model_flops(config: Any, tokens: Iterable[int]) -> float:
         int(config.intermediate_size),
         tokens,
     )
+
+
+def counted_flops(models: Sequence[Any], call: Callable[[], object]) -> float:
+    """Run `call` once; return the `model_flops` of every sequence the transformers saw.
+
+    A forward pre-hook on each transformers model reads the attention mask of every batch, so
+    what is counted is what ran: the passages of a long course text, the windows of an
+    over-long pair, real tokens only (padding left out).
+    """
+    total = 0.0
+
+    def count(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        nonlocal total
+        mask = kwargs.get("attention_mask")
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        lengths = mask.sum(dim=1).tolist() if mask is not None else [ids.shape[1]] * len(ids)
+        total += model_flops(module.config, lengths)
+
+    handles = [model.register_forward_pre_hook(count, with_kwargs=True) for model in models]
+    try:
+        call()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
 
 
 def _gflops(m: int, k: int, n: int, dtype: torch.dtype) -> float:

@@ -71,7 +71,7 @@ from langchain_course_skills import (
 )
 from langchain_course_skills._models import resolve_device, resolve_precision
 from langchain_course_skills.evaluation.metrics import compute_metrics, query_metrics
-from langchain_course_skills.store import HNSW_CONFIGURATION
+from langchain_course_skills.store import HNSW_CONFIGURATION, search_vectors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOP_N = 10  # skills kept after re-ranking
@@ -410,9 +410,10 @@ def quality(
                 for m in ("rp@5", "mrr@10")
             },
         }
-    for text in COURSES.values():
-        exact = _exact(our_keys, our_matrix, ours_emb.embed_query(text))
-        found = [str(doc.metadata["uri"]) for doc in retriever.invoke(text)]
+    for text in COURSES.values():  # the store's search for one vector, as the exact one
+        vector = ours_emb.embed_query(text)
+        exact = _exact(our_keys, our_matrix, vector)
+        found = [doc.id for doc, _ in search_vectors(ours_store, [vector], K, None)[0]]
         recalls.append(len(set(found) & set(exact)) / len(exact))
     figures["recall_at_30"] = statistics.fmean(recalls)
     figures["recall_at_30_min"] = min(recalls)
@@ -568,15 +569,9 @@ def part_rerank(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
 def _rerank_flops(
     emb: E5Embeddings, ce: SkillCrossEncoder, text: str, retriever: SkillRetriever
 ) -> float:
-    """FLOPs of a reranked query: the course as a query, then every (window, skill) pair."""
-    query = _ceiling.model_flops(emb.client[0].model.config, [emb.count_tokens(text)])
-    candidates = retriever.model_copy(update={"reranker": None}).invoke(text)
-    fitted, _ = ce._fitted([(text, doc.page_content) for doc in candidates])
-    encoded = ce.client.tokenizer(
-        [q for q, _ in fitted], [p for _, p in fitted], truncation=True, max_length=ce.max_tokens
-    )
-    pairs = [len(ids) for ids in encoded["input_ids"]]
-    return query + _ceiling.model_flops(ce.client[0].model.config, pairs)
+    """FLOPs of one reranked query as it runs: the course's passages, then the reranker's pairs."""
+    models = [emb.client[0].model, ce.client[0].model]
+    return _ceiling.counted_flops(models, lambda: retriever.invoke(text))
 
 
 def part_ablation(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
