@@ -57,25 +57,33 @@ def model_flops(config: Any, tokens: Iterable[int]) -> float:
 def counted_flops(models: Sequence[Any], call: Callable[[], object]) -> float:
     """Run `call` once; return the `model_flops` of every sequence the transformers saw.
 
-    A forward pre-hook on each transformers model reads the attention mask of every batch, so
+    Each transformers model's `forward` is wrapped for the call (sentence-transformers calls
+    the method directly, past any module hook) to read the attention mask of every batch, so
     what is counted is what ran: the passages of a long course text, the windows of an
     over-long pair, real tokens only (padding left out).
     """
     total = 0.0
 
-    def count(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        nonlocal total
-        mask = kwargs.get("attention_mask")
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        lengths = mask.sum(dim=1).tolist() if mask is not None else [ids.shape[1]] * len(ids)
-        total += model_flops(module.config, lengths)
+    def counting(model: Any) -> Callable[..., Any]:
+        forward = model.forward
 
-    handles = [model.register_forward_pre_hook(count, with_kwargs=True) for model in models]
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            nonlocal total
+            mask = kwargs.get("attention_mask")
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            lengths = mask.sum(dim=1).tolist() if mask is not None else [ids.shape[1]] * len(ids)
+            total += model_flops(model.config, lengths)
+            return forward(*args, **kwargs)
+
+        return wrapped
+
+    for model in models:
+        model.forward = counting(model)
     try:
         call()
     finally:
-        for handle in handles:
-            handle.remove()
+        for model in models:
+            del model.forward  # the class's own method again
     return total
 
 
