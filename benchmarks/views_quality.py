@@ -255,7 +255,7 @@ def markdown(report: dict[str, Any]) -> str:
     sets = list(report["queries"])
     head = " | ".join(f"{s} rp@5 | {s} mrr@10" for s in sets)
     lines = [
-        "# Views of each skill, fused per skill: all-MiniLM-L6-v2, untrained, exact search",
+        f"# Views of each skill, fused per skill: {report['model']}, exact search",
         "",
         f"{report['skills']} English ESCO skills, top {report['k']}; queries: "
         + ", ".join(f"{s} {n}" for s, n in report["queries"].items())
