@@ -175,9 +175,11 @@ class SkillRetriever(BaseRetriever):
     (reciprocal-rank fusion) or "round_robin" (best rank in a passage)."""
     view_fusion: ViewFusion = DEFAULT_VIEW_FUSION
     """How a skill's views (alternative labels, description, languages) combine in a store
-    built with several: "max" (best view), "mean" (mean of the best name and the best
-    description match) or "rrf" (reciprocal-rank fusion of the names and descriptions
-    rankings). Each skill is returned once, as its main text, with the view that matched."""
+    built with several: "blend" (the default: mean of the best label and description match,
+    or the best alternative label less a margin if higher), "max" (best view), "mean" (mean
+    of the best name and the best description match) or "rrf" (reciprocal-rank fusion of the
+    names and descriptions rankings). Each skill is returned once, as its main text, with the
+    view that matched; see docs/views.md for the measurements."""
     passage_tokens: int | None = Field(default=DEFAULT_PASSAGE_TOKENS, ge=MIN_PASSAGE_TOKENS)
     """Tokens per passage of a long text (prefix and special tokens included, at most the
     model's limit); None: the model's limit. Texts within the model's limit are never split."""
