@@ -13,9 +13,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 
 from langchain_course_skills.vocabulary import DEFAULT_K
@@ -139,6 +141,15 @@ class Skill(_Model):
     """In a store with several views per skill: the view that matched ("alt", "de:label", ...)."""
     matched_text: str | None = None
     """In a store with several views per skill: the text of the view that matched."""
+
+    @model_serializer(mode="wrap")
+    def _views_only_when_matched(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave out matched_view/matched_text for one-view stores, as `SkillHit.to_record` does."""
+        data: dict[str, Any] = handler(self)
+        for key in ("matched_view", "matched_text"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class SearchResponse(_Model):
