@@ -54,6 +54,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
+def view_kinds(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated view set such as "label,alt" (argparse `type=`)."""
+    from langchain_course_skills.views import check_views
+
+    try:
+        return check_views(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def positive_int(text: str) -> int:
     """Parse a positive integer option value (argparse `type=`)."""
     try:

@@ -23,6 +23,7 @@ from langchain_course_skills.cli._common import (
     store_location,
     store_name,
     stored_model,
+    view_kinds,
 )
 from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.loaders import load_taxonomy
@@ -31,7 +32,6 @@ from langchain_course_skills.views import (
     DEFAULT_VIEWS,
     VIEW_FUSIONS,
     ViewFusion,
-    check_views,
 )
 from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL, DEFAULT_K, TEMPLATE_KEY
 
@@ -112,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--views",
         action="append",
-        type=_views,
+        type=view_kinds,
         metavar="KINDS",
         help="views of each skill, e.g. label,alt,description (docs/views.md); repeat to "
         "compare (needs --taxonomy-file; default: label)",
@@ -167,13 +167,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="texts per forward pass (default: 256 on a CUDA GPU, 32 elsewhere)",
     )
     parser.set_defaults(handler=run, parameter_options={"strict=False": "--skip-unresolved"})
-
-
-def _views(text: str) -> tuple[str, ...]:
-    try:
-        return check_views(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _view_configurations(

@@ -19,6 +19,7 @@ from langchain_course_skills.cli._common import (
     store_client,
     store_location,
     store_name,
+    view_kinds,
 )
 from langchain_course_skills.errors import TaxonomyError
 from langchain_course_skills.loaders import (
@@ -29,7 +30,7 @@ from langchain_course_skills.loaders import (
     KINDS,
     read_taxonomy,
 )
-from langchain_course_skills.views import DEFAULT_VIEWS, check_views
+from langchain_course_skills.views import DEFAULT_VIEWS
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -114,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument(
         "--views",
-        type=_views,
+        type=view_kinds,
         metavar="KINDS",
         help="how each skill is stored, comma-separated: label (its text from the template), "
         "alt (each alternative label), description (label: description); default: the "
@@ -134,13 +135,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(
         handler=run, parameter_options={"kind": "--taxonomy", "taxonomy": "--taxonomy-name"}
     )
-
-
-def _views(text: str) -> tuple[str, ...]:
-    try:
-        return check_views(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _language(text: str) -> tuple[str, Path]:
