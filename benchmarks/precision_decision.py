@@ -1,8 +1,9 @@
-"""Is a cheaper number format quality-neutral? fp32 against bf16, paired per query, with CIs.
+"""Is a faster backend or number format quality-neutral? Each against torch fp32, paired per query.
 
-The rule (issue 15): a format is quality-neutral when, on every query set and for both
-R-precision@5 and MRR@10, the bootstrap 95% confidence interval of its paired difference to fp32
-contains 0 and its mean loss is under 0.3 points. `precision="auto"` may pick only such a format.
+The rule (issue 15): a variant (backend x number format) is quality-neutral when, on every
+query set and for both R-precision@5 and MRR@10, the bootstrap 95% confidence interval of its
+paired difference to torch fp32 contains 0 and its mean loss is under 0.3 points.
+`precision="auto"` / `backend="auto"` may pick only such a variant.
 
 Query sets (over 2,000 queries in all): the Decorte et al. validation sets (TECH 75, HOUSE 61
 job-ad sentences) and two sets derived from the English ESCO file: a seeded sample of skill
@@ -11,7 +12,7 @@ cosine search over all 13,896 ESCO preferred labels (top 30), with the real all-
 and, with --finetuned DIR, a fine-tuned one (`course-skills finetune`). With --reranker DIR
 (`course-skills finetune-reranker`), the reranker re-ranks fp32's top 30 in each format.
 
-    python benchmarks/precision_decision.py [--finetuned DIR] [--reranker DIR]
+    python benchmarks/precision_decision.py [--finetuned DIR] [--reranker DIR] [--variants ...]
     python benchmarks/precision_decision.py --quick      # slices and tiny models: does it run?
 
 Writes precision_decision.{json,md} to benchmarks/results/ (or --out).
@@ -40,7 +41,9 @@ from langchain_course_skills.evaluation.metrics import query_metrics
 from langchain_course_skills.testing import build_random_cross_encoder
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FORMATS = ("fp32", "bf16")
+REFERENCE = "torch fp32"
+# "backend format"; onnx and openvino need the extras of the same names
+VARIANTS = ("torch bf16", "onnx fp32", "openvino fp32", "openvino bf16")
 METRICS = ("rp@5", "mrr@10")
 K = 30  # candidates per query, as on the model card
 MAX_LOSS = 0.3  # points: the largest mean loss a quality-neutral format may have
@@ -87,10 +90,10 @@ def bootstrap(differences: np.ndarray, seed: int) -> tuple[float, float]:
 def compare(
     runs: dict[str, dict[str, list[str]]], sets: dict[str, Queries], seed: int
 ) -> dict[str, Any]:
-    """Paired differences of each format to fp32, per set and metric, and top-30 agreement."""
+    """Paired differences of each variant to torch fp32, per set and metric, and top-30 agreement."""
     out: dict[str, Any] = {}
     for fmt in runs:
-        if fmt == "fp32":
+        if fmt == REFERENCE:
             continue
         out[fmt] = {}
         for name, queries in sets.items():
@@ -99,7 +102,7 @@ def compare(
                 pairs = [
                     (
                         query_metrics(runs[fmt][qid], relevant)[metric],
-                        query_metrics(runs["fp32"][qid], relevant)[metric],
+                        query_metrics(runs[REFERENCE][qid], relevant)[metric],
                     )
                     for qid, _, relevant in queries
                 ]
@@ -108,7 +111,7 @@ def compare(
                 figures[metric] = {"mean": float(diff.mean()), "ci95": [low, high]}
             figures["top30_agreement"] = float(
                 np.mean(
-                    [len(set(runs[fmt][qid]) & set(runs["fp32"][qid])) / K for qid, _, _ in queries]
+                    [len(set(runs[fmt][qid]) & set(runs[REFERENCE][qid])) / K for qid, _, _ in queries]
                 )
             )
             figures["neutral"] = all(
@@ -120,16 +123,21 @@ def compare(
     return out
 
 
+def _model_options(variant: str) -> dict[str, str]:
+    backend, precision = variant.split()
+    return {"backend": backend, "precision": precision, "device": "cpu"}
+
+
 def retrieval_runs(
-    model: str, sets: dict[str, Queries], docs: list[Any]
+    model: str, sets: dict[str, Queries], docs: list[Any], variants: list[str]
 ) -> tuple[dict[str, dict[str, list[str]]], dict[str, float]]:
-    """Top-30 URIs of every query in each format, and the seconds each format took."""
+    """Top-30 URIs of every query in each variant, and the seconds each variant took."""
     keys = [str(doc.metadata["uri"]) for doc in docs]
     runs: dict[str, dict[str, list[str]]] = {}
     seconds: dict[str, float] = {}
-    for fmt in FORMATS:
+    for fmt in [REFERENCE, *variants]:
         started = time.perf_counter()
-        embeddings = E5Embeddings(model_name=model, precision=fmt, device="cpu")
+        embeddings = E5Embeddings(model_name=model, **_model_options(fmt))
         passages = np.array(embeddings.embed_documents([doc.page_content for doc in docs]))
         runs[fmt] = {}
         for queries in sets.values():
@@ -141,13 +149,17 @@ def retrieval_runs(
 
 
 def reranked_runs(
-    reranker: str, candidates: dict[str, list[str]], sets: dict[str, Queries], docs: list[Any]
+    reranker: str,
+    candidates: dict[str, list[str]],
+    sets: dict[str, Queries],
+    docs: list[Any],
+    variants: list[str],
 ) -> dict[str, dict[str, list[str]]]:
-    """fp32's top 30 of each query, re-ranked by the reranker in each format."""
+    """torch fp32's top 30 of each query, re-ranked by the reranker in each variant."""
     text_of = {str(doc.metadata["uri"]): doc.page_content for doc in docs}
     runs: dict[str, dict[str, list[str]]] = {}
-    for fmt in FORMATS:
-        encoder = SkillCrossEncoder(model_name=reranker, precision=fmt, device="cpu")
+    for fmt in [REFERENCE, *variants]:
+        encoder = SkillCrossEncoder(model_name=reranker, **_model_options(fmt))
         runs[fmt] = {}
         for queries in sets.values():
             for qid, text, _ in queries:
@@ -160,7 +172,8 @@ def reranked_runs(
 def markdown(results: dict[str, Any]) -> str:
     info = results["machine"]
     lines = [
-        "# Is bf16 quality-neutral? Paired differences to fp32 (points), bootstrap 95% CI",
+        "# Which variants are quality-neutral? Paired differences to torch fp32 (points), "
+        "bootstrap 95% CI",
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores, avx512_bf16={info['avx512_bf16']}, "
         f"amx_bf16={info['amx_bf16']}. Rule: CI contains 0 and mean loss < {MAX_LOSS} points, "
@@ -182,8 +195,9 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {model} ({fmt}) | {stage} | {name} | {f['queries']} | {cells[0]} "
                     f"| {cells[1]} | {f['top30_agreement']:.3f} | {neutral} |"
                 )
-    verdict = "yes" if results["neutral"] else "no"
-    lines += ["", f"bf16 quality-neutral on every set and stage: **{verdict}**", ""]
+    lines += ["", "Quality-neutral on every set and stage:", ""]
+    lines += [f"- {v}: **{'yes' if ok else 'no'}**" for v, ok in results["neutral"].items()]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -192,6 +206,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 queries per set, 300 labels")
     parser.add_argument("--finetuned", type=Path, help="a fine-tuned bi-encoder as well")
     parser.add_argument("--reranker", type=Path, help="a trained cross-encoder for re-ranking")
+    parser.add_argument(
+        "--variants", nargs="+", default=list(VARIANTS), help="'backend format' pairs to test"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -215,17 +232,19 @@ def main() -> None:
     comparisons: dict[tuple[str, str], Any] = {}
     seconds: dict[str, Any] = {}
     for name, model in models.items():
-        runs, seconds[name] = retrieval_runs(model, sets, docs)
+        runs, seconds[name] = retrieval_runs(model, sets, docs, args.variants)
         comparisons[(name, "retrieval")] = compare(runs, sets, args.seed)
         if reranker is not None and name == "MiniLM":
-            reranked = reranked_runs(reranker, runs["fp32"], sets, docs)
+            reranked = reranked_runs(reranker, runs[REFERENCE], sets, docs, args.variants)
             comparisons[(name, "reranked")] = compare(reranked, sets, args.seed)
-    neutral = all(
-        figures["neutral"]
-        for by_format in comparisons.values()
-        for sets_ in by_format.values()
-        for figures in sets_.values()
-    )
+    neutral = {
+        variant: all(
+            figures["neutral"]
+            for by_variant in comparisons.values()
+            for figures in by_variant[variant].values()
+        )
+        for variant in args.variants
+    }
     results = {
         "machine": machine(threads=0),
         "labels": len(docs),

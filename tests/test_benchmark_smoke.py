@@ -231,7 +231,7 @@ def test_quick_precision_decision_reports_paired_intervals(tmp_path: Path) -> No
 
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "precision_decision.json").read_text(encoding="utf-8"))
-    retrieval = results["comparisons"]["MiniLM | retrieval"]["bf16"]
+    retrieval = results["comparisons"]["MiniLM | retrieval"]["torch bf16"]
     assert set(retrieval) == {"tech", "house", "esco-descriptions", "esco-alt-labels"}
     low, high = retrieval["tech"]["rp@5"]["ci95"]
     assert low <= retrieval["tech"]["rp@5"]["mean"] <= high
