@@ -125,11 +125,6 @@ def cpu_class(machine: dict[str, Any]) -> str:
     return "other"
 
 
-def format_of(dtype_name: str) -> str:
-    """The ceiling's key for a resolved torch dtype name ("bfloat16" -> "bf16")."""
-    return {"bfloat16": "bf16", "float32": "fp32"}.get(dtype_name, dtype_name)
-
-
 def fraction(flops: float, seconds: float, ceiling: dict[str, Any], fmt: str) -> float | None:
     """Achieved GFLOP/s over the ceiling of `fmt` (None where no ceiling was measured)."""
     if fmt not in ceiling or seconds <= 0:

@@ -29,7 +29,7 @@ def _class_targets(r: dict[str, Any]) -> tuple[str, float, float]:
 
 def _fraction_row(what: str, figures: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     share = figures.get("ceiling_fraction")
-    fmt = _ceiling.format_of(r["settings"]["precision_resolved"])
+    fmt = r["settings"]["runtime"].split()[-1]  # "openvino bf16" -> "bf16"
     goal = f">= {_ceiling.FRACTION_TARGET:g} of the {fmt} ceiling"
     if share is None:
         return _row(what, goal, "no ceiling measured", False)
@@ -160,9 +160,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"avx512_bf16 {m['avx512_bf16']}; load average {m['load_average'][0]:.1f} at the start, "
         f"{m.get('load_average_end', [0])[0]:.1f} at the end (the cores are shared). "
         f"torch {m['torch']}, sentence-transformers {m['sentence_transformers']}, "
-        f"chromadb {m['chromadb']}. Our precision: {r['settings']['precision']} "
-        f"(= {r['settings']['precision_resolved']} on {r['settings']['device']}); the recipe "
-        f"runs fp32. Command: `{r['command']}` ({r['seconds'] / 60:.0f} min).",
+        f"chromadb {m['chromadb']}. Ours: precision {r['settings']['precision']}, backend "
+        f"{r['settings']['backend']} (= {r['settings']['runtime']} on {r['settings']['device']}); "
+        "the recipe runs torch fp32. Command: `{r['command']}` ({r['seconds'] / 60:.0f} min).",
         "",
         "Speed-up = recipe time / our time, from medians of alternating repetitions (recipe, "
         "ours, then ours, recipe, ...). Other work shares the cores, so absolute times drift; "

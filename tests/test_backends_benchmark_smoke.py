@@ -24,3 +24,13 @@ def test_quick_backends_benchmark_writes_every_part(tmp_path: Path) -> None:
     assert all(per_set for per_set in results["quality"]["sets"].values())
     assert [row["course_tokens"] for row in results["pair_length"]["rows"]]
     assert "## Pair length" in (out / "backends.md").read_text(encoding="utf-8")
+
+
+def test_quick_ef_search_benchmark_reports_recall_per_setting(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    run_benchmark("ef_search.py", "--quick", "--out", out)
+
+    results = json.loads((out / "ef_search.json").read_text(encoding="utf-8"))
+    assert [row["ef_search"] for row in results["rows"]] == [64, 128, 256, 512, 1024]
+    assert all(0 < row["top30"]["recall_mean"] <= 1 for row in results["rows"])
+    assert "| 512 |" in (out / "ef_search.md").read_text(encoding="utf-8")

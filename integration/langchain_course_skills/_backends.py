@@ -19,6 +19,7 @@ changed model is exported again.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -26,9 +27,9 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from langchain_course_skills._models import cpu_has_native_bf16, model_identity
+from langchain_course_skills._models import PRECISIONS, cpu_has_native_bf16, model_identity
 
 if TYPE_CHECKING:
     import torch
@@ -57,27 +58,88 @@ _INSTALL = {
 }
 
 
-def resolve_backend(backend: str, device: str) -> str:
-    """Return the backend to run: "torch", "onnx" or "openvino".
+Variant = tuple[str, str]  # (backend, precision), e.g. ("openvino", "bf16")
 
-    "auto" is torch for now: on the CPUs measured so far (docs/benchmarks.md) no other backend
-    was both quality-neutral and faster at the number format torch uses.
+
+class Runtime(NamedTuple):
+    """What computes a model: a backend and a number format."""
+
+    backend: str
+    """torch, onnx or openvino."""
+    precision: str
+    """fp32, bf16 or fp16."""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
+            self.precision
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+
+# What backend="auto" / precision="auto" may pick on a CPU: the variants that met the quality
+# rule (paired bootstrap CI of rp@5 and mrr@10 against torch fp32 contains 0, mean loss under
+# 0.3 points, on every query set; benchmarks/precision_decision.py, docs/benchmarks.md), fastest
+# first (benchmarks/backends.py). torch bf16 is not among them: it lost 0.44 rp@5 (fine-tuned
+# MiniLM) and 0.82 mrr@10 (reranked) on the TECH set.
+AUTO_CPU_VARIANTS: tuple[Variant, ...] = (
+    ("openvino", "bf16"),
+    ("openvino", "fp32"),
+    ("onnx", "fp32"),
+    ("torch", "fp32"),
+)
+_RUNTIME_MODULES = {"torch": (), "onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino")}
+
+
+def _installed(backend: str) -> bool:
+    return all(importlib.util.find_spec(module) for module in _RUNTIME_MODULES[backend])
+
+
+def _usable_here(variant: Variant) -> bool:
+    backend, precision = variant
+    return _installed(backend) and (precision != "bf16" or cpu_has_native_bf16())
+
+
+def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:
+    """Return the backend ("torch", "onnx" or "openvino") and number format to run a model with.
+
+    On the CPU, "auto" (for either) picks the first of `AUTO_CPU_VARIANTS` that fits what was
+    asked, is installed and suits the CPU: OpenVINO in bf16 on CPUs with native bf16 where the
+    `openvino` extra is installed, else OpenVINO or ONNX Runtime in fp32 where one of their
+    extras is, else torch fp32. On a GPU it is torch fp32: fp16 has not been measured against
+    the quality rule (pass precision="fp16" to choose it).
 
     Raises:
-        ValueError: An unknown backend, or ONNX Runtime / OpenVINO on a device other than the CPU.
+        ValueError: An unknown backend or precision, or ONNX Runtime / OpenVINO on a device
+            other than the CPU.
     """
     if backend not in BACKENDS:
         msg = f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}"
         raise ValueError(msg)
-    if backend == "auto":
-        return "torch"
-    if backend != "torch" and device != "cpu":
+    if precision not in PRECISIONS:
+        msg = f"precision must be one of 'fp32', 'bf16', 'fp16' or 'auto', not {precision!r}"
+        raise ValueError(msg)
+    if backend not in ("auto", "torch") and device != "cpu":
         msg = (
             f"backend {backend!r} runs on the CPU here, but the device is {device!r}; "
             "pass device='cpu' (--device cpu) or backend='torch'"
         )
         raise ValueError(msg)
-    return backend
+    fits = [
+        (b, p)
+        for b, p in AUTO_CPU_VARIANTS
+        if device == "cpu" and backend in ("auto", b) and precision in ("auto", p)
+    ]
+    chosen = next((variant for variant in fits if _usable_here(variant)), None)
+    if backend == "auto":
+        backend = chosen[0] if chosen else "torch"
+    if precision == "auto":
+        precision = chosen[1] if chosen else "fp32"
+    return Runtime(backend, precision)
 
 
 def _require(backend: str) -> Any:

@@ -48,9 +48,9 @@ class RetrieverSpec(BaseModel):
     """A cross-encoder (Hub id or local folder) to re-rank with; None: no re-ranking."""
     device: str = "auto"
     """Torch device of both models; "auto" picks cuda, then mps, then cpu."""
-    precision: Precision = "fp32"
-    """Precision of both models (see `E5Embeddings.precision`)."""
-    backend: Backend = "torch"
+    precision: Precision = "auto"
+    """Number format of both models (see `E5Embeddings.precision`)."""
+    backend: Backend = "auto"
     """What computes both models (see `E5Embeddings.backend`)."""
     batch_size: int | None = Field(default=None, gt=0)
     """Texts per forward pass of the embedding model (None: its default)."""

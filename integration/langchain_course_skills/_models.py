@@ -58,13 +58,12 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: Precision, device: str, backend: str = "torch") -> torch.dtype:
-    """Return the dtype for `precision` on `device` with `backend`.
+def resolve_precision(precision: Precision, device: str) -> torch.dtype:
+    """Return the dtype that training computes in (autocast) for `precision` on `device`.
 
-    "auto" picks what the hardware does well: fp16 on CUDA, bf16 on CPUs with native bf16
-    (about 2x faster than fp32 there; on the Decorte sets it changed 2 of 136 queries, see
-    the benchmarks), fp32 everywhere else, and always fp32 with ONNX Runtime (its CPU
-    kernels have no fast bf16).
+    For training, "auto" picks what the hardware does well: fp16 on CUDA, bf16 on CPUs with
+    native bf16, else fp32. (For inference, "auto" means the fastest variant measured
+    quality-neutral: `_backends.resolve_runtime`.)
     """
     import torch
 
@@ -76,8 +75,6 @@ def resolve_precision(precision: Precision, device: str, backend: str = "torch")
         return dtypes[precision]
     if device.startswith("cuda"):
         return torch.float16
-    if backend == "onnx":
-        return torch.float32
     if device == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_course_skills._backends import Backend, resolve_backend, use_backend
+from langchain_course_skills._backends import Backend, Runtime, resolve_runtime, use_backend
 from langchain_course_skills._models import (
     Precision,
     load_cross_encoder,
     resolve_device,
-    resolve_precision,
 )
 from langchain_course_skills.passages import TOKENIZER_LOCK, counting_tokens, split_passages
 from langchain_course_skills.vocabulary import DEFAULT_RERANKER_MODEL
@@ -54,19 +53,21 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
     """Pairs per forward pass."""
     max_length: int | None = Field(default=DEFAULT_MAX_LENGTH, gt=0)
     """Pairs longer than this many tokens are truncated; None keeps the model's own limit."""
-    precision: Precision = "fp32"
-    """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
-    bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
-    backend: Backend = "torch"
-    """What computes the model: torch (the default), onnx (ONNX Runtime, fp32), openvino
-    (OpenVINO, in `precision`), or auto (torch for now; see docs/benchmarks.md). onnx and
-    openvino run on the CPU, need the `onnx` or `openvino` extra, and export the model once
-    (cached beside it)."""
+    precision: Precision = "auto"
+    """fp32, bf16, fp16, or auto (the default): with `backend`, the fastest variant measured
+    quality-neutral against torch fp32 that this machine can run (`runtime` says which; see
+    `AUTO_CPU_VARIANTS` and docs/benchmarks.md). fp32 is exact; bf16 is about 2-3x faster on
+    CPUs with native bf16 at a small measured cost."""
+    backend: Backend = "auto"
+    """What computes the model: torch, onnx (ONNX Runtime, fp32), openvino (OpenVINO, in
+    `precision`), or auto (the default; see `precision`). onnx and openvino run on the CPU,
+    need the `onnx` or `openvino` extra, and export the model once (cached beside it)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More arguments for `CrossEncoder(...)`, for example `revision`, `token` or
     `cache_folder`."""
 
     _client: CrossEncoder = PrivateAttr()
+    _runtime: Runtime = PrivateAttr()
 
     @field_validator("model_name", mode="before")
     @classmethod
@@ -76,8 +77,8 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
     def model_post_init(self, context: Any, /) -> None:
         """Load the model once, when the object is created."""
         device = resolve_device(self.device)
-        backend = resolve_backend(self.backend, device)
-        dtype = resolve_precision(self.precision, device, backend)
+        self._runtime = resolve_runtime(self.backend, self.precision, device)
+        backend, dtype = self._runtime.backend, self._runtime.dtype
         self._client = load_cross_encoder(
             self.model_name,
             device,
@@ -88,6 +89,11 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         )
         if backend != "torch":
             use_backend(self._client, self.model_name, backend, dtype)
+
+    @property
+    def runtime(self) -> Runtime:
+        """What computes the model, as `backend` and `precision` resolved ("openvino bf16")."""
+        return self._runtime
 
     @property
     def client(self) -> CrossEncoder:

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_course_skills._backends import Backend, resolve_backend, use_backend
+from langchain_course_skills._backends import Backend, Runtime, resolve_runtime, use_backend
 from langchain_course_skills._models import (
     Precision,
     load_sentence_transformer,
     model_identity,
     resolve_device,
-    resolve_precision,
 )
 from langchain_course_skills._protocols import QueryBatchEmbeddings
 from langchain_course_skills._revision import model_revision
@@ -61,19 +60,21 @@ class E5Embeddings(BaseModel, Embeddings):
     max_seq_length: int | None = Field(default=DEFAULT_MAX_SEQ_LENGTH, gt=0)
     """Longer inputs are truncated to this many tokens (or the model's own limit, if lower);
     None keeps the model's own limit."""
-    precision: Precision = "fp32"
-    """fp32 (exact, the default), bf16, fp16, or auto (fp16 on CUDA, bf16 on CPUs with native
-    bf16, else fp32): about 2x faster on such CPUs, at a small measured cost (see README)."""
-    backend: Backend = "torch"
-    """What computes the model: torch (the default), onnx (ONNX Runtime, fp32), openvino
-    (OpenVINO, in `precision`), or auto (torch for now; see docs/benchmarks.md). onnx and
-    openvino run on the CPU, need the `onnx` or `openvino` extra, and export the model once
-    (cached beside it)."""
+    precision: Precision = "auto"
+    """fp32, bf16, fp16, or auto (the default): with `backend`, the fastest variant measured
+    quality-neutral against torch fp32 that this machine can run (`runtime` says which; see
+    `AUTO_CPU_VARIANTS` and docs/benchmarks.md). fp32 is exact; bf16 is about 2-3x faster on
+    CPUs with native bf16 at a small measured cost."""
+    backend: Backend = "auto"
+    """What computes the model: torch, onnx (ONNX Runtime, fp32), openvino (OpenVINO, in
+    `precision`), or auto (the default; see `precision`). onnx and openvino run on the CPU,
+    need the `onnx` or `openvino` extra, and export the model once (cached beside it)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More arguments for `SentenceTransformer(...)`, for example `revision`, `token` or
     `cache_folder` (as in `HuggingFaceEmbeddings`)."""
 
     _client: SentenceTransformer = PrivateAttr()
+    _runtime: Runtime = PrivateAttr()
     _batch_size: int = PrivateAttr()
 
     @field_validator("model_name", mode="before")
@@ -84,8 +85,8 @@ class E5Embeddings(BaseModel, Embeddings):
     def model_post_init(self, context: Any, /) -> None:
         """Load the model once, when the object is created."""
         device = resolve_device(self.device)
-        backend = resolve_backend(self.backend, device)
-        dtype = resolve_precision(self.precision, device, backend)
+        self._runtime = resolve_runtime(self.backend, self.precision, device)
+        backend, dtype = self._runtime.backend, self._runtime.dtype
         default_batch = GPU_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE
         self._batch_size = self.batch_size or default_batch
         self._client = load_sentence_transformer(
@@ -98,6 +99,11 @@ class E5Embeddings(BaseModel, Embeddings):
         )
         if backend != "torch":
             use_backend(self._client, self.model_name, backend, dtype)
+
+    @property
+    def runtime(self) -> Runtime:
+        """What computes the model, as `backend` and `precision` resolved ("openvino bf16")."""
+        return self._runtime
 
     @property
     def client(self) -> SentenceTransformer:

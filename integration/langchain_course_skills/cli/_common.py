@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from langchain_course_skills.embeddings import E5Embeddings
 
 DEFAULT_DB = "skills-db"  # embedded Chroma folder, relative to the working directory
-DEFAULT_PRECISION = "fp32"  # the library's default, the same for every command
-DEFAULT_BACKEND = "torch"  # likewise
+DEFAULT_PRECISION = "auto"  # the library's default, the same for every command
+DEFAULT_BACKEND = "auto"  # likewise
 _LABEL_WIDTH = 60  # characters of a label shown in a result table
 _SERVER_CLIENT = "_server_client"  # where a command's parsed options keep its server client
 
@@ -145,8 +145,8 @@ def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = Fal
         "--precision",
         default=DEFAULT_PRECISION,
         choices=PRECISIONS,
-        help="model precision; auto = bf16 on CPUs with native bf16 (about 2x faster), "
-        "fp16 on CUDA",
+        help="number format; auto (with --backend auto): the fastest one measured "
+        "quality-neutral that this machine runs (docs/benchmarks.md); fp32 is exact",
     )
     add_backend_option(group)
     group.add_argument(
@@ -164,7 +164,8 @@ def add_backend_option(group: Any) -> None:
         default=DEFAULT_BACKEND,
         choices=BACKENDS,
         help="what computes the models: torch, onnx (ONNX Runtime, fp32) or openvino (CPU; "
-        "the onnx/openvino extra; exported once, beside the model); auto = torch for now",
+        "the onnx/openvino extra; exported once, beside the model); auto: OpenVINO, else "
+        "ONNX Runtime where installed, else torch",
     )
 
 

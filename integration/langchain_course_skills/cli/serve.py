@@ -210,6 +210,10 @@ def load_service(args: argparse.Namespace) -> SkillService:
         "device": args.device,
         "precision": args.precision,
         "backend": args.backend,
+        "runtime": {
+            "embedding": str(embeddings.runtime),
+            **({"reranker": str(cross_encoder.runtime)} if cross_encoder else {}),
+        },
     }
     return SkillService(
         retriever=SkillRetriever(store=store, reranker=reranker),

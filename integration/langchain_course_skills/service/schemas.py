@@ -263,8 +263,11 @@ class ModelsInfo(_Model):
     """Torch device option."""
     precision: str
     """Number format option."""
-    backend: str = "torch"
-    """What computes the models: torch, onnx or openvino."""
+    backend: str = "auto"
+    """Backend option: torch, onnx, openvino or auto."""
+    runtime: dict[str, str] = Field(default_factory=dict)
+    """What computes each loaded model ("embedding", "reranker"), as precision and backend
+    "auto" resolved, e.g. "openvino bf16"."""
 
 
 class Limits(_Model):

@@ -43,7 +43,7 @@ class SkillService:
     store_info: dict[str, Any]
     """The collection as `describe_collection` reports it: count, distance, taxonomies, ..."""
     models: dict[str, Any]
-    """embedding, reranker (or None), device, precision, backend."""
+    """embedding, reranker (or None), device, precision, backend, runtime."""
 
     @property
     def can_rerank(self) -> bool:
