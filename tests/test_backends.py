@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_course_skills import E5Embeddings
-from langchain_course_skills import _backends
+from langchain_course_skills import E5Embeddings, _backends
 from langchain_course_skills._backends import EXPORTS_FOLDER, Runtime, resolve_runtime
 from langchain_course_skills.cli import main
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
@@ -24,8 +23,7 @@ OPENVINO = pytest.param(
     "openvino",
     marks=pytest.mark.skipif(
         not HAS_OPENVINO,
-        reason='openvino is not installed (pip install "langchain-course-skills[openvino]"; '
-        "about 180 MB, so not part of the test extra)",
+        reason='openvino is not installed (pip install "langchain-course-skills[openvino]")',
     ),
 )
 BACKENDS = ["onnx", OPENVINO]
@@ -184,36 +182,35 @@ def test_runtime_backend_on_a_gpu_device_is_refused() -> None:
         resolve_runtime("onnx", "auto", "cuda")
 
 
-def _machine(monkeypatch: pytest.MonkeyPatch, installed: set[str], native_bf16: bool) -> None:
-    """Make resolve_runtime see a machine with these runtimes and this CPU."""
+def _machine(monkeypatch: pytest.MonkeyPatch, installed: set[str]) -> None:
+    """Make resolve_runtime see a machine with these runtimes installed."""
     monkeypatch.setattr(_backends, "_installed", lambda backend: backend in installed)
-    monkeypatch.setattr(_backends, "cpu_has_native_bf16", lambda: native_bf16)
 
 
 @pytest.mark.parametrize(
-    ("installed", "native_bf16", "expected"),
+    ("installed", "expected"),
     [
-        ({"torch"}, True, Runtime("torch", "fp32")),  # torch bf16 is not quality-neutral
-        ({"torch", "onnx"}, True, Runtime("onnx", "fp32")),
-        ({"torch", "onnx", "openvino"}, False, Runtime("openvino", "fp32")),
-        ({"torch", "onnx", "openvino"}, True, Runtime("openvino", "bf16")),
+        ({"torch"}, Runtime("torch", "fp32")),  # bf16 is not quality-neutral by the rule
+        ({"torch", "onnx"}, Runtime("onnx", "fp32")),
+        ({"torch", "onnx", "openvino"}, Runtime("openvino", "fp32")),
     ],
 )
 def test_auto_picks_the_fastest_quality_neutral_variant_this_machine_runs(
-    installed: set[str], native_bf16: bool, expected: Runtime, monkeypatch: pytest.MonkeyPatch
+    installed: set[str], expected: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _machine(monkeypatch, installed, native_bf16)
+    _machine(monkeypatch, installed)
 
     assert resolve_runtime("auto", "auto", "cpu") == expected
 
 
 def test_auto_fills_in_what_the_user_left_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    _machine(monkeypatch, {"torch", "onnx", "openvino"}, native_bf16=True)
+    _machine(monkeypatch, {"torch", "onnx", "openvino"})
 
     assert resolve_runtime("torch", "auto", "cpu") == Runtime("torch", "fp32")
     assert resolve_runtime("auto", "fp32", "cpu") == Runtime("openvino", "fp32")
     assert resolve_runtime("onnx", "auto", "cpu") == Runtime("onnx", "fp32")
-    assert resolve_runtime("auto", "fp16", "cpu") == Runtime("torch", "fp16")
+    assert resolve_runtime("auto", "bf16", "cpu") == Runtime("torch", "bf16")  # asked for
+    assert resolve_runtime("openvino", "bf16", "cpu") == Runtime("openvino", "bf16")
     assert resolve_runtime("auto", "auto", "cuda") == Runtime("torch", "fp32")
 
 

@@ -261,7 +261,7 @@ def test_evaluate_returns_per_query_results_for_error_analysis(minilm_store: Chr
         assert value == pytest.approx(sum(per_query) / len(per_query))
     assert configuration.details["k"] == 7
     assert configuration.details["passage_template"] == "{preferredLabel}"
-    assert configuration.details["precision"] == "float32"
+    assert configuration.details["precision"].endswith(" fp32")  # e.g. "onnx fp32"
 
 
 def test_evaluate_ranks_exactly_as_the_retriever_invokes(

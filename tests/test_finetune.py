@@ -232,7 +232,7 @@ def test_bi_encoder_run_completes_its_steps(tuned) -> None:
 
 
 def test_bi_encoder_output_loads_in_e5embeddings_with_the_training_prefixes(tuned) -> None:
-    embeddings = E5Embeddings(model_name=str(tuned.output_dir), precision="fp32")
+    embeddings = E5Embeddings(model_name=str(tuned.output_dir), precision="fp32", backend="torch")
     model = SentenceTransformer(str(tuned.output_dir))
 
     query = embeddings.embed_query("WordPress Kurs")

@@ -83,15 +83,11 @@ class Runtime(NamedTuple):
 
 # What backend="auto" / precision="auto" may pick on a CPU: the variants that met the quality
 # rule (paired bootstrap CI of rp@5 and mrr@10 against torch fp32 contains 0, mean loss under
-# 0.3 points, on every query set; benchmarks/precision_decision.py, docs/benchmarks.md), fastest
-# first (benchmarks/backends.py). torch bf16 is not among them: it lost 0.44 rp@5 (fine-tuned
-# MiniLM) and 0.82 mrr@10 (reranked) on the TECH set.
-AUTO_CPU_VARIANTS: tuple[Variant, ...] = (
-    ("openvino", "bf16"),
-    ("openvino", "fp32"),
-    ("onnx", "fp32"),
-    ("torch", "fp32"),
-)
+# 0.3 points, on every query set, for MiniLM, a fine-tuned MiniLM and a trained reranker;
+# benchmarks/precision_decision.py, docs/benchmarks.md), fastest first (benchmarks/backends.py).
+# bf16 is not among them: torch bf16 lost 0.44 rp@5 (fine-tuned MiniLM) and 0.82 mrr@10
+# (reranked) on TECH, OpenVINO bf16 0.55 rp@5 on HOUSE and 0.96 mrr@10 (reranked) on TECH.
+AUTO_CPU_VARIANTS: tuple[Variant, ...] = (("openvino", "fp32"), ("onnx", "fp32"), ("torch", "fp32"))
 _RUNTIME_MODULES = {"torch": (), "onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino")}
 
 
@@ -99,19 +95,14 @@ def _installed(backend: str) -> bool:
     return all(importlib.util.find_spec(module) for module in _RUNTIME_MODULES[backend])
 
 
-def _usable_here(variant: Variant) -> bool:
-    backend, precision = variant
-    return _installed(backend) and (precision != "bf16" or cpu_has_native_bf16())
-
-
 def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:
     """Return the backend ("torch", "onnx" or "openvino") and number format to run a model with.
 
     On the CPU, "auto" (for either) picks the first of `AUTO_CPU_VARIANTS` that fits what was
-    asked, is installed and suits the CPU: OpenVINO in bf16 on CPUs with native bf16 where the
-    `openvino` extra is installed, else OpenVINO or ONNX Runtime in fp32 where one of their
-    extras is, else torch fp32. On a GPU it is torch fp32: fp16 has not been measured against
-    the quality rule (pass precision="fp16" to choose it).
+    asked and is installed: OpenVINO fp32 where the `openvino` extra is installed, else ONNX
+    Runtime fp32 where the `onnx` extra is, else torch fp32; bf16 only when asked for. On a GPU
+    it is torch fp32: fp16 has not been measured against the quality rule (pass
+    precision="fp16" to choose it).
 
     Raises:
         ValueError: An unknown backend or precision, or ONNX Runtime / OpenVINO on a device
@@ -134,7 +125,7 @@ def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:
         for b, p in AUTO_CPU_VARIANTS
         if device == "cpu" and backend in ("auto", b) and precision in ("auto", p)
     ]
-    chosen = next((variant for variant in fits if _usable_here(variant)), None)
+    chosen = next((variant for variant in fits if _installed(variant[0])), None)
     if backend == "auto":
         backend = chosen[0] if chosen else "torch"
     if precision == "auto":

@@ -252,7 +252,10 @@ def _retrieved(doc: Document) -> RetrievedSkill:
 
 
 def _precision(embeddings: object) -> str:
-    """The dtype of a sentence-transformers model behind `embeddings` ("" if it has none)."""
+    """What computes `embeddings` ("openvino bf16"), else its model's dtype, else ""."""
+    runtime = getattr(embeddings, "runtime", None)
+    if runtime is not None:
+        return str(runtime)
     dtype = getattr(getattr(embeddings, "client", None), "dtype", None)
     return "" if dtype is None else str(dtype).removeprefix("torch.")
 

@@ -169,11 +169,12 @@ def finetune_bi_encoder(
     config = config or BiEncoderConfig()
     run = prepare_run(output_dir, documents, examples, config, eval_files, resume=resume)
     torch.manual_seed(config.seed)
-    # The model is trained in fp32 inside the E5Embeddings that mines and evaluates with it.
+    # The model is trained in torch fp32 inside the E5Embeddings that mines and evaluates with it.
     embeddings = E5Embeddings(
         model_name=str(base_model),
         device=run.device,
         precision="fp32",
+        backend="torch",
         max_seq_length=None,
         batch_size=ENCODE_BATCH,
     )
