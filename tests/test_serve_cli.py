@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from langchain_course_skills import build_skill_store, load_esco_skills
+from langchain_course_skills._backends import resolve_runtime
 from langchain_course_skills.cli import main
 from langchain_course_skills.cli.serve import allowed_hosts, check_bind, worker_count
 from langchain_course_skills.embeddings import E5Embeddings
@@ -165,6 +166,8 @@ def test_several_workers_serve_one_chroma_server_with_a_token(
     assert [r.status_code for r in verdicts] == [201] * 6
     assert info["feedback"] == {"accepted": 6, "rejected": 0}  # one file for both workers
     assert info["store"]["collection"] == "served"
+    expected = str(resolve_runtime("auto", "auto", "cpu"))  # what the defaults resolve to here
+    assert info["models"]["runtime"] == {"embedding": expected}  # --no-rerank
     assert (tmp_path / "course-skills-feedback.sqlite3").is_file()
     assert "with 2 worker(s)" in logged
     assert TOKEN not in logged
