@@ -88,10 +88,11 @@ def _print(info: dict[str, Any]) -> None:
 
 def _with_views(info: dict[str, Any], collection: Collection) -> dict[str, Any]:
     """Add the passages per view of a store with several views (or languages) of each skill."""
-    from langchain_course_skills.store import view_counts
+    from langchain_course_skills.store import stored_views, view_counts
+    from langchain_course_skills.views import SINGLE_VIEW
 
     fingerprint = info["fingerprint"]
-    if fingerprint.get("views", "label") != "label" or fingerprint.get("languages"):
+    if stored_views(fingerprint) != SINGLE_VIEW or fingerprint.get("languages"):
         info["passages"] = view_counts(collection)
     return info
 
