@@ -73,7 +73,7 @@ def _print(info: dict[str, Any]) -> None:
     if not fingerprint:
         print("  (no fingerprint: not built by course-skills)")
     for key, label in _FIELDS:
-        if key in fingerprint:
+        if key in fingerprint and (fingerprint[key] or key != "languages"):  # none: not shown
             value = fingerprint[key]
             shown = repr(value) if key.endswith("prefix") else value
             print(f"  {label:<18}{shown}")
