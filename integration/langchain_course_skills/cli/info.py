@@ -63,9 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _print(info: dict[str, Any]) -> None:
     fingerprint = info["fingerprint"]
     taxonomies = ", ".join(f"{name} {count}" for name, count in info["taxonomies"].items())
-    skills = sum(info["taxonomies"].values())
-    counted = f"{info['count']} skills" if skills == info["count"] else f"{skills} skills"
-    print(f"collection {info['collection']!r}: {counted} ({taxonomies or 'empty'})")
+    print(f"collection {info['collection']!r}: {info['skills']} skills ({taxonomies or 'empty'})")
     if "passages" in info:
         shown = ", ".join(f"{view} {count}" for view, count in info["passages"].items())
         print(f"  {'passages':<18}{info['count']} ({shown})")
