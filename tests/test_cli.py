@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from langchain_course_skills import load_esco_skills
 from langchain_course_skills.cli import main
 from langchain_course_skills.store import HNSW_CONFIGURATION
+from langchain_course_skills.views import DEFAULT_VIEWS, view_passages
 from tests.conftest import run_cli
 
 RESULT_KEYS = [
@@ -30,6 +32,12 @@ RESULT_KEYS = [
     "evidence",
 ]
 SLICE_SIZE = 300  # skills in the esco_slice fixture
+VIEW_KEYS = ["matched_view", "matched_text"]  # records of a store with several views per skill
+
+
+def _passages(esco_slice: Path, skills: int = SLICE_SIZE) -> int:
+    """Passages of the first `skills` slice skills in the default views (what `index` counts)."""
+    return len(view_passages(load_esco_skills(esco_slice)[:skills], DEFAULT_VIEWS))
 
 
 def _subprocess(*argv: object, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -68,9 +76,15 @@ def built_db(
 # --- index, info, search on an embedded store ------------------------------------------------
 
 
-def test_index_summary_counts_added_skills(built_db: tuple[Path, str]) -> None:
+def test_index_summary_counts_added_passages_of_the_skills(
+    built_db: tuple[Path, str], esco_slice: Path
+) -> None:
     _, summary = built_db
-    assert f"{SLICE_SIZE} added, 0 updated, 0 unchanged, 0 removed" in summary
+    passages = _passages(esco_slice)
+    assert f"{passages} added, 0 updated, 0 unchanged, 0 removed" in summary
+    assert (
+        f"holds {passages} passages of {SLICE_SIZE} skills, views label,alt,description" in summary
+    )
 
 
 def test_info_shows_count_distance_and_fingerprint(
@@ -88,14 +102,15 @@ def test_info_shows_count_distance_and_fingerprint(
 
 
 def test_info_json_lists_collections(
-    capsys: pytest.CaptureFixture[str], built_db: tuple[Path, str]
+    capsys: pytest.CaptureFixture[str], built_db: tuple[Path, str], esco_slice: Path
 ) -> None:
     db, _ = built_db
     status, out, _ = run_cli(capsys, "info", "--db", db, "--json")
     info = json.loads(out)
     assert status == 0
     assert [c["collection"] for c in info["collections"]] == ["skills"]
-    assert info["collections"][0]["count"] == SLICE_SIZE
+    assert info["collections"][0]["count"] == _passages(esco_slice)
+    assert info["collections"][0]["fingerprint"]["skills"] == SLICE_SIZE
     assert info["collections"][0]["fingerprint"]["dimension"] == 32
 
 
@@ -124,7 +139,7 @@ def test_search_json_with_rerank_has_stable_keys(
     records = json.loads(out)
     assert status == 0
     assert [r["rank"] for r in records] == [1, 2, 3]
-    assert all(list(r) == RESULT_KEYS for r in records)
+    assert all(list(r) == RESULT_KEYS + VIEW_KEYS for r in records)  # a store of several views
     assert all(isinstance(r["relevance_score"], float) for r in records)
     scores = [r["relevance_score"] for r in records]
     assert scores == sorted(scores, reverse=True)
@@ -185,8 +200,8 @@ def test_reindex_of_an_unchanged_file_changes_nothing(
     status, summary, _ = run_cli(capsys, "index", esco_slice, "--db", db)
     _, after, _ = run_cli(capsys, *argv)
     assert status == 0
-    assert f"0 added, 0 updated, {SLICE_SIZE} unchanged, 0 removed" in summary
-    assert f"holds {SLICE_SIZE} skills" in summary
+    assert f"0 added, 0 updated, {_passages(esco_slice)} unchanged, 0 removed" in summary
+    assert f"of {SLICE_SIZE} skills" in summary
     assert json.loads(after) == json.loads(before)
 
 
@@ -202,9 +217,10 @@ def test_index_completes_a_partial_store_without_duplicates(
     db = tmp_path / "db"
     run_cli(capsys, "index", partial, "--db", db, "--model", tiny_bi_encoder)
     status, summary, _ = run_cli(capsys, "index", esco_slice, "--db", db)
+    written, passages = _passages(esco_slice, 100), _passages(esco_slice)
     assert status == 0
-    assert f"{SLICE_SIZE - 100} added, 0 updated, 100 unchanged" in summary
-    assert f"holds {SLICE_SIZE} skills" in summary
+    assert f"{passages - written} added, 0 updated, {written} unchanged" in summary
+    assert f"holds {passages} passages of {SLICE_SIZE} skills" in summary
 
 
 def test_index_takes_several_sources_and_prunes_across_them(
@@ -240,8 +256,9 @@ def test_server_flow_index_info_search_reindex(
 ) -> None:
     server = ["--chroma-url", chroma_server, "--collection", "cli-test"]
     status, summary, _ = run_cli(capsys, "index", esco_slice, *server, "--model", tiny_bi_encoder)
+    passages = _passages(esco_slice)
     assert status == 0
-    assert f"{SLICE_SIZE} added" in summary
+    assert f"{passages} added" in summary
     _, info, _ = run_cli(capsys, "info", *server)
     assert f"collection 'cli-test': {SLICE_SIZE} skills" in info
     argv = ["search", "manage musical staff", *server, "--json", "--rerank"]
@@ -249,7 +266,7 @@ def test_server_flow_index_info_search_reindex(
     assert status == 0
     assert len(json.loads(found)) == 5
     _, again, _ = run_cli(capsys, "index", esco_slice, *server)
-    assert f"0 added, 0 updated, {SLICE_SIZE} unchanged" in again
+    assert f"0 added, 0 updated, {passages} unchanged" in again
 
 
 def test_each_command_opens_one_server_client(

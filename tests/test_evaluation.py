@@ -40,6 +40,7 @@ from langchain_course_skills.evaluation import (
 )
 from langchain_course_skills.evaluation.metrics import METRICS
 from langchain_course_skills.store import skill_collection
+from langchain_course_skills.views import SINGLE_VIEW
 
 from .conftest import DECORTE
 
@@ -83,11 +84,12 @@ def write_gold(path: Path, records: list[dict[str, object]]) -> Path:
 def minilm_store(
     tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, minilm_embeddings: E5Embeddings
 ) -> Chroma:
-    """The first 200 ESCO skills (label passages) embedded with MiniLM, in their eval collection."""
+    """The first 200 ESCO skills (one label passage each, as ExactSearch has them) embedded
+    with MiniLM, in their eval collection."""
     documents = load_esco_skills(esco_slice)[:STORED]
     db = tmp_path_factory.mktemp("minilm-eval-db")
     return sync_evaluation_store(
-        documents, minilm_embeddings, persist_directory=db, show_progress=False
+        documents, minilm_embeddings, persist_directory=db, show_progress=False, views=SINGLE_VIEW
     ).store
 
 
@@ -327,7 +329,8 @@ def test_skill_collection_reaches_the_chroma_collection_behind_a_store(
 
     assert isinstance(collection, chromadb.Collection)
     assert collection.name == report.collection
-    assert collection.count() == 5
+    assert report.skills == 5
+    assert collection.count() == report.total  # passages: each skill in the default views
 
 
 def test_sync_evaluation_store_reuses_the_collection_of_a_configuration(
@@ -336,14 +339,20 @@ def test_sync_evaluation_store_reuses_the_collection_of_a_configuration(
     labels = load_esco_skills(esco_slice)[:40]
     first = sync_evaluation_store(labels, tiny_embeddings, persist_directory=tmp_path)
     again = sync_evaluation_store(labels, tiny_embeddings, persist_directory=tmp_path)
-    assert (first.added, again.added, again.unchanged) == (40, 0, 40)
+    assert first.skills == 40
+    assert (first.added, again.added, again.unchanged) == (first.total, 0, first.total)
     assert first.store._collection.name == evaluation_collection_name(
         tiny_embeddings, "{preferredLabel}"
     )
     described = load_esco_skills(esco_slice, passage_template="{preferredLabel}: {description}")
     other = sync_evaluation_store(described[:40], tiny_embeddings, persist_directory=tmp_path)
     assert other.store._collection.name != first.store._collection.name
-    assert other.added == 40
+    assert (other.skills, other.added) == (40, other.total)
+    label_only = sync_evaluation_store(
+        labels, tiny_embeddings, persist_directory=tmp_path, views=SINGLE_VIEW
+    )
+    assert (label_only.added, label_only.total) == (40, 40)  # its own collection
+    assert label_only.collection not in (first.collection, other.collection)
 
 
 def test_evaluation_collection_name_depends_on_model_precision_and_template(
@@ -355,6 +364,7 @@ def test_evaluation_collection_name_depends_on_model_precision_and_template(
     assert name == evaluation_collection_name(tiny_embeddings, "{preferredLabel}")
     assert name != evaluation_collection_name(tiny_embeddings, "{preferredLabel}: {description}")
     assert name != evaluation_collection_name(bf16, "{preferredLabel}")
+    assert name != evaluation_collection_name(tiny_embeddings, "{preferredLabel}", SINGLE_VIEW)
 
 
 # --- exact search -----------------------------------------------------------------------------
@@ -480,6 +490,7 @@ def test_cli_evaluate_compares_templates_and_reranker_and_writes_results(
     out = tmp_path / "out"
     common = ["evaluate", str(gold), "--db", str(tmp_path / "db"), "--taxonomy-file"]
     common += [str(small_slice), "--model", str(tiny_bi_encoder), "--precision", "fp32", "-k", "10"]
+    common += ["--views", "label"]  # one passage per skill: templates compared as they are
     templates = ["--passage-template", "{preferredLabel}", "--passage-template", "{description}"]
     rerank = ["--rerank", "--reranker", str(tiny_cross_encoder), "--out", str(out)]
 
@@ -530,7 +541,9 @@ def test_cli_evaluate_scores_an_existing_collection(
     assert status == 0
     summary = json.loads((out / "metrics.json").read_text("utf-8"))
     [(name, configuration)] = summary["configurations"].items()
-    assert name == f"{tiny_bi_encoder.name} | {{preferredLabel}}"
+    # a store of several views per skill (the default) names its views
+    assert name == f"{tiny_bi_encoder.name} | {{preferredLabel}} | label,alt,description"
+    assert configuration["details"]["views"] == "label,alt,description"
     assert configuration["details"]["collection"] == "skills"
     capsys.readouterr()
 

@@ -90,9 +90,14 @@ def taxonomies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def built(
     tmp_path_factory: pytest.TempPathFactory, taxonomies: dict[str, Path], tiny_bi_encoder: Path
 ) -> Path:
-    """A store of the base taxonomy, built by `course-skills index` in its own process."""
+    """A store of the base taxonomy, built by `course-skills index` in its own process.
+
+    One passage per skill on purpose: the suite is sized in passages (over chromadb's 1,000,
+    a 32 MB disk). Every later `index` of a copy keeps these views, as no --views is given.
+    """
     db = tmp_path_factory.mktemp("storage") / "skills-db"
-    result = run_cli("index", taxonomies["base"], "--db", db, "--model", tiny_bi_encoder)
+    base = taxonomies["base"]
+    result = run_cli("index", base, "--db", db, "--model", tiny_bi_encoder, "--views", "label")
     assert result.returncode == 0, result.stderr[-2000:]
     return db
 

@@ -19,6 +19,7 @@ from langchain_course_skills import (
 )
 from langchain_course_skills.passages import split_passages
 from langchain_course_skills.store import search_vectors
+from langchain_course_skills.views import SINGLE_VIEW
 from tests.rankings import assert_same_ranking
 
 FILLER = (
@@ -39,6 +40,7 @@ def minilm_store(
         minilm_embeddings,
         persist_directory=tmp_path_factory.mktemp("long-db"),
         show_progress=False,
+        views=SINGLE_VIEW,  # one passage per skill: similarities are of the skill's text
     )
 
 
@@ -51,6 +53,7 @@ def tiny_store(
         tiny_embeddings,
         persist_directory=tmp_path_factory.mktemp("tiny-long-db"),
         show_progress=False,
+        views=SINGLE_VIEW,  # compared with the single-vector search of a one-passage store
     )
 
 

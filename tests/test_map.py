@@ -30,6 +30,7 @@ LONG = " ".join(
     for i in range(60)
 )  # about 1,000 tokens: read passage by passage
 SKILL_KEYS = ["rank", "label", "uri", "taxonomy", "similarity", "relevance_score", "evidence"]
+VIEW_KEYS = ["matched_view", "matched_text"]  # a store of several views per skill (the default)
 
 
 def _catalogue(folder: Path, n: int = 6) -> Path:
@@ -166,7 +167,7 @@ def test_map_writes_one_line_per_course_as_invoke_ranks_it(
             ],
             tolerance=2e-4,  # the records' scores have 4 decimals
         )
-        assert all(list(s) == SKILL_KEYS for s in line["skills"])
+        assert all(list(s) == SKILL_KEYS + VIEW_KEYS for s in line["skills"])
         assert all(
             0 <= s["evidence"]["start"] < s["evidence"]["end"] <= len(course.text)
             for s in line["skills"]

@@ -169,7 +169,8 @@ def test_crlf_copy_of_a_taxonomy_changes_no_skill(
     report = sync_skill_store(converted, tiny_embeddings, persist_directory=db, show_progress=False)
     # The slice's alt labels span lines inside quoted cells, which CRLF changed before.
     assert any("\n" in d.metadata["alt_labels"] for d in lf)
-    assert (report.updated, report.unchanged) == (0, len(lf))
+    assert report.skills == len(lf)
+    assert (report.added, report.updated, report.unchanged) == (0, 0, report.total)
 
 
 # --- 5. secrets ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from langchain_course_skills import (
     SkillRetriever,
     StoreMismatchError,
     load_esco_skills,
+    load_greta,
     open_skill_store,
     sync_skill_store,
 )
@@ -25,9 +26,18 @@ from langchain_course_skills.store import (
     store_layout,
     view_counts,
 )
-from langchain_course_skills.views import check_views, fuse_scores, view_passages
+from langchain_course_skills.views import (
+    DEFAULT_VIEWS,
+    SINGLE_VIEW,
+    check_views,
+    fuse_scores,
+    view_passages,
+)
 from langchain_course_skills.vocabulary import MATCHED_TEXT_KEY, MATCHED_VIEW_KEY, SIMILARITY_KEY
-from tests.conftest import ESCO_DE_LABELS  # same concept URIs as ESCO_EN, German labels
+from tests.conftest import (
+    ESCO_DE_LABELS,  # same concept URIs as ESCO_EN, German labels
+    GRETA,
+)
 
 ALL_VIEWS = ("label", "alt", "description")
 
@@ -206,7 +216,7 @@ def test_adding_a_language_to_a_one_view_store_keeps_its_passages(
     tmp_path: Path, esco_slice: Path, tiny_embeddings: E5Embeddings
 ) -> None:
     docs = load_esco_skills(esco_slice)[:30]
-    _sync(docs, tiny_embeddings, tmp_path)
+    _sync(docs, tiny_embeddings, tmp_path, views=SINGLE_VIEW)
 
     added = _sync(docs, tiny_embeddings, tmp_path, translations={"de": _german()})
 
@@ -253,7 +263,9 @@ def test_syncing_or_opening_with_other_views_is_refused(
     _sync(SKILLS, tiny_embeddings, tmp_path, views=("label", "alt"))
 
     with pytest.raises(StoreMismatchError, match=r"holds the views label,alt .* asked for label;"):
-        _sync(SKILLS, tiny_embeddings, tmp_path)
+        _sync(SKILLS, tiny_embeddings, tmp_path, views=SINGLE_VIEW)
+    with pytest.raises(StoreMismatchError, match=r"asked for label,alt,description;"):
+        _sync(SKILLS, tiny_embeddings, tmp_path, views=DEFAULT_VIEWS)
     with pytest.raises(StoreMismatchError, match=r"--views label,alt"):
         open_skill_store(tiny_embeddings, persist_directory=tmp_path, views=ALL_VIEWS)
     assert open_skill_store(tiny_embeddings, persist_directory=tmp_path) is not None
@@ -262,12 +274,81 @@ def test_syncing_or_opening_with_other_views_is_refused(
 def test_a_one_view_store_holds_the_documents_as_they_are(
     tmp_path: Path, tiny_embeddings: E5Embeddings
 ) -> None:
-    report = _sync(SKILLS, tiny_embeddings, tmp_path)
+    report = _sync(SKILLS, tiny_embeddings, tmp_path, views=SINGLE_VIEW)
 
     stored = {doc_id: meta for doc_id, meta, _ in iter_stored(report.store._collection)}
     assert set(stored) == {str(s.id) for s in SKILLS}
     assert all("skill_id" not in meta for meta in stored.values())
     assert store_layout(report.store).single
+
+
+def test_a_new_store_holds_every_view_by_default(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    bare = _skill("urn:s:bare", "bare skill", [], "  ")  # no alternative label, no description
+
+    report = _sync([*SKILLS, bare], tiny_embeddings, tmp_path)
+
+    counts = view_counts(report.store._collection)
+    # 4 labels, 2 + 2 + 1 alternative labels, 3 descriptions: the bare skill is its label only
+    assert counts == {"label": 4, "alt": 5, "description": 3}
+    assert report.views == DEFAULT_VIEWS == ALL_VIEWS
+    assert read_fingerprint(report.store._collection)["views"] == "label,alt,description"
+    assert (report.skills, report.added) == (4, 12)
+    assert not store_layout(report.store).single
+
+
+def _drop_views_key(report: SyncReport) -> None:
+    """Make a store look as if built before views: no views entry in its fingerprint."""
+    collection = report.store._collection
+    metadata = dict(collection.metadata or {})
+    metadata.pop("course_skills:views")
+    collection.modify(metadata=metadata)
+
+
+@pytest.mark.parametrize("built", ["with views=label", "before views"])
+def test_a_label_store_resynced_without_views_keeps_its_views(
+    built: str, tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    first = _sync(SKILLS, tiny_embeddings, tmp_path, views=SINGLE_VIEW)
+    if built == "before views":
+        _drop_views_key(first)
+
+    again = _sync(SKILLS, tiny_embeddings, tmp_path)
+    opened = open_skill_store(tiny_embeddings, persist_directory=tmp_path)
+
+    assert again.views == SINGLE_VIEW
+    assert (again.added, again.updated, again.unchanged, again.total) == (0, 0, 3, 3)
+    assert store_layout(opened).single
+    found = SkillRetriever(store=opened, k=3).invoke("Excel")
+    assert MATCHED_VIEW_KEY not in found[0].metadata  # results as before views
+
+
+def test_a_store_built_before_views_refuses_other_views(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    _drop_views_key(_sync(SKILLS, tiny_embeddings, tmp_path, views=SINGLE_VIEW))
+
+    with pytest.raises(StoreMismatchError, match=r"holds the views label of each skill"):
+        _sync(SKILLS, tiny_embeddings, tmp_path, views=DEFAULT_VIEWS)
+    assert open_skill_store(tiny_embeddings, persist_directory=tmp_path, views=SINGLE_VIEW)
+
+
+def test_skills_without_alt_labels_or_description_are_one_passage_each_by_default(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    greta = load_greta(GRETA)  # the real GRETA file: no alternative labels, no descriptions
+
+    report = _sync(greta, tiny_embeddings, tmp_path)
+
+    passages = list(iter_stored(report.store._collection, with_documents=True))
+    assert report.views == DEFAULT_VIEWS
+    assert len(passages) == report.skills == len(greta) == 23
+    assert all(text and text.strip() for _, _, text in passages)
+    assert store_layout(report.store).single  # nothing to fuse: results as before views
+    found = SkillRetriever(store=report.store, k=3).invoke("Lernende beraten")
+    assert len(found) == 3
+    assert MATCHED_VIEW_KEY not in found[0].metadata
 
 
 def test_the_reranker_scores_the_skills_main_text(

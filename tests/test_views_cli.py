@@ -50,12 +50,45 @@ def test_index_with_other_views_than_the_store_is_refused(
     _run(capsys, "index", esco_slice, "--db", db, "--model", tiny_bi_encoder)
 
     status, _, err = _run(
-        capsys, "index", esco_slice, "--db", db, "--model", tiny_bi_encoder, "--views", "label,alt"
+        capsys, "index", esco_slice, "--db", db, "--model", tiny_bi_encoder, "--views", "label"
     )
 
     assert status != 0
-    assert "holds the views label of each skill, but you asked for label,alt" in err
+    assert "holds the views label,alt,description of each skill, but you asked for label;" in err
     assert "Traceback" not in err
+
+
+def test_index_builds_every_view_by_default_and_info_shows_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, esco_slice: Path, tiny_bi_encoder: Path
+) -> None:
+    db = tmp_path / "db"
+
+    status, out, _ = _run(capsys, "index", esco_slice, "--db", db, "--model", tiny_bi_encoder)
+    _, info, _ = _run(capsys, "info", "--db", db, "--json")
+
+    [collection] = json.loads(info)["collections"]
+    passages = collection["passages"]
+    assert status == 0
+    assert "of 300 skills, views label,alt,description" in out
+    assert collection["fingerprint"]["views"] == "label,alt,description"
+    assert collection["fingerprint"]["skills"] == 300
+    assert passages["label"] == passages["description"] == 300  # every slice skill has one
+    assert passages["alt"] > 300
+    assert collection["count"] == sum(passages.values())
+
+
+def test_index_without_views_keeps_a_label_store_as_it_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, esco_slice: Path, tiny_bi_encoder: Path
+) -> None:
+    index = ["index", esco_slice, "--db", tmp_path / "db", "--model", tiny_bi_encoder]
+    _run(capsys, *index, "--views", "label")
+
+    status, out, err = _run(capsys, *index)
+
+    assert status == 0
+    assert "0 added, 0 updated, 300 unchanged, 0 removed" in out
+    assert "holds 300 skills" in out
+    assert "error" not in err
 
 
 def test_views_without_label_are_an_argument_error(

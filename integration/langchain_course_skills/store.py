@@ -35,6 +35,8 @@ from langchain_course_skills.errors import (
 )
 from langchain_course_skills.views import (
     DEFAULT_VIEWS,
+    SINGLE_VIEW,
+    check_languages,
     check_views,
     passage_view,
     view_passages,
@@ -114,7 +116,7 @@ class SyncOptions(TypedDict, total=False):
     prune: bool
     batch_size: int
     show_progress: bool
-    views: Sequence[str]
+    views: Sequence[str] | None
     translations: Mapping[str, Sequence[Document]] | None
 
 
@@ -215,7 +217,7 @@ def skill_collection(store: Chroma) -> Collection:
 
     Example:
         >>> skill_collection(open_skill_store(embeddings, persist_directory="skills-db")).count()
-        13896
+        113086
     """
     return store._collection
 
@@ -233,7 +235,27 @@ def _where(persist_directory: str | Path | None) -> str:
 
 def stored_views(fingerprint: Mapping[str, Any]) -> tuple[str, ...]:
     """The view kinds a store's fingerprint records (a store built before views: label only)."""
-    return check_views(str(fingerprint.get(VIEWS_KEY) or ",".join(DEFAULT_VIEWS)))
+    return check_views(str(fingerprint.get(VIEWS_KEY) or ",".join(SINGLE_VIEW)))
+
+
+def sync_views(views: Sequence[str] | None, collection: Collection | None) -> tuple[str, ...]:
+    """The views a sync stores: `views` if given, else the collection's own, else the default.
+
+    A collection keeps its own views when a sync names none, so re-running a build on a store
+    made with other views (or before views: label only) neither fails nor embeds anything.
+
+    Args:
+        views: The view kinds asked for, or None.
+        collection: The collection the sync writes to, or None if it does not exist yet.
+
+    Returns:
+        `views` in canonical order; else the views recorded in the collection's fingerprint (a
+        collection without one, e.g. made by hand, counts as new); else `DEFAULT_VIEWS`.
+    """
+    if views is not None:
+        return check_views(views)
+    stored = read_fingerprint(collection) if collection is not None else {}
+    return stored_views(stored) if stored else DEFAULT_VIEWS
 
 
 def _verify_views(
@@ -457,7 +479,7 @@ def _sync(
     prune: bool,
     batch_size: int,
     show_progress: bool,
-    views: tuple[str, ...] = DEFAULT_VIEWS,
+    views: tuple[str, ...],
     skills: int = 0,
 ) -> tuple[int, int, int, int]:
     """Bring the collection to `documents` (passages); return those added, updated, removed, total.
@@ -566,16 +588,20 @@ def sync_skill_store(
     prune: bool = False,
     batch_size: int = DEFAULT_WRITE_BATCH,
     show_progress: bool = True,
-    views: Sequence[str] = DEFAULT_VIEWS,
+    views: Sequence[str] | None = None,
     translations: Mapping[str, Sequence[Document]] | None = None,
 ) -> SyncReport:
     """Create or update a skill store and report what changed; see `build_skill_store`.
+
+    Without `views`, a new collection holds `DEFAULT_VIEWS` and an existing one keeps the
+    views it was built with (`sync_views`); `report.views` says which were used.
 
     Writers of one embedded store folder take turns (a lock file next to the folder); on a
     Chroma server, a sync reads the store back after writing and writes again what another
     writer changed meanwhile, up to `MAX_SYNC_PASSES` times.
 
     Raises:
+        StoreMismatchError: The collection was built with other embeddings or other `views`.
         StoreUnavailableError: The store cannot be reached or written (lost or hung server,
             read-only media, full disk); what was written is kept.
         StoreCorruptError: The store's files are damaged.
@@ -583,10 +609,11 @@ def sync_skill_store(
     """
     started = time.perf_counter()
     _check_documents(documents)
-    views = check_views(views)
+    if views is not None:
+        views = check_views(views)  # a bad view set fails before the store is touched
     for docs in (translations or {}).values():
         _check_documents(docs)
-    passages = view_passages(documents, views, translations)
+    check_languages(translations or {})
     if batch_size <= 0:
         msg = f"batch_size must be positive, got {batch_size}"
         raise ValueError(msg)
@@ -598,6 +625,8 @@ def sync_skill_store(
     with store_faults(label, folder), lock:
         fault_point("locked")
         chroma_client = _client(persist_directory, client, write=True)
+        chosen = sync_views(views, find_collection(chroma_client, collection_name))
+        passages = view_passages(documents, chosen, translations)
         added, updated, removed, total = _sync(
             chroma_client,
             passages,
@@ -608,7 +637,7 @@ def sync_skill_store(
             prune=prune,
             batch_size=batch_size,
             show_progress=show_progress,
-            views=views,
+            views=chosen,
             skills=len(documents),
         )
         report = SyncReport(
@@ -620,7 +649,7 @@ def sync_skill_store(
             total=total,
             collection=collection_name,
             seconds=time.perf_counter() - started,
-            views=views,
+            views=chosen,
             skills=len(documents),
         )
     logger.info(
@@ -647,12 +676,16 @@ def build_skill_store(
     dimension, prefixes), the passage template, the views and the package version, and
     refuses other embeddings or other views later.
 
-    With `views` beyond "label", each skill is stored as several passages (each alternative
-    label, `label: description`; see `langchain_course_skills.views`), and `translations` add
-    the same views in other languages (documents with the same ids, e.g. ESCO's German file);
-    `SkillRetriever` fuses them and returns each skill once. Adding a language to an existing
-    store embeds only its new passages; `prune` also removes every view of a skill that left
-    the taxonomy, alternative labels that left a skill, and languages not given.
+    A new store holds each skill as several passages (`DEFAULT_VIEWS`: its text, each
+    alternative label, `label: description`; see `langchain_course_skills.views`), about 8x
+    as many as skills for ESCO, which lifts MRR@10 by about 5 points (docs/views.md);
+    `views=("label",)` stores one passage per skill. An existing store keeps its own views
+    when `views` is not given (a store built before views: label only); other views than
+    its own are refused with `StoreMismatchError`. `translations` add the same views in other
+    languages (documents with the same ids, e.g. ESCO's German file). `SkillRetriever` fuses
+    a skill's passages and returns each skill once. Adding a language to an existing store
+    embeds only its new passages; `prune` also removes every view of a skill that left the
+    taxonomy, alternative labels that left a skill, and languages not given.
 
     Args:
         documents: Skills with unique ids, for example from `load_esco_skills`.
@@ -665,7 +698,10 @@ def build_skill_store(
         batch_size: Skills embedded and written per step.
         show_progress: Show a progress bar while embedding.
         views: View kinds of each skill: "label" (its text from the template, always),
-            "alt" (each alternative label), "description" (`label: description`).
+            "alt" (each alternative label), "description" (`label: description`); None
+            (default): the collection's own views, for a new one `DEFAULT_VIEWS`
+            (all three). A skill without alternative labels or description gets just its
+            label passage.
         translations: Language code -> the same skills in that language, e.g.
             `{"de": load_esco_skills("skills_de_labels.csv")}`.
 
@@ -675,7 +711,7 @@ def build_skill_store(
     Example:
         >>> store = build_skill_store(load_esco_skills("skills_de.csv"), E5Embeddings(),
         ...                           persist_directory="skills-db")
-        >>> skill_collection(store).count()
+        >>> read_store_fingerprint(persist_directory="skills-db")["skills"]
         13896
     """
     return sync_skill_store(documents, embeddings, **options).store
@@ -807,8 +843,12 @@ class StoreLayout:
 
     @property
     def single(self) -> bool:
-        """Whether each skill is one passage (no fusion needed)."""
-        return self.views == DEFAULT_VIEWS and not self.languages
+        """Whether each skill is one passage (no fusion needed).
+
+        So is a store with several view kinds whose skills have none but their label (GRETA,
+        a table without alternative labels or descriptions): its results stay as before views.
+        """
+        return (self.views == SINGLE_VIEW and not self.languages) or self.passages_per_skill <= 1
 
 
 def store_layout(store: Chroma) -> StoreLayout:
@@ -820,7 +860,7 @@ def store_layout(store: Chroma) -> StoreLayout:
     views = stored_views(stored)
     skills = int(stored.get(SKILLS_KEY) or 0)
     passages = int(metadata.get(SYNC_COUNT_KEY) or 0)
-    if views != DEFAULT_VIEWS or languages:
+    if views != SINGLE_VIEW or languages:
         passages = passages or collection.count()
     ratio = passages / skills if skills and passages > skills else 1.0
     return StoreLayout(views=views, languages=languages, passages_per_skill=ratio)

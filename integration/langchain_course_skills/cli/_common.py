@@ -408,14 +408,20 @@ def taxonomy_counts(collection: Collection) -> Counter[str]:
 
 
 def describe_collection(collection: Collection) -> dict[str, Any]:
-    """Return what is known about one collection: count, distance, taxonomies, fingerprint."""
+    """Return what is known about one collection: count, skills, distance, taxonomies, fingerprint.
+
+    `count` is the passages Chroma holds, `skills` the skills they store (fewer in a store with
+    several views per skill).
+    """
     from langchain_course_skills.store import collection_space, read_fingerprint
 
+    taxonomies = taxonomy_counts(collection)
     return {
         "collection": collection.name,
         "count": collection.count(),
+        "skills": sum(taxonomies.values()),
         "distance": collection_space(collection),
-        "taxonomies": dict(sorted(taxonomy_counts(collection).items())),
+        "taxonomies": dict(sorted(taxonomies.items())),
         "fingerprint": read_fingerprint(collection),
     }
 

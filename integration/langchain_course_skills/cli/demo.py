@@ -194,11 +194,14 @@ def run(args: argparse.Namespace) -> int:
     cross_encoder = None if args.reranker is None else make_cross_encoder(args)
     _drop_other_model(args)
     # prune: the demo collection holds the sample only, whatever an older version indexed.
+    # No views: a new demo store holds the default views, an existing one keeps its own.
     report = sync_skill_store(
         documents, embeddings, **store_location(args), collection_name=args.collection, prune=True
     )
+    passages = report.added + report.updated + report.unchanged
+    views = "" if passages == len(documents) else f" as {passages} passages (views)"
     print(
-        f"indexed {len(documents)} sample skills into {store_name(args)} "
+        f"indexed {len(documents)} sample skills{views} into {store_name(args)} "
         f"(collection {args.collection!r}): {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.removed} removed in {report.seconds:.1f} s"
     )

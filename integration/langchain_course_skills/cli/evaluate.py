@@ -30,6 +30,7 @@ from langchain_course_skills.loaders import load_taxonomy
 from langchain_course_skills.views import (
     DEFAULT_VIEW_FUSION,
     DEFAULT_VIEWS,
+    SINGLE_VIEW,
     VIEW_FUSIONS,
     ViewFusion,
 )
@@ -52,12 +53,13 @@ examples:
   # the collection that `course-skills index` built, with and without the reranker
   course-skills evaluate gold.jsonl --db skills-db --rerank
 
-  # label-only vs. label+description passages: one collection each, built from the file
+  # label-only vs. label+description passages, one per skill: a collection each, from the file
   course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_en.csv \\
+      --views label \\
       --passage-template "{preferredLabel}" --passage-template "{preferredLabel}: {description}"
 
-  # label-only vs. every view of each skill, fused per skill by max and by RRF
-  course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_en.csv \
+  # label-only vs. every view of each skill (the default), fused per skill by max and by RRF
+  course-skills evaluate gold.jsonl --db eval-db --taxonomy-file skills_en.csv \\
       --views label --views label,alt,description --view-fusion max --view-fusion rrf
 
   # base model vs. fine-tuned model vs. fine-tuned model with reranker (as in the model card)
@@ -71,10 +73,10 @@ gold files: JSONL, one query per line, any of
   {"sentence": "...", "uris": [...]}                       (the Decorte et al. files)
 Labels are matched to the store's skill labels ignoring case.
 
-With --taxonomy-file every model x template gets its own collection in the store, named
-eval-<hash of model, precision and template>; running again reuses it (nothing is embedded
-again). --out receives metrics.json (all metrics per configuration), queries.jsonl (per query:
-relevant ids, retrieved ids with scores, metrics) and metrics.png (a bar chart).
+With --taxonomy-file every model x template x view set gets its own collection in the store,
+named eval-<hash of model, precision, template and views>; running again reuses it (nothing is
+embedded again). --out receives metrics.json (all metrics per configuration), queries.jsonl
+(per query: relevant ids, retrieved ids with scores, metrics) and metrics.png (a bar chart).
 """
 
 
@@ -114,8 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         type=view_kinds,
         metavar="KINDS",
-        help="views of each skill, e.g. label,alt,description (docs/views.md); repeat to "
-        "compare (needs --taxonomy-file; default: label)",
+        help="views of each skill, e.g. label or label,alt,description (docs/views.md); repeat "
+        f"to compare (needs --taxonomy-file; default: {','.join(DEFAULT_VIEWS)})",
     )
     group.add_argument(
         "--view-fusion",
@@ -174,13 +176,13 @@ def _view_configurations(
 ) -> list[tuple[str, ViewFusion]]:
     """(name, view fusion) of each configuration over one collection with `views`."""
     fusions = args.view_fusion or [DEFAULT_VIEW_FUSION]
-    if views == DEFAULT_VIEWS:
+    if views == SINGLE_VIEW:
         fusions = fusions[:1]  # one passage per skill: nothing to fuse
     several = len(args.views or []) > 1
     out = []
     for fusion in fusions:
         parts = [name] if name else []
-        if several or views != DEFAULT_VIEWS:
+        if several or views != SINGLE_VIEW:
             parts.append(",".join(views))
         if len(fusions) > 1:
             parts.append(fusion)
@@ -235,7 +237,7 @@ def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]
             for views in args.views or [DEFAULT_VIEWS]:
                 report = sync_evaluation_store(docs, embeddings, **location, views=views)
                 unit, shown = "skills", ""
-                if views != DEFAULT_VIEWS:  # several passages per skill
+                if views != SINGLE_VIEW:  # several passages per skill
                     unit, shown = "passages", f", views {','.join(views)}"
                 print(
                     f"{report.collection} ({_short(model)}, {templates[template]}{shown}): "

@@ -30,17 +30,20 @@ from langchain_course_skills.loaders import (
     KINDS,
     read_taxonomy,
 )
-from langchain_course_skills.views import DEFAULT_VIEWS
+from langchain_course_skills.views import DEFAULT_VIEWS, SINGLE_VIEW
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
     from langchain_core.documents import Document
 
 
 EPILOG = """\
 examples:
-  # the official ESCO download (any language), with the default model
+  # the official ESCO download (any language), with the default model; each skill is stored
+  # as its label, every alternative label and "label: description" (docs/views.md)
   course-skills index skills_de.csv --db skills-db
+
+  # one passage per skill (as before views): about 8x fewer passages to embed for ESCO
+  course-skills index skills_de.csv --db skills-db-labels --views label
 
   # a German label-only ESCO file, mapped onto ESCO's preferredLabel
   course-skills index skills_de_labels.csv --label-column preferredLabel_de
@@ -52,10 +55,8 @@ examples:
   course-skills index digcomp.csv --taxonomy table --taxonomy-name DigComp \\
       --label-column name --id-column code --passage-template "{label}: {description}"
 
-  # each skill as its label, every alternative label and "label: description", plus the
-  # German labels of the same skills; results are fused per skill (docs/views.md)
-  course-skills index skills_en.csv --views label,alt,description \
-      --language de=skills_de_labels.csv
+  # plus the German labels of the same skills; results are fused per skill
+  course-skills index skills_en.csv --language de=skills_de_labels.csv
 
   # a local model folder (offline), on a Chroma server
   course-skills index skills_de.csv --model ./e5-course-skills \\
@@ -119,7 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KINDS",
         help="how each skill is stored, comma-separated: label (its text from the template), "
         "alt (each alternative label), description (label: description); default: the "
-        f"collection's own, for a new one {','.join(DEFAULT_VIEWS)}",
+        f"collection's own, for a new one {','.join(DEFAULT_VIEWS)} (about 8x the passages "
+        f"of ESCO skills, +5 points MRR@10; docs/views.md); --views {','.join(SINGLE_VIEW)} "
+        "stores one passage per skill",
     )
     group.add_argument(
         "--language",
@@ -194,17 +197,6 @@ def load_languages(args: argparse.Namespace) -> dict[str, list[Document]]:
     return translations
 
 
-def _choose_views(args: argparse.Namespace, existing: Collection | None) -> tuple[str, ...]:
-    """--views, else the views the collection was built with, else the default."""
-    from langchain_course_skills.store import read_fingerprint, stored_views
-
-    if args.views is not None:
-        return tuple(args.views)
-    if existing is not None and read_fingerprint(existing):
-        return stored_views(read_fingerprint(existing))
-    return DEFAULT_VIEWS
-
-
 def run(args: argparse.Namespace) -> int:
     """Index the sources and print what changed."""
     from langchain_course_skills.store import sync_skill_store
@@ -212,7 +204,6 @@ def run(args: argparse.Namespace) -> int:
     documents = load_sources(args)  # bad files fail before any model is loaded
     translations = load_languages(args)
     existing = find_collection(store_client(args), args.collection)
-    views = _choose_views(args, existing)
     choose_model(args, existing)
     check_models(args, reranker=False)
     embeddings = make_embeddings(args)
@@ -222,13 +213,14 @@ def run(args: argparse.Namespace) -> int:
         **store_location(args),
         collection_name=args.collection,
         prune=args.prune,
-        views=views,
+        views=args.views,  # None: the collection's own, for a new one the default
         translations=translations,
     )
     total = report.total
     given = report.added + report.updated + report.unchanged
     unit = "skills" if given == len(documents) else "passages"  # several views per skill
-    shown = "" if unit == "skills" else f" of {len(documents)} skills, views {','.join(views)}"
+    views = ",".join(report.views)
+    shown = "" if unit == "skills" else f" of {len(documents)} skills, views {views}"
     print(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.removed} removed in {report.seconds:.1f} s; collection {args.collection!r} "

@@ -63,9 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _print(info: dict[str, Any]) -> None:
     fingerprint = info["fingerprint"]
     taxonomies = ", ".join(f"{name} {count}" for name, count in info["taxonomies"].items())
-    skills = sum(info["taxonomies"].values())
-    counted = f"{info['count']} skills" if skills == info["count"] else f"{skills} skills"
-    print(f"collection {info['collection']!r}: {counted} ({taxonomies or 'empty'})")
+    print(f"collection {info['collection']!r}: {info['skills']} skills ({taxonomies or 'empty'})")
     if "passages" in info:
         shown = ", ".join(f"{view} {count}" for view, count in info["passages"].items())
         print(f"  {'passages':<18}{info['count']} ({shown})")
@@ -73,7 +71,7 @@ def _print(info: dict[str, Any]) -> None:
     if not fingerprint:
         print("  (no fingerprint: not built by course-skills)")
     for key, label in _FIELDS:
-        if key in fingerprint:
+        if key in fingerprint and (fingerprint[key] or key != "languages"):  # none: not shown
             value = fingerprint[key]
             shown = repr(value) if key.endswith("prefix") else value
             print(f"  {label:<18}{shown}")
@@ -88,10 +86,11 @@ def _print(info: dict[str, Any]) -> None:
 
 def _with_views(info: dict[str, Any], collection: Collection) -> dict[str, Any]:
     """Add the passages per view of a store with several views (or languages) of each skill."""
-    from langchain_course_skills.store import view_counts
+    from langchain_course_skills.store import stored_views, view_counts
+    from langchain_course_skills.views import SINGLE_VIEW
 
     fingerprint = info["fingerprint"]
-    if fingerprint.get("views", "label") != "label" or fingerprint.get("languages"):
+    if stored_views(fingerprint) != SINGLE_VIEW or fingerprint.get("languages"):
         info["passages"] = view_counts(collection)
     return info
 

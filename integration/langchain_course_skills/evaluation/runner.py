@@ -41,11 +41,13 @@ from langchain_course_skills.store import (
     embeddings_fingerprint,
     read_fingerprint,
     skill_collection,
+    stored_views,
     sync_skill_store,
 )
 from langchain_course_skills.views import (
     DEFAULT_VIEW_FUSION,
     DEFAULT_VIEWS,
+    SINGLE_VIEW,
     ViewFusion,
     check_views,
 )
@@ -271,7 +273,7 @@ def describe_retriever(retriever: SkillRetriever) -> dict[str, Any]:
         "passage_template": stored.get("passage_template", ""),
         "k": retriever.k,
         "fusion": retriever.fusion,
-        "views": stored.get("views", "label"),
+        "views": ",".join(stored_views(stored)),
         "view_fusion": retriever.view_fusion,
     }
     embeddings = store.embeddings
@@ -406,7 +408,7 @@ def evaluation_collection_name(
     """
     model = str(embeddings_fingerprint(embeddings)["model"])
     parts = [model, _precision(embeddings), passage_template]
-    if tuple(views) != DEFAULT_VIEWS:  # one-view collections keep their names
+    if tuple(views) != SINGLE_VIEW:  # one-view collections keep the names they had before views
         parts.append(",".join(views))
     key = "\n".join(parts)
     return COLLECTION_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:_HASH_CHARS]
@@ -424,9 +426,10 @@ def sync_evaluation_store(
 ) -> SyncReport:
     """Build or reuse the store of one configuration in its own collection.
 
-    The collection is named by `evaluation_collection_name` (model, precision and the passage
-    template of `documents`) and holds exactly `documents` (pruned), so running it again with
-    the same taxonomy embeds nothing.
+    The collection is named by `evaluation_collection_name` (model, precision, the passage
+    template of `documents` and `views`) and holds exactly `documents` (pruned), so running it
+    again with the same taxonomy embeds nothing. `views` default to `DEFAULT_VIEWS`, as a new
+    store's; `views=("label",)` stores one passage per skill.
 
     Example:
         >>> docs = load_esco_skills("skills_en.csv", passage_template="{preferredLabel}")

@@ -243,6 +243,8 @@ class CollectionInfo(_Model):
     collection: str
     """The Chroma collection."""
     count: int
+    """Passages stored: one per skill, more in a store with several views per skill."""
+    skills: int
     """Skills stored."""
     distance: str
     """The index's distance (cosine)."""

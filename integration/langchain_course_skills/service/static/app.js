@@ -212,7 +212,7 @@ function showInfo() {
     .map(([name, count]) => `${name} ${Number(count).toLocaleString(state.lang)}`)
     .join(", ");
   $("store-line").textContent = t("store", {
-    count: Number(info.store.count).toLocaleString(state.lang),
+    count: Number(info.store.skills).toLocaleString(state.lang),
     taxonomies,
     model: info.models.embedding.split("/").slice(-2).join("/"), // a Hub id, or a folder's end
   });
