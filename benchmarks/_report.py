@@ -28,18 +28,19 @@ def _class_targets(r: dict[str, Any]) -> tuple[str, float, float]:
 
 
 def _fraction_row(what: str, figures: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-    share = figures.get("ceiling_fraction")
-    fmt = r["settings"]["runtime"].split()[-1]  # "openvino bf16" -> "bf16"
+    fmt = r["settings"]["runtime"].split()[-1]  # "openvino fp32" -> "fp32"
     goal = f">= {_ceiling.FRACTION_TARGET:g} of the {fmt} ceiling"
-    if share is None:
+    if figures.get("ceiling_fraction") is None:
         return _row(what, goal, "no ceiling measured", False)
     achieved = figures["flops"] / figures["ours"]["median_s"] / 1e9
-    return _row(
-        what,
-        goal,
-        f"{share:.2f} ({achieved:.1f} of {r['ceiling'][fmt]['gflops']:.1f} GFLOP/s)",
-        share >= _ceiling.FRACTION_TARGET,
-    )
+    ceilings = {f: float(r["ceiling"][f]["gflops"]) for f in ("fp32", "bf16") if f in r["ceiling"]}
+    measured = f"{achieved / ceilings[fmt]:.2f} ({achieved:.1f} of {ceilings[fmt]:.1f} GFLOP/s)"
+    if achieved > ceilings[fmt]:
+        # Faster than torch's best matmul in this format: the backend multiplies in a cheaper
+        # format inside (OpenVINO's f32 mode on CPUs with bf16), so judge it by the fastest one.
+        fmt = max(ceilings, key=ceilings.__getitem__)
+        measured += f"; above it, so against the {fmt} ceiling: {achieved / ceilings[fmt]:.2f}"
+    return _row(what, goal, measured, achieved / ceilings[fmt] >= _ceiling.FRACTION_TARGET)
 
 
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,7 +163,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"torch {m['torch']}, sentence-transformers {m['sentence_transformers']}, "
         f"chromadb {m['chromadb']}. Ours: precision {r['settings']['precision']}, backend "
         f"{r['settings']['backend']} (= {r['settings']['runtime']} on {r['settings']['device']}); "
-        "the recipe runs torch fp32. Command: `{r['command']}` ({r['seconds'] / 60:.0f} min).",
+        f"the recipe runs torch fp32. Command: `{r['command']}` ({r['seconds'] / 60:.0f} min).",
         "",
         "Speed-up = recipe time / our time, from medians of alternating repetitions (recipe, "
         "ours, then ours, recipe, ...). Other work shares the cores, so absolute times drift; "
@@ -314,7 +315,7 @@ def _ablation(r: dict[str, Any]) -> list[str]:
         embed, score = ablation["embed_passages"], ablation["score_30_pairs"]
         lines += [
             "",
-            f"## Precision alone ({ablation['model']}, our code in fp32 vs auto = "
+            f"## The runtime alone ({ablation['model']}, our code in torch fp32 vs auto = "
             f"{ablation['auto_is']})",
             "",
             "| work | fp32 | auto | speed-up |",

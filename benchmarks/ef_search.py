@@ -2,8 +2,8 @@
 
 The store searches with `ef_search` 512 (store.HNSW_CONFIGURATION) because 128 missed the
 0.999 top-30 recall target. This measures, on one collection of all 13,896 ESCO labels
-embedded once with the real all-MiniLM-L6-v2 (the package's HNSW build settings), for each
-`ef_search` in turn (`collection.modify`): the top-k recall of Chroma's search against exact
+embedded once with the real all-MiniLM-L6-v2, one collection per `ef_search` with the
+package's other HNSW settings: the top-k recall of Chroma's search against exact
 cosine search over the same vectors, and the median time of one `collection.query` by vector,
 beside the median time of embedding one query (what a search costs before it reaches the
 store). Queries: the Decorte validation sentences and 1,000 ESCO alternative labels.
@@ -62,16 +62,19 @@ def measure(quick: bool) -> dict[str, Any]:
     ids = [str(i) for i in range(len(docs))]
     exact = np.argsort(-(queries @ passages.T), axis=1, kind="stable")[:, : max(KS)]
 
+    rows = []
     with tempfile.TemporaryDirectory(prefix="ef-search-") as folder:
         client = chromadb.PersistentClient(path=folder)
-        collection = client.create_collection(
-            "skills", configuration={"hnsw": dict(HNSW_CONFIGURATION)}, embedding_function=None
-        )
-        for start in range(0, len(ids), 5000):
-            collection.add(ids=ids[start : start + 5000], embeddings=passages[start : start + 5000])
-        rows = []
-        for ef in EF_VALUES:
-            collection.modify(configuration={"hnsw": {"ef_search": ef}})
+        for ef in EF_VALUES:  # one collection each: Chroma applies ef_search when it loads one
+            collection = client.create_collection(
+                f"skills-ef{ef}",
+                configuration={"hnsw": {**HNSW_CONFIGURATION, "ef_search": ef}},
+                embedding_function=None,
+            )
+            for start in range(0, len(ids), 5000):
+                collection.add(
+                    ids=ids[start : start + 5000], embeddings=passages[start : start + 5000]
+                )
             row: dict[str, Any] = {"ef_search": ef}
             for k in KS:
                 recalls, times = [], []
