@@ -160,17 +160,23 @@ def test_search_top_n_limits_the_rows_without_rerank(
     assert capsys.readouterr().out.count('"rank"') == 3
 
 
-def test_every_command_defaults_to_the_same_precision() -> None:
+def test_every_command_defaults_to_the_libraries_runtime() -> None:
+    from langchain_course_skills._map_batch import RetrieverSpec
     from langchain_course_skills.cli import build_parser
 
     parser = build_parser()
-    defaults = {
-        command: parser.parse_args([command, *extra]).precision
-        for command, extra in {
-            "index": ["f.csv"],
-            "search": ["text"],
-            "demo": [],
-            "evaluate": ["g.jsonl"],
-        }.items()
+    commands = [
+        ["index", "f.csv"],
+        ["search", "text"],
+        ["map", "c.csv", "-o", "out.jsonl"],
+        ["serve"],
+        ["demo"],
+        ["evaluate", "g.jsonl"],
+    ]
+    parsed = [parser.parse_args(argv) for argv in commands]
+    defaults = {(args.precision, args.backend) for args in parsed}
+    library = {
+        (cls.model_fields["precision"].default, cls.model_fields["backend"].default)
+        for cls in (E5Embeddings, SkillCrossEncoder, RetrieverSpec)
     }
-    assert set(defaults.values()) == {"fp32"}
+    assert defaults == library == {("auto", "auto")}
