@@ -108,7 +108,8 @@ def test_score_threshold_drops_weak_candidates(store: Chroma) -> None:
 
     docs = SkillRetriever(store=store, score_threshold=threshold).invoke(COURSE)
 
-    assert len(docs) == 5
+    kept = [d.id for d in all_docs if d.metadata["similarity"] >= threshold]  # 5, or more on ties
+    assert [d.id for d in docs] == kept and len(kept) >= 5
     assert min(d.metadata["similarity"] for d in docs) >= threshold
 
 
