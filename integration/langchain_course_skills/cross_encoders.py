@@ -54,14 +54,9 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
     max_length: int | None = Field(default=DEFAULT_MAX_LENGTH, gt=0)
     """Pairs longer than this many tokens are truncated; None keeps the model's own limit."""
     precision: Precision = "auto"
-    """fp32, bf16, fp16, or auto (the default): with `backend`, the fastest variant measured
-    quality-neutral against torch fp32 that this machine can run (`runtime` says which; see
-    `AUTO_CPU_VARIANTS` and docs/benchmarks.md). fp32 is exact; bf16 is about 2-3x faster on
-    CPUs with native bf16 at a small measured cost."""
+    """fp32, bf16, fp16, or auto (the default); as `E5Embeddings.precision`."""
     backend: Backend = "auto"
-    """What computes the model: torch, onnx (ONNX Runtime, fp32), openvino (OpenVINO, in
-    `precision`), or auto (the default; see `precision`). onnx and openvino run on the CPU,
-    need the `onnx` or `openvino` extra, and export the model once (cached beside it)."""
+    """torch, onnx, openvino, or auto (the default); as `E5Embeddings.backend`."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More arguments for `CrossEncoder(...)`, for example `revision`, `token` or
     `cache_folder`."""
