@@ -200,7 +200,6 @@ class Run:
         self.started = time.perf_counter()
         self.counter = 0
         self.runtime = resolve_runtime(args.backend, args.precision, resolve_device(args.device))
-        self.format = self.runtime.precision
         self.model_label = (
             "tiny (random weights)" if args.quick else "e5-base shape (random weights)"
         )
@@ -465,7 +464,7 @@ def part_e5(run: Run, results: dict[str, Any]) -> dict[str, Any]:
     ]
     figures["flops"] = _ceiling.model_flops(ours_emb.client[0].model.config, tokens)
     figures["ceiling_fraction"] = _ceiling.fraction(
-        figures["flops"], figures["ours"]["median_s"], results["ceiling"], run.format
+        figures["flops"], figures["ours"]["median_s"], results["ceiling"], run.runtime.precision
     )
     results["index"]["e5"] = figures
     recipe_db, ours_store = stores["recipe"][-1][1], stores["ours"][-1][1]
@@ -572,7 +571,7 @@ def part_rerank(run: Run, results: dict[str, Any], e5: dict[str, Any]) -> None:
             figures[label]["flops"],
             figures[label]["ours"]["median_s"],
             results["ceiling"],
-            run.format,
+            run.runtime.precision,
         )
         run.log(
             f"rerank {label}: recipe p50 {figures[label]['recipe']['p50_ms'] / 1000:.1f} s, "
@@ -763,9 +762,6 @@ def main(argv: list[str] | None = None) -> int:
             "device": resolve_device(args.device),
             "precision": args.precision,
             "backend": args.backend,
-            "runtime": str(
-                resolve_runtime(args.backend, args.precision, resolve_device(args.device))
-            ),
             "hnsw": dict(HNSW_CONFIGURATION),
             "recipe_hnsw": "chromadb defaults: ef_construction 100, ef_search 100, M 16",
             "k": K,
@@ -778,6 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     results["ceiling"] = _ceiling.measure(quick=args.quick)
     scratch = Path(tempfile.mkdtemp(prefix="course-skills-benchmark-"))
     run = Run(args, plan, models, scratch)
+    results["settings"]["runtime"] = str(run.runtime)
     started = time.perf_counter()
     try:
         e5 = part_e5(run, results) if "e5" not in args.skip else None

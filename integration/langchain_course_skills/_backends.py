@@ -29,7 +29,12 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from langchain_course_skills._models import PRECISIONS, cpu_has_native_bf16, model_identity
+from langchain_course_skills._models import (
+    check_precision,
+    cpu_has_native_bf16,
+    model_identity,
+    torch_dtype,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -71,11 +76,7 @@ class Runtime(NamedTuple):
 
     @property
     def dtype(self) -> torch.dtype:
-        import torch
-
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
-            self.precision
-        ]
+        return torch_dtype(self.precision)
 
     def __str__(self) -> str:
         return f"{self.backend} {self.precision}"
@@ -111,9 +112,7 @@ def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:
     if backend not in BACKENDS:
         msg = f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}"
         raise ValueError(msg)
-    if precision not in PRECISIONS:
-        msg = f"precision must be one of 'fp32', 'bf16', 'fp16' or 'auto', not {precision!r}"
-        raise ValueError(msg)
+    check_precision(precision)
     if backend not in ("auto", "torch") and device != "cpu":
         msg = (
             f"backend {backend!r} runs on the CPU here, but the device is {device!r}; "

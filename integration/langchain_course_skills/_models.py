@@ -58,6 +58,20 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def check_precision(precision: str) -> None:
+    """Raise a `ValueError` naming the choices unless `precision` is one of them."""
+    if precision not in PRECISIONS:
+        msg = f"precision must be one of 'fp32', 'bf16', 'fp16' or 'auto', not {precision!r}"
+        raise ValueError(msg)
+
+
+def torch_dtype(precision: str) -> torch.dtype:
+    """The torch dtype of a number format ("fp32", "bf16" or "fp16")."""
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
 def resolve_precision(precision: Precision, device: str) -> torch.dtype:
     """Return the dtype that training computes in (autocast) for `precision` on `device`.
 
@@ -65,19 +79,14 @@ def resolve_precision(precision: Precision, device: str) -> torch.dtype:
     native bf16, else fp32. (For inference, "auto" means the fastest variant measured
     quality-neutral: `_backends.resolve_runtime`.)
     """
-    import torch
-
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    check_precision(precision)
     if precision != "auto":
-        if precision not in dtypes:
-            msg = f"precision must be one of 'fp32', 'bf16', 'fp16' or 'auto', not {precision!r}"
-            raise ValueError(msg)
-        return dtypes[precision]
+        return torch_dtype(precision)
     if device.startswith("cuda"):
-        return torch.float16
+        return torch_dtype("fp16")
     if device == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return torch.float32
+        return torch_dtype("bf16")
+    return torch_dtype("fp32")
 
 
 def model_identity(model_name: str) -> str:
