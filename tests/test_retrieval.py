@@ -17,6 +17,8 @@ from langchain_course_skills import (
     load_esco_skills,
     load_greta,
 )
+from langchain_course_skills.errors import TaxonomyError
+from langchain_course_skills.store import skill_collection
 from tests.conftest import GRETA
 
 COURSE = (
@@ -159,9 +161,35 @@ def test_top_n_larger_than_k_is_rejected(store: Chroma, cross_encoder: SkillCros
         SkillRetriever(store=store, reranker=reranker, top_n=10).invoke(COURSE, k=5)
 
 
-def test_top_n_without_a_reranker_is_rejected(store: Chroma) -> None:
-    with pytest.raises(ValueError, match="top_n needs a reranker"):
-        SkillRetriever(store=store, top_n=5)
+def test_top_n_without_a_reranker_keeps_the_first_of_the_k_candidates(store: Chroma) -> None:
+    candidates = SkillRetriever(store=store, k=10).invoke(COURSE)
+
+    kept = SkillRetriever(store=store, k=10, top_n=3).invoke(COURSE)
+
+    assert [d.id for d in kept] == [d.id for d in candidates[:3]]
+    assert [d.id for d in SkillRetriever(store=store, k=10).invoke(COURSE, top_n=2)] == [
+        d.id for d in candidates[:2]
+    ]
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, float("nan")])
+def test_a_score_threshold_outside_zero_to_one_is_refused(
+    store: Chroma, cross_encoder: SkillCrossEncoder, threshold: float
+) -> None:
+    with pytest.raises(ValueError, match="score_threshold must be a score between 0 and 1"):
+        SkillRetriever(store=store, score_threshold=threshold)
+    with pytest.raises(ValueError, match="score_threshold must be a score between 0 and 1"):
+        SkillReranker(cross_encoder=cross_encoder, score_threshold=threshold)
+
+
+def test_an_unknown_taxonomy_filter_is_refused_with_the_stored_names(store: Chroma) -> None:
+    count = skill_collection(store).count()
+
+    with pytest.raises(TaxonomyError, match=r"taxonomy \['esco'\] .*it has \['ESCO', 'GRETA'\]"):
+        SkillRetriever(store=store, taxonomies=["ESCO", "esco"]).invoke(COURSE)
+
+    assert skill_collection(store).count() == count
+    assert SkillRetriever(store=store, taxonomies=["ESCO"]).invoke(COURSE)
 
 
 def test_empty_query_is_rejected(store: Chroma) -> None:
@@ -210,7 +238,7 @@ def test_reranker_score_threshold_drops_low_scores(cross_encoder: SkillCrossEnco
     docs = [Document(page_content=t) for t in ["a", "b", "c"]]
 
     assert (
-        SkillReranker(cross_encoder=cross_encoder, score_threshold=1.01).compress_documents(
+        SkillReranker(cross_encoder=cross_encoder, score_threshold=1.0).compress_documents(
             docs, COURSE
         )
         == []

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         StoreCorruptError,
         StoreMismatchError,
         StoreNotFoundError,
+        StoreRequestError,
         StoreUnavailableError,
         TaxonomyError,
     )
@@ -60,6 +61,7 @@ _MODULES = {
     "StoreCorruptError": "errors",
     "StoreMismatchError": "errors",
     "StoreNotFoundError": "errors",
+    "StoreRequestError": "errors",
     "StoreUnavailableError": "errors",
     "SyncReport": "store",
     "TaxonomyError": "errors",
@@ -92,6 +94,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreMismatchError",
     "StoreNotFoundError",
+    "StoreRequestError",
     "StoreUnavailableError",
     "SyncReport",
     "TaxonomyError",

@@ -8,6 +8,7 @@ module, so neither imports the other at module level.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from langchain_course_skills._backends import Backend
 from langchain_course_skills._models import Precision
 from langchain_course_skills.courses import Course
+from langchain_course_skills.errors import (
+    CourseSkillsError,
+    ModelLoadError,
+    StoreCorruptError,
+    StoreUnavailableError,
+)
 from langchain_course_skills.retrievers import SkillRetriever
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
@@ -29,6 +36,10 @@ from langchain_course_skills.vocabulary import (
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
+
+logger = logging.getLogger(__name__)
+
+ERROR_KEY = "error"  # a record of a course that could not be mapped: why, instead of skills
 
 
 class RetrieverSpec(BaseModel):
@@ -65,7 +76,7 @@ class RetrieverSpec(BaseModel):
     k: int = Field(default=DEFAULT_K, gt=0)
     """Candidates per course (and per passage of a long one)."""
     top_n: int = Field(default=DEFAULT_TOP_N, gt=0)
-    """Skills kept after re-ranking (with a reranker)."""
+    """Skills kept per course: the best after re-ranking, else the first of the `k`."""
     taxonomies: list[str] | None = None
     """Only skills of these taxonomies."""
     min_score: float | None = None
@@ -109,6 +120,7 @@ class RetrieverSpec(BaseModel):
         return SkillRetriever(
             store=store,
             k=self.k,
+            top_n=self.top_n if reranker else min(self.top_n, self.k),
             score_threshold=None if reranker else self.min_score,
             taxonomies=self.taxonomies,
             reranker=reranker,
@@ -146,10 +158,42 @@ def _batches(courses: Sequence[Course], size: int) -> Iterator[Sequence[Course]]
         yield courses[start : start + size]
 
 
+def _fatal(exc: Exception) -> bool:
+    """Whether `exc` stops the whole run: the store or a model is gone, not one course's fault."""
+    return isinstance(exc, (StoreUnavailableError, StoreCorruptError, ModelLoadError))
+
+
+def _map_alone(retriever: SkillRetriever, course: Course) -> dict[str, Any]:
+    try:
+        return course_record(course, retriever.search_many([course.text])[0])
+    except Exception as exc:
+        if _fatal(exc):
+            raise
+        logger.warning("course %r not mapped: %s: %s", course.id, type(exc).__name__, exc)
+        return {"id": course.id, "text_hash": course.text_hash, ERROR_KEY: _reason(exc)}
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, CourseSkillsError):
+        return str(exc)
+    return f"mapping failed ({type(exc).__name__}: {exc}); map it again, or leave it out"
+
+
 def map_batches_locally(
     retriever: SkillRetriever, courses: Sequence[Course], batch_size: int
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield the records of each batch of `courses`, mapped by `retriever`."""
+    """Yield the records of each batch of `courses`, mapped by `retriever`.
+
+    A batch that fails is mapped course by course; a course that fails alone comes back as a
+    record with its `error` instead of skills, and the batches go on. Only the store or a
+    model failing (`StoreUnavailableError`, `StoreCorruptError`, `ModelLoadError`) stops them.
+    """
     for batch in _batches(courses, batch_size):
-        found = retriever.search_many([course.text for course in batch])
+        try:
+            found = retriever.search_many([course.text for course in batch])
+        except Exception as exc:
+            if _fatal(exc):
+                raise
+            yield [_map_alone(retriever, course) for course in batch]
+            continue
         yield [course_record(course, docs) for course, docs in zip(batch, found)]

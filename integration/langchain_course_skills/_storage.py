@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from langchain_course_skills.errors import (
     CourseSkillsError,
     StoreCorruptError,
+    StoreRequestError,
     StoreUnavailableError,
 )
 
@@ -59,6 +60,9 @@ _CORRUPT = (
     "pickle",
     "segment reader",
 )
+# chromadb's words for a store whose files could not be read or written (a disk unplugged,
+# failing or full): only these are blamed on the disk.
+_IO = ("disk i/o error", "unable to open database file", "failed to apply logs", "i/o error")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -137,13 +141,20 @@ def store_fault(
         return StoreUnavailableError(msg)
     if _has(text, _CORRUPT):
         return corrupt(where, text)
-    if isinstance(exc, InternalError):  # chromadb's storage layer failed in other words
+    if isinstance(exc, InternalError) and _has(text, _IO):
         msg = (
-            f"the store ({where}) failed to read or write ({text}); if its disk is full or "
-            "was unplugged, fix that, then run the same command again; if it fails again, "
-            "rebuild the store from the taxonomy (`course-skills index SOURCE --db NEW_DIR`)"
+            f"the store ({where}) failed to read or write its files ({text}); if its disk is "
+            "full or was unplugged, fix that, then run the same command again; if it fails "
+            "again, rebuild the store from the taxonomy (`course-skills index SOURCE --db NEW_DIR`)"
         )
         return StoreUnavailableError(msg)
+    if isinstance(exc, InternalError):  # the store refused a request: not its disk
+        msg = (
+            f"the store ({where}) could not answer a request ({text}); this is no fault of its "
+            "disk or files: run the same command again, and if it fails again, report it with "
+            "this message"
+        )
+        return StoreRequestError(msg)
     return None
 
 

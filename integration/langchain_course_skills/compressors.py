@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from langchain_core.cross_encoders import BaseCrossEncoder
 from langchain_core.documents import BaseDocumentCompressor, Document
-from pydantic import AliasChoices, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
-from langchain_course_skills.vocabulary import DEFAULT_TOP_N, RELEVANCE_KEY
+from langchain_course_skills.vocabulary import DEFAULT_TOP_N, RELEVANCE_KEY, check_score_threshold
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import Callbacks
@@ -35,7 +35,12 @@ class SkillReranker(BaseDocumentCompressor):
     top_n: int = Field(default=DEFAULT_TOP_N, gt=0)
     """How many documents to return."""
     score_threshold: float | None = None
-    """Drop documents whose relevance score is below this."""
+    """Drop documents whose relevance score (in [0, 1]) is below this."""
+
+    @field_validator("score_threshold")
+    @classmethod
+    def _check_threshold(cls, value: float | None) -> float | None:
+        return check_score_threshold(value, "score_threshold")
 
     def compress_documents(
         self,

@@ -14,7 +14,7 @@ import io
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,8 @@ class Course:
     """The text the skills are found in (the text columns joined)."""
     line: int | None = None
     """The line of the catalogue where its record starts (None for a `.txt` file)."""
+    source: str | None = field(default=None, compare=False)
+    """The catalogue's file name (or "-" for standard input), to say where a failure is."""
 
     @property
     def text_hash(self) -> str:
@@ -101,7 +103,7 @@ def _record(
     if not text:
         reason = f"the text is empty (columns {list(columns)}); fill them or leave the course out"
         return CourseFailure(source, line, course_id, reason)
-    return Course(id=course_id, text=text, line=line)
+    return Course(id=course_id, text=text, line=line, source=source)
 
 
 def _text_columns(header: Sequence[str], columns: Sequence[str], source: str) -> list[str]:
@@ -194,7 +196,7 @@ def _txt_courses(folder: Path) -> Iterator[Course | CourseFailure]:
         if not text:
             yield CourseFailure(path.name, None, path.stem, "the file is empty")
             continue
-        yield Course(id=path.stem, text=text)
+        yield Course(id=path.stem, text=text, source=path.name)
 
 
 def _sniff(data: bytes) -> InputFormat:

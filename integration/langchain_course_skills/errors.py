@@ -60,7 +60,10 @@ class CourseSkillsError(Exception):
 
 
 class TaxonomyError(CourseSkillsError, ValueError):
-    """A taxonomy file is missing, empty, malformed or contains duplicate ids."""
+    """A taxonomy file is bad (missing, empty, malformed, duplicate ids), or a filter is unknown.
+
+    An unknown filter names a taxonomy the store does not hold ("esco" for "ESCO").
+    """
 
 
 class GoldSetError(CourseSkillsError, ValueError):
@@ -141,6 +144,13 @@ class StoreUnavailableError(CourseSkillsError, OSError):
 
 class StoreCorruptError(CourseSkillsError, OSError):
     """The store's files are damaged (truncated or overwritten); rebuild it from the taxonomy."""
+
+
+class StoreRequestError(CourseSkillsError, RuntimeError):
+    """The store could not answer one request, for no fault of its disk, files or connection.
+
+    Other requests (another course) may succeed; `map_courses` records the course as failed.
+    """
 
 
 class StoreConflictError(CourseSkillsError, RuntimeError):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tqdm.auto import tqdm
 
 from langchain_course_skills._map_batch import (
+    ERROR_KEY,
     RayOptions,
     RetrieverSpec,
     course_record,
@@ -58,7 +59,8 @@ class MapReport:
     skipped: int
     """Courses the output already held with the same text."""
     failed: tuple[CourseFailure, ...]
-    """Courses that could not be mapped, with where and why."""
+    """Courses that could not be read or mapped, with where and why (a course whose search
+    failed is left out of the output and tried again by the next run)."""
     seconds: float
     """Wall time of the run."""
 
@@ -69,6 +71,10 @@ class MapReport:
             f"mapped {self.mapped}, skipped {self.skipped}, failed {len(self.failed)} in "
             f"{self.seconds:.1f} s ({rate:.1f} courses/s) -> {self.output}"
         )
+
+
+def _failure(course: Course, reason: str) -> CourseFailure:
+    return CourseFailure(course.source or "catalogue", course.line, course.id, reason)
 
 
 def map_courses(
@@ -152,6 +158,8 @@ def map_courses(
     elif pending:
         built = retriever.build() if isinstance(retriever, RetrieverSpec) else retriever
         batches = map_batches_locally(built, pending, batch_size)
+    by_id = {course.id: course for course in pending}
+    unmapped: list[CourseFailure] = []
     try:
         with tqdm(
             total=len(pending),
@@ -160,15 +168,17 @@ def map_courses(
             disable=None if show_progress else True,  # None: only on a terminal
         ) as bar:
             for number, records in enumerate(batches, start=1):
-                target.append(records)
+                target.append([record for record in records if ERROR_KEY not in record])
+                failed_now = [record for record in records if ERROR_KEY in record]
+                unmapped.extend(_failure(by_id[r["id"]], r[ERROR_KEY]) for r in failed_now)
                 bar.update(len(records))
                 logger.info("batch %d written: %d courses", number, len(records))
     finally:
         target.close()
     return MapReport(
         output=path,
-        mapped=len(pending),
+        mapped=len(pending) - len(unmapped),
         skipped=skipped,
-        failed=failed,
+        failed=failed + tuple(unmapped),
         seconds=time.perf_counter() - started,
     )

@@ -10,13 +10,20 @@ from langchain_chroma import Chroma
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
-from pydantic import AliasChoices, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from langchain_course_skills._protocols import TokenizedEmbeddings
 from langchain_course_skills.compressors import SkillReranker
 from langchain_course_skills.embeddings import embed_queries
 from langchain_course_skills.passages import DEFAULT_OVERLAP_TOKENS, Passage, split_passages
-from langchain_course_skills.store import cosine_similarity, search_vectors, store_layout
+from langchain_course_skills.store import (
+    MAX_RESULTS,
+    check_taxonomies,
+    cosine_similarity,
+    search_vectors,
+    skill_collection,
+    store_layout,
+)
 from langchain_course_skills.views import (
     DEFAULT_VIEW_FUSION,
     FETCH_GROWTH,
@@ -32,9 +39,11 @@ from langchain_course_skills.vocabulary import (
     DEFAULT_K,
     DEFAULT_PASSAGE_TOKENS,
     EVIDENCE_KEY,
+    FUSED_KEY,
     RELEVANCE_KEY,
     SIMILARITY_KEY,
     Fusion,
+    check_score_threshold,
     check_text,
     check_texts,
 )
@@ -57,7 +66,7 @@ LENGTH_RATIO = 1.25
 MIN_PASSAGE_TOKENS = 16  # a shorter passage says too little to retrieve with
 
 
-def _check_sizes(k: int, top_n: int | None, reranker: object) -> None:
+def _check_sizes(k: int, top_n: int | None) -> None:
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         msg = f"k must be a positive integer (candidates to retrieve), got {k!r}"
         raise ValueError(msg)
@@ -66,13 +75,10 @@ def _check_sizes(k: int, top_n: int | None, reranker: object) -> None:
     if not isinstance(top_n, int) or isinstance(top_n, bool) or top_n <= 0:
         msg = f"top_n must be a positive integer (skills kept after re-ranking), got {top_n!r}"
         raise ValueError(msg)
-    if reranker is None:
-        msg = "top_n needs a reranker; pass reranker=SkillReranker(...) or leave top_n out"
-        raise ValueError(msg)
     if top_n > k:
         msg = (
-            f"top_n ({top_n}) is larger than k ({k}); the reranker can only keep up to k "
-            "candidates, so raise k or lower top_n"
+            f"top_n ({top_n}) is larger than k ({k}); only the best top_n of the k candidates "
+            "are kept, so raise k or lower top_n"
         )
         raise ValueError(msg)
 
@@ -95,10 +101,11 @@ def _fuse(ranked: Sequence[Sequence[Document]], k: int, fusion: Fusion) -> list[
     Each skill is ranked by its best per-passage score and keeps the copy (and so the evidence)
     of the passage that gave it: "relative" takes the similarity minus that of the passage's
     weakest candidate (a passage that resembles every skill a little no longer outranks one
-    that names a skill), "max" the raw cosine similarity, "round_robin" the rank in the
+    that names a skill), "max" the raw cosine similarity, "round_robin" 1 / the rank in the
     passage, then the similarity (every passage's best candidates first). "rrf" sums
     1 / (RRF_K + rank) over the passages (skills that many passages share come first); its
-    evidence is the passage where the skill ranks best.
+    evidence is the passage where the skill ranks best. The score that ranked a skill is its
+    `metadata["fused_score"]`.
     """
     best: dict[str, tuple[tuple[float, float], Document]] = {}  # key -> (per-passage score, doc)
     fused: dict[str, float] = {}
@@ -112,7 +119,7 @@ def _fuse(ranked: Sequence[Sequence[Document]], k: int, fusion: Fusion) -> list[
             elif fusion == "max":
                 score = (similarity, 0.0)
             else:  # round_robin and rrf: the best rank, then the similarity
-                score = (-float(rank), similarity)
+                score = (1.0 / rank, similarity)
             if key not in best or score > best[key][0]:
                 best[key] = (score, doc)
             if fusion == "rrf":
@@ -121,7 +128,12 @@ def _fuse(ranked: Sequence[Sequence[Document]], k: int, fusion: Fusion) -> list[
         order = sorted(best, key=lambda key: fused[key], reverse=True)
     else:
         order = sorted(best, key=lambda key: best[key][0], reverse=True)  # stable: first found
-    return [best[key][1] for key in order[:k]]
+        fused = {key: score for key, ((score, _), _) in best.items()}
+    skills = []
+    for key in order[:k]:
+        doc = best[key][1]
+        skills.append(doc.model_copy(update={"metadata": {**doc.metadata, FUSED_KEY: fused[key]}}))
+    return skills
 
 
 def _evidence(passage: Passage) -> dict[str, int]:
@@ -160,15 +172,17 @@ class SkillRetriever(BaseRetriever):
     k: int = Field(default=DEFAULT_K)
     """Candidates retrieved by cosine similarity; `invoke(query, k=...)` overrides it."""
     score_threshold: float | None = None
-    """Drop candidates whose cosine similarity is below this."""
+    """Drop candidates whose cosine similarity is below this (a score in [0, 1])."""
     taxonomies: list[str] | None = None
-    """Only skills of these taxonomies, for example ["ESCO"]."""
+    """Only skills of these taxonomies, for example ["ESCO"] (names as stored: a name the
+    store does not hold is refused with `TaxonomyError`)."""
     filter: dict[str, Any] | None = None
     """A raw Chroma `where` filter on skill metadata, for example {"skill_type": "knowledge"}."""
     reranker: BaseDocumentCompressor | None = None
     """Re-ranks the candidates, for example `SkillReranker`."""
     top_n: int | None = None
-    """Skills kept after re-ranking (default: the reranker's own); `invoke(..., top_n=...)`."""
+    """Skills kept of the `k` candidates: the best after re-ranking (default: the reranker's
+    own), or without a reranker the first `top_n` (default: all `k`); `invoke(..., top_n=...)`."""
     fusion: Fusion = DEFAULT_FUSION
     """How the candidates of a long text's passages combine per skill: "relative" (best
     similarity above its passage's weakest candidate), "max" (best cosine similarity), "rrf"
@@ -186,13 +200,29 @@ class SkillRetriever(BaseRetriever):
     passage_overlap: int = Field(default=DEFAULT_OVERLAP_TOKENS, ge=0)
     """Tokens (whole sentences) of a passage repeated at the start of the next."""
 
+    _known_taxonomies: set[str] = PrivateAttr(default_factory=set)
+    """Taxonomy names the store was found to hold (shared by `model_copy`s)."""
+
     @model_validator(mode="after")
     def _check(self) -> SkillRetriever:
-        _check_sizes(self.k, self.top_n, self.reranker)
+        _check_sizes(self.k, self.top_n)
         return self
+
+    @field_validator("score_threshold")
+    @classmethod
+    def _check_threshold(cls, value: float | None) -> float | None:
+        return check_score_threshold(value, "score_threshold")
+
+    def _check_taxonomies(self) -> None:
+        """Refuse a taxonomy filter that names a taxonomy the store does not hold."""
+        unchecked = [name for name in self.taxonomies or () if name not in self._known_taxonomies]
+        if unchecked:
+            check_taxonomies(skill_collection(self.store), unchecked)
+            self._known_taxonomies.update(unchecked)
 
     def _candidates(self, vectors: list[list[float]], k: int) -> list[list[Document]]:
         """Return each vector's `k` nearest skills with their cosine similarity."""
+        self._check_taxonomies()
         where = skill_filter(self.taxonomies, self.filter)
         layout = store_layout(self.store)
         if not layout.single:
@@ -236,7 +266,8 @@ class SkillRetriever(BaseRetriever):
         """Each vector's `k` nearest skills of a store with several passages per skill.
 
         Asks for `fetch` passages, and again for more (FETCH_GROWTH times as many) for the
-        vectors whose passages named fewer than `k` skills, until the store has no more.
+        vectors whose passages named fewer than `k` skills, until the store has no more (or
+        MAX_RESULTS passages, the most one request returns, name fewer than `k` skills).
         """
         lists: list[list[Document]] = [[] for _ in vectors]
         pending = list(range(len(vectors)))
@@ -248,7 +279,7 @@ class SkillRetriever(BaseRetriever):
                 lists[index] = skills[:k]
                 if distinct >= k:
                     continue
-                if len(passages) >= fetch:
+                if len(passages) >= fetch and fetch < MAX_RESULTS:
                     deeper.append(index)
                 else:
                     logger.info(
@@ -317,10 +348,13 @@ class SkillRetriever(BaseRetriever):
         top_n: int | None,
         callbacks: Callbacks,
     ) -> list[list[Document]]:
-        """Re-rank each text's (passage text, candidate) pairs; one batch with SkillReranker."""
+        """Re-rank each text's (passage text, candidate) pairs; one batch with SkillReranker.
+
+        Without a reranker, keep the first `top_n` candidates of each text.
+        """
         reranker = self.reranker
         if reranker is None:
-            return [[doc for _, doc in group] for group in groups]
+            return [[doc for _, doc in group][:top_n] for group in groups]
         if isinstance(reranker, SkillReranker):
             return reranker.rerank_many(groups, top_n=top_n)
         if top_n is not None and hasattr(reranker, "top_n"):
@@ -356,7 +390,7 @@ class SkillRetriever(BaseRetriever):
         """Retrieve, fuse and re-rank for texts whose passages are embedded (in plan order)."""
         k = self.k if k is None else k
         top_n = self.top_n if top_n is None else top_n
-        _check_sizes(k, top_n, self.reranker)
+        _check_sizes(k, top_n)
         found = iter(self._candidates(vectors, k))
         groups = []
         for text, passages in zip(texts, plans):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,14 @@ from langchain_course_skills.errors import (
     StoreConflictError,
     StoreMismatchError,
     StoreNotFoundError,
+    TaxonomyError,
 )
 from langchain_course_skills.views import (
     DEFAULT_VIEWS,
     SINGLE_VIEW,
     check_languages,
     check_views,
+    is_main_passage,
     passage_view,
     view_passages,
 )
@@ -67,6 +70,11 @@ FINGERPRINT_PREFIX = "course_skills:"  # collection metadata keys of the fingerp
 DEFAULT_WRITE_BATCH = 1024  # skills embedded and written per step (kept under the client limit)
 _READ_PAGE = 5000  # skills read back per request (under Chroma's local limit of 5,461)
 _QUERY_PAGE = 512  # query vectors per search request (a few MB of JSON to a server)
+# Results (query vectors x n_results) per search request. Chroma reads the matched records
+# with one SQL statement per request, one variable per result, and SQLite allows 32,766
+# (measured with chromadb 1.5: 10 x 3,276 results pass, 10 x 3,277 fail), locally and on a
+# server; the rest is left for the filter's variables.
+MAX_RESULTS = 30_000
 _MATCHED_KEYS = ("embeddings", "model", "dimension", "query_prefix", "passage_prefix")
 # Collection metadata of the last completed sync: a digest of every (id, content hash) it was
 # given and the count it left. Equal digest and count mean nothing changed since, so a re-run
@@ -368,6 +376,35 @@ def iter_stored(
         if len(result["ids"]) < size:
             return
         offset += size
+
+
+def taxonomy_counts(collection: Collection) -> Counter[str]:
+    """Count a collection's skills per `metadata["taxonomy"]` (a skill's further views aside)."""
+    return Counter(
+        str(meta.get("taxonomy", "?"))
+        for _, meta, _ in iter_stored(collection)
+        if is_main_passage(meta)
+    )
+
+
+def check_taxonomies(collection: Collection, names: Sequence[str]) -> None:
+    """Raise `TaxonomyError` if the store has no skill of one of `names` (one request each).
+
+    Taxonomy names are matched exactly ("ESCO", not "esco"): a filter with an unknown name
+    would silently find nothing.
+    """
+    missing = [
+        name
+        for name in names
+        if not collection.get(where={"taxonomy": name}, limit=1, include=[])["ids"]
+    ]
+    if missing:
+        stored = sorted(taxonomy_counts(collection))
+        msg = (
+            f"the store has no skills of taxonomy {missing} (names are case-sensitive); it "
+            f"has {stored}: filter by one of those"
+        )
+        raise TaxonomyError(msg)
 
 
 def _stored_hashes(collection: Collection) -> dict[str, str]:
@@ -799,21 +836,25 @@ def open_skill_store(
 def search_vectors(
     store: Chroma, vectors: Sequence[Sequence[float]], k: int, where: dict[str, Any] | None
 ) -> list[list[tuple[Document, float]]]:
-    """Return, for each vector, its `k` nearest skills and their cosine distance: one request.
+    """Return, for each vector, its `k` nearest skills and their cosine distance.
 
     Gives per vector what `store.similarity_search_by_vector_with_relevance_scores` gives,
-    which asks Chroma once per vector; Chroma's collection answers many vectors at once.
+    which asks Chroma once per vector; Chroma's collection answers many vectors at once, in
+    requests of at most MAX_RESULTS results (`k` is capped at that).
     """
     results: list[list[tuple[Document, float]]] = []
     collection = skill_collection(store)  # langchain-chroma searches one vector per call
-    for start in range(0, len(vectors), _QUERY_PAGE):
-        page: list[Sequence[float]] = [list(v) for v in vectors[start : start + _QUERY_PAGE]]
-        found = collection.query(
-            query_embeddings=page,
-            n_results=k,
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
+    k = min(k, MAX_RESULTS)
+    per_request = max(1, min(_QUERY_PAGE, MAX_RESULTS // k))
+    for start in range(0, len(vectors), per_request):
+        page: list[Sequence[float]] = [list(v) for v in vectors[start : start + per_request]]
+        with store_faults(_store_label(None, store._client)):
+            found = collection.query(
+                query_embeddings=page,
+                n_results=k,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
         for ids, texts, metadatas, distances in zip(
             found["ids"],
             found["documents"] or [],

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from langchain_core.documents import Document
-from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field, ValidationError
 
-from langchain_course_skills.compressors import RELEVANCE_KEY
-from langchain_course_skills.retrievers import SIMILARITY_KEY, SkillRetriever
+from langchain_course_skills.retrievers import SkillRetriever
+from langchain_course_skills.vocabulary import skill_hits
 
 DEFAULT_TOOL_NAME = "course_skill_search"
 DEFAULT_TOOL_DESCRIPTION = (
     "Find the skills a course teaches. Input: the course description (title, content, "
     "learning goals; German or another EU language) and optionally how many skills to return. "
     "Output: the best matching skills of the taxonomy, best first, each with its label, URI, "
-    "taxonomy and scores (similarity: cosine similarity; relevance: reranker score in [0, 1])."
+    "taxonomy and scores (similarity: cosine similarity; relevance: reranker score in [0, 1]; "
+    "fused: the score that ranked the skills of a long description's passages)."
 )
 
 
@@ -32,15 +33,38 @@ def format_skills(documents: list[Document]) -> str:
     if not documents:
         return "No matching skills found."
     lines = []
-    for rank, doc in enumerate(documents, start=1):
-        meta = doc.metadata
-        scores = [f"similarity={meta[SIMILARITY_KEY]:.3f}"] if SIMILARITY_KEY in meta else []
-        if RELEVANCE_KEY in meta:
-            scores.append(f"relevance={meta[RELEVANCE_KEY]:.3f}")
-        label = meta.get("label", doc.page_content)
-        uri = meta.get("uri", doc.id or "")
-        lines.append(f"{rank}. {label} | {meta.get('taxonomy', '')} | {uri} | {' '.join(scores)}")
+    for hit in skill_hits(documents):
+        scores = [
+            f"{name}={value:.3f}"
+            for name, value in (
+                ("similarity", hit.similarity),
+                ("relevance", hit.relevance_score),
+                ("fused", hit.fused_score),
+            )
+            if value is not None
+        ]
+        lines.append(f"{hit.rank}. {hit.label} | {hit.taxonomy} | {hit.uri} | {' '.join(scores)}")
     return "\n".join(lines)
+
+
+def _check_description(course_description: str) -> None:
+    if not course_description.strip():
+        msg = (
+            "course_description is empty; call the tool again with the course's title, "
+            "content and learning goals"
+        )
+        raise ToolException(msg)
+
+
+def _invalid_arguments(error: ValidationError) -> str:
+    """What the agent reads when its arguments do not fit the tool's schema."""
+    problems = "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors()
+    )
+    return (
+        f"invalid arguments ({problems}); call the tool again with course_description (text) "
+        "and optionally max_skills (1 to 100)"
+    )
 
 
 def create_skill_search_tool(
@@ -52,7 +76,9 @@ def create_skill_search_tool(
     """Wrap a `SkillRetriever` as a tool for agents.
 
     The tool's content lists each skill's label, taxonomy, URI and scores; its artifact is
-    the list of documents (for code that reads the tool message).
+    the list of documents (for code that reads the tool message). An empty description or
+    arguments outside the schema come back to the agent as an error message (status "error"),
+    so that it can call again, instead of ending the run.
 
     Example:
         >>> tool = create_skill_search_tool(retriever)
@@ -72,6 +98,7 @@ def create_skill_search_tool(
     def search(
         course_description: str, max_skills: int | None = None
     ) -> tuple[str, list[Document]]:
+        _check_description(course_description)
         k, top_n = _limits(max_skills)
         documents = retriever.invoke(course_description, k=k, top_n=top_n)
         return format_skills(documents), documents
@@ -79,6 +106,7 @@ def create_skill_search_tool(
     async def asearch(
         course_description: str, max_skills: int | None = None
     ) -> tuple[str, list[Document]]:
+        _check_description(course_description)
         k, top_n = _limits(max_skills)
         documents = await retriever.ainvoke(course_description, k=k, top_n=top_n)
         return format_skills(documents), documents
@@ -90,4 +118,6 @@ def create_skill_search_tool(
         description=description,
         args_schema=SkillSearchInput,
         response_format="content_and_artifact",
+        handle_tool_error=True,  # a bad argument comes back to the agent as the tool's answer
+        handle_validation_error=_invalid_arguments,
     )

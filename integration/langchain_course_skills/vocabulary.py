@@ -28,6 +28,9 @@ DEFAULT_MAP_BATCH = 64  # courses per batch of course-skills map
 
 SIMILARITY_KEY = "similarity"  # metadata: first-stage cosine similarity
 RELEVANCE_KEY = "relevance_score"  # metadata: the reranker's score, where LangChain puts it
+# metadata: the score that ranks the skills a long text's passages found (see
+# SkillRetriever.fusion); only for a text read in several passages
+FUSED_KEY = "fused_score"
 EVIDENCE_KEY = "evidence"  # metadata: {"start", "end"} of the course text that found the skill
 TEMPLATE_KEY = "passage_template"  # metadata: how a skill's page_content was made
 # Metadata of a skill's further views in a store (views.py), and of a result from such a store.
@@ -50,6 +53,23 @@ def check_text(text: object, what: str) -> str:
     return text
 
 
+def check_score_threshold(value: float | None, what: str) -> float | None:
+    """Return `value`, or raise a `ValueError` unless it is None or a score in [0, 1].
+
+    Both scores a threshold applies to lie there: the cosine similarity of normalized e5
+    embeddings of related texts, and the reranker's relevance.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        msg = (
+            f"{what} must be a score between 0 and 1 (a similarity or relevance score), got "
+            f"{value!r}; pass for example 0.5, or None to keep every skill"
+        )
+        raise ValueError(msg)
+    return float(value)
+
+
 def check_texts(texts: object, what: str) -> list[str]:
     """Return `texts` as a list, or raise a `ValueError` naming the first bad entry."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
@@ -58,6 +78,10 @@ def check_texts(texts: object, what: str) -> list[str]:
     for index, text in enumerate(texts):
         check_text(text, f"{what}[{index}]")
     return list(texts)
+
+
+# SkillHit fields a record leaves out where they are None (one-view stores, short texts).
+OPTIONAL_HIT_KEYS = ("matched_view", "matched_text", "fused_score")
 
 
 @dataclass(frozen=True)
@@ -86,19 +110,23 @@ class SkillHit:
     """In a store with several views per skill: the view that matched ("alt", "de:label", ...)."""
     matched_text: str | None = None
     """In a store with several views per skill: the text of the view that matched."""
+    fused_score: float | None = None
+    """For a text read in several passages: the score its passages' candidates were ranked by
+    (see `SkillRetriever.fusion`); without a reranker, the skills are in its order."""
 
     def to_record(self, digits: int = 4) -> dict[str, Any]:
         """Return a JSON-ready dict with stable keys and rounded scores (the id is the uri).
 
-        `matched_view` and `matched_text` appear only for stores with several views per skill.
+        `matched_view` and `matched_text` appear only for stores with several views per skill,
+        `fused_score` only for a text read in several passages.
         """
         record = asdict(self)
         del record["id"]
-        for key in ("matched_view", "matched_text"):
+        for key in OPTIONAL_HIT_KEYS:
             if record[key] is None:
                 del record[key]
-        for key in ("similarity", "relevance_score"):
-            if record[key] is not None:
+        for key in ("similarity", "relevance_score", "fused_score"):
+            if record.get(key) is not None:
                 record[key] = round(record[key], digits)
         return record
 
@@ -130,6 +158,7 @@ def skill_hits(documents: Sequence[Document]) -> list[SkillHit]:
                 evidence=dict(evidence) if evidence else None,
                 matched_view=_text(meta.get(MATCHED_VIEW_KEY)),
                 matched_text=_text(meta.get(MATCHED_TEXT_KEY)),
+                fused_score=_score(meta.get(FUSED_KEY)),
             )
         )
     return hits

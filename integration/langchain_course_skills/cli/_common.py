@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +71,18 @@ def positive_int(text: str) -> int:
         value = 0
     if value <= 0:
         msg = f"expected a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def unit_score(text: str) -> float:
+    """Parse a score threshold in [0, 1] (argparse `type=`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        msg = f"expected a score between 0 and 1, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -188,7 +199,7 @@ def add_result_options(parser: argparse.ArgumentParser, *, top_n_help: str) -> A
     )
     group.add_argument(
         "--min-score",
-        type=float,
+        type=unit_score,
         metavar="SCORE",
         help="drop skills scoring below this: relevance with --rerank, else cosine similarity",
     )
@@ -395,25 +406,13 @@ def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
     )
 
 
-def taxonomy_counts(collection: Collection) -> Counter[str]:
-    """Count a collection's skills per `metadata["taxonomy"]` (a skill's further views aside)."""
-    from langchain_course_skills.store import iter_stored
-    from langchain_course_skills.views import is_main_passage
-
-    return Counter(
-        str(meta.get("taxonomy", "?"))
-        for _, meta, _ in iter_stored(collection)
-        if is_main_passage(meta)
-    )
-
-
 def describe_collection(collection: Collection) -> dict[str, Any]:
     """Return what is known about one collection: count, skills, distance, taxonomies, fingerprint.
 
     `count` is the passages Chroma holds, `skills` the skills they store (fewer in a store with
     several views per skill).
     """
-    from langchain_course_skills.store import collection_space, read_fingerprint
+    from langchain_course_skills.store import collection_space, read_fingerprint, taxonomy_counts
 
     taxonomies = taxonomy_counts(collection)
     return {
@@ -431,26 +430,32 @@ def result_records(documents: list[Document]) -> list[dict[str, Any]]:
     return [hit.to_record() for hit in skill_hits(documents)]
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def print_results(documents: list[Document], *, as_json: bool) -> None:
     """Print ranked skills as a readable table or as a JSON list."""
     records = result_records(documents)
     if as_json:
         print(json.dumps(records, ensure_ascii=False, indent=2))
         return
-    header = ("rank", "label", "taxonomy", "similarity", "relevance", "URI")
+    fused = any("fused_score" in r for r in records)  # a text read in several passages
+    header = ("rank", "label", "taxonomy", "similarity", "relevance", *("fused",) * fused, "URI")
     rows = [
         (
             str(r["rank"]),
             _shorten(r["label"], _LABEL_WIDTH),
             r["taxonomy"],
-            "-" if r["similarity"] is None else f"{r['similarity']:.3f}",
-            "-" if r["relevance_score"] is None else f"{r['relevance_score']:.3f}",
+            _number(r["similarity"]),
+            _number(r["relevance_score"]),
+            *(_number(r.get("fused_score")),) * fused,
             r["uri"],
         )
         for r in records
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = {0, 3, 4}  # numbers line up on the right
+    right = set(range(len(header) - 1)) - {1, 2}  # numbers line up on the right
     for row in [header, *rows]:
         cells = [
             cell.rjust(width) if i in right else cell.ljust(width)

@@ -102,7 +102,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="courses mapped (and written) per batch",
     )
-    results = add_result_options(parser, top_n_help="skills kept with --rerank")
+    results = add_result_options(
+        parser, top_n_help="skills kept per course (with --rerank: the best N of the k re-ranked)"
+    )
     results.add_argument(
         "--fusion",
         choices=get_args(Fusion),
@@ -171,7 +173,12 @@ def run(args: argparse.Namespace) -> int:
             input_format=args.input_format,
         )
     )
-    choose_model(args, require_collection(args))  # fails before any model is loaded
+    collection = require_collection(args)  # fails before any model is loaded
+    if args.taxonomy:
+        from langchain_course_skills.store import check_taxonomies
+
+        check_taxonomies(collection, args.taxonomy)
+    choose_model(args, collection)
     check_models(args, reranker=args.rerank)
     from langchain_course_skills.mapping import RayOptions, map_courses
 

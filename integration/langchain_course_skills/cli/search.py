@@ -22,7 +22,6 @@ from langchain_course_skills.cli._common import (
     print_results,
     require_collection,
     store_location,
-    taxonomy_counts,
 )
 from langchain_course_skills.errors import CourseSkillsError
 
@@ -61,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--file", type=Path, metavar="PATH", help="read the course description from this file"
     )
     group = add_result_options(
-        parser, top_n_help="skills shown (with --rerank: the best N of the k re-ranked candidates)"
+        parser, top_n_help="skills shown (with --rerank: the best N of the k re-ranked)"
     )
     group.add_argument("--json", action="store_true", help="print JSON for scripts")
     add_reranker_option(parser)
@@ -104,9 +103,11 @@ def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
     """Open the store named by the options and return the ranked skills for `text`."""
     from langchain_course_skills.compressors import SkillReranker
     from langchain_course_skills.retrievers import SkillRetriever
-    from langchain_course_skills.store import open_skill_store
+    from langchain_course_skills.store import check_taxonomies, open_skill_store
 
     collection = require_collection(args)  # fails before any model is loaded
+    if args.taxonomy:
+        check_taxonomies(collection, args.taxonomy)
     choose_model(args, collection)
     check_models(args, reranker=args.rerank)
     embeddings = make_embeddings(args)
@@ -125,14 +126,7 @@ def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
         taxonomies=args.taxonomy,
         reranker=reranker,
     )
-    found = retriever.invoke(text)[: args.top_n]
-    if not found and args.taxonomy:
-        stored = sorted(taxonomy_counts(collection))
-        unknown = [name for name in args.taxonomy if name not in stored]
-        if unknown:
-            msg = f"the store has no skills of taxonomy {unknown}; it has {stored}"
-            raise CourseSkillsError(msg)
-    return found
+    return retriever.invoke(text, top_n=args.top_n if args.rerank else min(args.top_n, args.k))
 
 
 def run(args: argparse.Namespace) -> int:

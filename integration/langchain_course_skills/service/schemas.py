@@ -20,7 +20,7 @@ from pydantic import (
     model_serializer,
 )
 
-from langchain_course_skills.vocabulary import DEFAULT_K
+from langchain_course_skills.vocabulary import DEFAULT_K, OPTIONAL_HIT_KEYS
 
 MAX_TEXT_CHARS = 20_000  # characters of one course text (a long description is ~10,000)
 MAX_K = 200  # candidates per text; the model card evaluates with 30
@@ -141,12 +141,15 @@ class Skill(_Model):
     """In a store with several views per skill: the view that matched ("alt", "de:label", ...)."""
     matched_text: str | None = None
     """In a store with several views per skill: the text of the view that matched."""
+    fused_score: float | None = None
+    """For a text read in several passages: the score its passages' candidates were ranked
+    by (the `fusion` rule); without re-ranking, the skills are in its order."""
 
     @model_serializer(mode="wrap")
-    def _views_only_when_matched(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave out matched_view/matched_text for one-view stores, as `SkillHit.to_record` does."""
+    def _optional_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave out the keys that `SkillHit.to_record` leaves out where they are null."""
         data: dict[str, Any] = handler(self)
-        for key in ("matched_view", "matched_text"):
+        for key in OPTIONAL_HIT_KEYS:
             if data.get(key) is None:
                 data.pop(key, None)
         return data

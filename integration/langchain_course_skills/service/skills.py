@@ -64,11 +64,7 @@ class SkillService:
         taxonomies: list[str] | None,
         rerank: bool,
     ) -> list[list[dict[str, Any]]]:
-        """Return the ranked skill records of each text, in order.
-
-        Without re-ranking the `top_n` most similar skills are the first stage's top `top_n`,
-        so the retriever is asked for `min(k, top_n)` candidates.
-        """
+        """Return the ranked skill records of each text, in order: the best `top_n` of `k`."""
         retriever = self.retriever.model_copy(
             update={
                 "taxonomies": taxonomies or None,
@@ -76,9 +72,7 @@ class SkillService:
                 "top_n": None,
             }
         )
-        if not rerank and top_n is not None:
-            k, top_n = min(k, top_n), None
-        found = _search_many(retriever, texts, k=k, top_n=top_n if rerank else None)
+        found = _search_many(retriever, texts, k=k, top_n=top_n)
         return [[hit.to_record() for hit in skill_hits(documents)] for documents in found]
 
     def skill(self, uri: str) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ const LABELS = {
     keys: "Tastatur: ↑/↓ oder j/k wählt einen Skill, a akzeptiert, r lehnt ab.",
     similarity: "Ähnlichkeit",
     relevance: "Relevanz",
+    fused: "Passagen-Score",
     accept: "Akzeptieren (a)",
     reject: "Ablehnen (r)",
     accepted: "akzeptiert",
@@ -74,6 +75,7 @@ const LABELS = {
     keys: "Keyboard: ↑/↓ or j/k selects a skill, a accepts, r rejects.",
     similarity: "Similarity",
     relevance: "Relevance",
+    fused: "Passage score",
     accept: "Accept (a)",
     reject: "Reject (r)",
     accepted: "accepted",
@@ -304,6 +306,7 @@ function renderSkill(skill) {
   for (const [name, value] of [
     ["similarity", skill.similarity],
     ["relevance", skill.relevance_score],
+    ...(typeof skill.fused_score === "number" ? [["fused", skill.fused_score]] : []),
   ]) {
     const pair = document.createElement("div");
     const term = document.createElement("dt");
@@ -467,8 +470,8 @@ function downloadJson() {
 function downloadCsv() {
   const skills = accepted();
   if (!skills.length) return setStatus("no-accepted", {}, true);
-  const header = ["course_id", "rank", "uri", "label", "taxonomy", "similarity", "relevance_score", "evidence_start", "evidence_end"];
-  const rows = skills.map((s) => [state.courseId, s.rank, s.uri, s.label, s.taxonomy, s.similarity, s.relevance_score, s.evidence?.start, s.evidence?.end]);
+  const header = ["course_id", "rank", "uri", "label", "taxonomy", "similarity", "relevance_score", "evidence_start", "evidence_end", "fused_score"];
+  const rows = skills.map((s) => [state.courseId, s.rank, s.uri, s.label, s.taxonomy, s.similarity, s.relevance_score, s.evidence?.start, s.evidence?.end, s.fused_score]);
   const lines = [header, ...rows].map((row) => row.map(csvCell).join(","));
   download("accepted-skills.csv", "text/csv", lines.join("\r\n") + "\r\n");
 }
