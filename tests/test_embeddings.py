@@ -138,6 +138,11 @@ def test_model_that_cannot_be_loaded_offline_says_how_to_use_a_local_path() -> N
         E5Embeddings(model_name="isy-thl/no-such-model-offline")
 
 
+def test_a_cross_encoder_folder_is_refused_as_embedding_model(tiny_cross_encoder: Path) -> None:
+    with pytest.raises(ModelLoadError, match="is a cross-encoder .* use it as the reranker"):
+        E5Embeddings(model_name=str(tiny_cross_encoder), precision="fp32")
+
+
 def test_unknown_option_is_an_error(tiny_bi_encoder: Path) -> None:
     with pytest.raises(ValueError, match="batchsize"):
         E5Embeddings(model_name=str(tiny_bi_encoder), batchsize=8)  # type: ignore[call-arg]

@@ -271,6 +271,56 @@ def _map_args(db: Path, *extra: object) -> list[str]:
     return ["map", *map(str, extra), "--db", str(db), "-k", "10", "--precision", "fp32"]
 
 
+def test_a_course_that_cannot_be_searched_is_a_failure_and_the_rest_are_mapped(
+    tmp_path: Path, retriever: SkillRetriever
+) -> None:
+    good = [Course(f"c{i}", f"Learn to manage musical staff, lesson {i}.", i + 2) for i in range(3)]
+    broken = Course("bad", "Kurs \ud800 text", 9, source="mine.jsonl")  # a broken JSON escape
+    out = tmp_path / "skills.jsonl"
+
+    report = map_courses(
+        [good[0], broken, *good[1:]], out, retriever, batch_size=2, show_progress=False
+    )
+
+    assert [line["id"] for line in _lines(out)] == ["c0", "c1", "c2"]
+    assert report.mapped == 3
+    [failure] = report.failed
+    assert (failure.source, failure.line, failure.id) == ("mine.jsonl", 9, "bad")
+    assert "lone surrogate '\\ud800' at character 5" in failure.reason
+    again = map_courses([*good, broken], out, retriever, show_progress=False)
+    assert (again.mapped, again.skipped, len(again.failed)) == (0, 3, 1)  # tried again
+
+
+def test_a_lone_surrogate_in_a_catalogue_is_a_failure_with_its_line(tmp_path: Path) -> None:
+    catalogue = tmp_path / "courses.jsonl"
+    catalogue.write_text(
+        '{"id": "a", "title": "Backen"}\n{"id": "b", "title": "Kurs \\ud800"}\n', encoding="utf-8"
+    )
+
+    items = list(read_courses(catalogue))
+
+    assert items[0] == Course("a", "Backen", 1)
+    assert isinstance(items[1], CourseFailure)
+    assert (items[1].line, items[1].id) == (2, "b")
+    assert "lone surrogate" in items[1].reason
+
+
+def test_a_csv_catalogue_with_a_broken_quote_names_the_lines_it_joined(tmp_path: Path) -> None:
+    catalogue = tmp_path / "courses.csv"
+    catalogue.write_text(
+        'id,title\na,Backen\nb,"Kochen\nc,Nähen\nd,"Malen"\ne,Tanzen\n', encoding="utf-8"
+    )
+
+    items = list(read_courses(catalogue))
+
+    assert items[0] == Course("a", "Backen", 2)
+    failure = items[1]
+    assert isinstance(failure, CourseFailure)
+    assert failure.line == 3
+    assert "lines 3-5" in failure.reason and "quote" in failure.reason
+    assert items[-1] == Course("e", "Tanzen", 6)
+
+
 def test_cli_reports_failed_courses_and_exits_3(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, db: Path
 ) -> None:

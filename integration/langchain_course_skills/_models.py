@@ -242,6 +242,7 @@ def load_sentence_transformer(
         )
     except Exception as exc:  # many kinds: OSError, HFValidationError, ValueError, ...
         raise _loading_failed(source, "embedding", exc) from exc
+    _check_no_relevance_head(model, model_name)
     own_limit = model.max_seq_length
     if max_seq_length is not None and (own_limit is None or max_seq_length < own_limit):
         model.max_seq_length = max_seq_length
@@ -253,6 +254,20 @@ def load_sentence_transformer(
         model.max_seq_length,
     )
     return model
+
+
+def _check_no_relevance_head(model: SentenceTransformer, model_name: str) -> None:
+    """Refuse a cross-encoder loaded as an embedding model: its vectors would mean nothing."""
+    transformer = model[0] if len(model) else None
+    config = getattr(getattr(transformer, "auto_model", None), "config", None)
+    architectures = getattr(config, "architectures", None) or []
+    if any(name.endswith("ForSequenceClassification") for name in architectures):
+        problem = (
+            f"{model_name!r} is a cross-encoder (architecture {', '.join(architectures)}), not "
+            "an embedding model: it scores (course, skill) pairs and gives no meaningful "
+            "embeddings; use it as the reranker (SkillCrossEncoder)"
+        )
+        raise ModelLoadError(problem, model_name=model_name, kind="embedding", downloadable=False)
 
 
 def _check_relevance_head(model: CrossEncoder, model_name: str) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langchain_course_skills.errors import CourseInputError
+from langchain_course_skills.vocabulary import lone_surrogate
 
 DEFAULT_ID_COLUMN = "id"
 DEFAULT_TEXT_COLUMNS = ("title", "description")  # joined into one course text
@@ -68,7 +69,8 @@ class CourseFailure:
 
 def text_hash(text: str) -> str:
     """Return the first `HASH_CHARS` hex digits of the SHA-256 of `text`."""
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:HASH_CHARS]
+    raw = text.encode("utf-8", "surrogatepass")  # a text with lone surrogates has a hash too
+    return hashlib.sha256(raw).hexdigest()[:HASH_CHARS]
 
 
 def _bad_bytes(values: Iterable[str]) -> str | None:
@@ -81,7 +83,12 @@ def _bad_bytes(values: Iterable[str]) -> str | None:
 
 
 def _printable(value: str) -> str:
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """`value` with undecodable bytes and lone surrogates shown as U+FFFD."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that was no byte (a JSON escape)
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
 
 
 def _record(
@@ -94,6 +101,10 @@ def _record(
     bad = _bad_bytes(strings)
     if bad is not None:
         reason = f"not UTF-8 text (byte {bad}); save the catalogue as UTF-8"
+        return CourseFailure(source, line, _printable(course_id) or None, reason)
+    surrogate = next(filter(None, map(lone_surrogate, strings)), None)
+    if surrogate is not None:
+        reason = f"not valid text ({surrogate}); fix the escape in the catalogue"
         return CourseFailure(source, line, _printable(course_id) or None, reason)
     if not course_id:
         reason = f"no id (column {id_column!r} is empty or missing); give every course an id"
@@ -120,7 +131,7 @@ def _text_columns(header: Sequence[str], columns: Sequence[str], source: str) ->
 def _csv_courses(
     text: str, source: str, id_column: str, columns: Sequence[str]
 ) -> Iterator[Course | CourseFailure]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)  # see loaders._read_csv
     try:
         header = reader.fieldnames
     except csv.Error as exc:
@@ -136,22 +147,40 @@ def _csv_courses(
         )
         raise CourseInputError(msg)
     present = _text_columns(header, columns, source)
-    line = reader.line_num + 1
+    end = reader.line_num  # the last line of the last row read
+    broken: tuple[int, csv.Error] | None = None  # a row that did not parse: its line, error
     while True:
         try:
             row = next(reader)
         except StopIteration:
+            if broken:
+                yield _broken_row(source, *broken, reader.line_num)
             return
         except csv.Error as exc:
-            yield CourseFailure(source, line, None, f"not a CSV row ({exc})")
-            line = reader.line_num + 1
+            if broken:
+                yield _broken_row(source, *broken, broken[0])
+            broken = (end + 1, exc)
             continue
+        # A row's first line: its last, less the line breaks inside its quoted cells.
+        line = reader.line_num - sum(str(v).count("\n") for v in row.values() if v is not None)
+        if broken:
+            yield _broken_row(source, *broken, line - 1)
+            broken = None
+        end = reader.line_num
         if None in row:
             reason = "more fields than the header has columns; quote fields with commas"
             yield CourseFailure(source, line, str(row.get(id_column) or "") or None, reason)
         else:
             yield _record(row, line, source, id_column, present)
-        line = reader.line_num + 1
+
+
+def _broken_row(source: str, line: int, exc: csv.Error, last: int) -> CourseFailure:
+    lines = f" (lines {line}-{last} were read into it)" if last > line else ""
+    reason = (
+        f"not a CSV row: {exc}{lines}; a quote (\") opens a cell that is not closed where the "
+        'cell ends: quote the whole cell and double the quotes inside it ("")'
+    )
+    return CourseFailure(source, line, None, reason)
 
 
 def _jsonl_courses(

@@ -150,7 +150,9 @@ def _read_csv(file: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
         handle.seek(0)
         if delimiter != ",":
             logger.info("%s: reading %s-separated columns", file.name, _DELIMITER_NAMES[delimiter])
-        reader = csv.DictReader(handle, delimiter=delimiter)
+        # strict: a quote that opens a cell but does not close where it ends is an error, not
+        # a cell that runs on over the next rows (one giant label, skills lost)
+        reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
         line = 0  # the last line read; a row starts on the next one
         try:
             if not reader.fieldnames:
@@ -172,7 +174,8 @@ def _read_csv(file: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
                 f"a cell is longer than {csv.field_size_limit():,} characters, usually because "
                 'a quote (") is never closed; check the quotes from this line on'
                 if "field limit" in str(exc)
-                else "check its quotes and separators"
+                else 'a quote (") opens a cell on this line that is not closed where the cell '
+                'ends; quote the whole cell and double the quotes inside it ("")'
             )
             msg = f"{file.name}, line {line + 1}: cannot read the CSV ({exc}); {hint}"
             raise TaxonomyError(msg) from exc

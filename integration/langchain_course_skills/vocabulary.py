@@ -50,7 +50,23 @@ def check_text(text: object, what: str) -> str:
     if not text.strip():
         msg = f"{what} is empty; pass the text of a course or a skill"
         raise ValueError(msg)
+    surrogate = lone_surrogate(text)
+    if surrogate is not None:
+        msg = (
+            f"{what} is not valid text: {surrogate}; the models cannot read it, so fix its "
+            "source (often a broken JSON escape) or drop the character"
+        )
+        raise ValueError(msg)
     return text
+
+
+def lone_surrogate(text: str) -> str | None:
+    """Describe the first lone surrogate (half of a UTF-16 pair, e.g. from JSON) in `text`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate {text[exc.start]!r} at character {exc.start}"
+    return None
 
 
 def check_score_threshold(value: float | None, what: str) -> float | None:
