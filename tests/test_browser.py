@@ -145,8 +145,19 @@ def test_curate_a_course_in_the_browser_and_export_it_as_gold(
         expect(page.locator("h1")).to_have_text("Curate course skills")
         expect(page.locator("#store-line")).to_contain_text("323 skills (ESCO 300, GRETA 23)")
 
+        # Paste a text over the service's limit: the box keeps the first 20,000 characters
+        # (as the browser cuts a paste) and the page says so.
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page.evaluate("text => navigator.clipboard.writeText(text)", "Kurs " * 5_000)
+        page.focus("#text")
+        page.keyboard.press("Control+V")
+        expect(page.locator("#text-note")).to_be_visible()
+        expect(page.locator("#text-note")).to_contain_text("had 25000 characters")
+        assert page.eval_on_selector("#text", "area => area.value.length") == 20_000
+
         # Paste a text, see results.
         page.fill("#text", COURSE)
+        expect(page.locator("#text-note")).to_be_hidden()
         page.fill("#top-n", "5")
         page.click("#search")
         skills = page.locator("#results li.skill")

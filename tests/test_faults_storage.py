@@ -244,3 +244,33 @@ def test_damaged_store_gives_one_line_errors_and_stays_as_it_was(
         line = assert_one_line_error(result)
         assert "damaged" in line or "rebuild" in line, (name, line)
         assert tree_digest(store) == before, name
+
+
+@pytest.mark.parametrize(
+    ("message", "error", "blames_the_disk"),
+    [
+        (
+            "Error executing plan: error returned from database: (code: 1) too many SQL variables",
+            "StoreRequestError",
+            False,
+        ),
+        (
+            "Error executing plan: Internal error: something else went wrong",
+            "StoreRequestError",
+            False,
+        ),
+        ("error returned from database: (code: 10) disk I/O error", "StoreUnavailableError", True),
+    ],
+)
+def test_a_chroma_failure_blames_the_disk_only_when_it_is_one(
+    tmp_path: Path, message: str, error: str, blames_the_disk: bool
+) -> None:
+    from chromadb.errors import InternalError
+
+    from langchain_course_skills._storage import store_fault
+
+    found = store_fault(InternalError(message), "--db skills-db", folder=tmp_path)
+
+    assert type(found).__name__ == error
+    assert ("disk is full" in str(found)) is blames_the_disk
+    assert ("rebuild the store" in str(found)) is blames_the_disk

@@ -124,6 +124,22 @@ def test_multiline_alt_labels_keep_line_numbers_right(tmp_path: Path) -> None:
         load_esco_skills(path)
 
 
+@pytest.mark.parametrize("row", [3, 298])  # near the start and near the end of the file
+def test_a_broken_quote_is_refused_with_its_line_not_read_as_one_giant_label(
+    tmp_path: Path, esco_slice: Path, row: int
+) -> None:
+    lines = esco_slice.read_text(encoding="utf-8").splitlines(keepends=True)
+    starts = [i for i, text in enumerate(lines) if text.startswith("KnowledgeSkillCompetence,")]
+    broken = starts[row - 1]
+    cells = lines[broken].split(",")
+    cells[4] = '"' + cells[4]  # preferredLabel opens a quote it never closes
+    lines[broken] = ",".join(cells)
+    path = _write(tmp_path, "skills.csv", "".join(lines))
+
+    with pytest.raises(TaxonomyError, match=rf"line {broken + 1}: cannot read the CSV .*quote"):
+        load_esco_skills(path)
+
+
 def test_template_with_unknown_field_lists_the_columns() -> None:
     with pytest.raises(TaxonomyError, match="descripton"):
         load_esco_skills(ESCO_EN, passage_template="{preferredLabel}: {descripton}")

@@ -72,9 +72,7 @@ def default_store(
 
 
 @pytest.fixture(scope="module")
-def server_store(
-    chroma_server: str, esco_slice: Path, tiny_embeddings: E5Embeddings
-) -> Chroma:
+def server_store(chroma_server: str, esco_slice: Path, tiny_embeddings: E5Embeddings) -> Chroma:
     host, port = chroma_server.removeprefix("http://").split(":")
     client = chromadb.HttpClient(host=host, port=int(port))
     build_skill_store(

@@ -6,6 +6,7 @@ Real models (the tiny fixtures), a real embedded Chroma store, a real SQLite fee
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ from langchain_course_skills.cli._common import describe_collection, result_reco
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.service.admission import Admission, Overloaded
 from langchain_course_skills.service.app import ServiceSettings, create_app
-from langchain_course_skills.service.schemas import MAX_MAP_COURSES, MAX_TEXT_CHARS
+from langchain_course_skills.service.schemas import MAX_K, MAX_MAP_COURSES, MAX_TEXT_CHARS
 from langchain_course_skills.service.skills import SkillService
 
 from .conftest import GRETA
@@ -172,7 +173,7 @@ def test_search_without_rerank_returns_the_top_n_most_similar(
     client: TestClient, service: SkillService
 ) -> None:
     plain = service.retriever.model_copy(update={"reranker": None})
-    expected = result_records(plain.invoke(TEXT, k=4))
+    expected = result_records(plain.invoke(TEXT, top_n=4))  # the best 4 of the k candidates
 
     response = _search(client, rerank=False, top_n=4)
 
@@ -267,6 +268,37 @@ def test_map_returns_each_course_as_search_would(client: TestClient) -> None:
     assert [c["id"] for c in mapped] == ["c1", "c2", "c3"]
     assert all(len(c["skills"]) == 3 for c in mapped)
     assert mapped[1]["skills"] == alone.json()["skills"]
+
+
+def test_the_longest_text_with_the_largest_k_is_answered(client: TestClient) -> None:
+    text = " ".join([TEXT] * 400)[:MAX_TEXT_CHARS]  # far over the model: read in passages
+
+    response = _search(client, text=text, k=MAX_K, top_n=MAX_K, rerank=False)
+
+    assert response.status_code == 200, response.text
+    skills = response.json()["skills"]
+    assert len(skills) == MAX_K
+    fused = [skill["fused_score"] for skill in skills]
+    assert fused == sorted(fused, reverse=True)  # ranked by the score the answer shows
+
+
+def test_a_body_over_the_documented_size_is_a_413(client: TestClient) -> None:
+    limit = client.get("/v1/info").json()["limits"]["max_body_bytes"]
+    body = json.dumps({"text": "x" * limit}).encode("utf-8")
+
+    declared = client.post(
+        "/v1/skills/search", content=body, headers={"content-type": "application/json"}
+    )
+    chunked = client.post(
+        "/v1/skills/search",
+        content=(body[i : i + 65_536] for i in range(0, len(body), 65_536)),
+        headers={"content-type": "application/json"},
+    )
+
+    for response in (declared, chunked):
+        assert response.status_code == 413
+        assert f"larger than {limit:,} bytes" in response.json()["detail"]
+    assert _search(client).status_code == 200
 
 
 @pytest.mark.parametrize(

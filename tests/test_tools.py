@@ -104,3 +104,34 @@ async def test_tool_runs_asynchronously(skill_tool: BaseTool) -> None:
     content = await skill_tool.ainvoke({"course_description": COURSE, "max_skills": 1})
 
     assert content.startswith("1. ")
+
+
+@pytest.mark.parametrize("description", ["", "   \n"])
+def test_a_blank_description_comes_back_to_the_agent_as_a_tool_error(
+    skill_tool: BaseTool, description: str
+) -> None:
+    call = {"type": "tool_call", "id": "1", "name": skill_tool.name}
+
+    message = skill_tool.invoke({**call, "args": {"course_description": description}})
+
+    assert message.status == "error"
+    assert "course_description is empty; call the tool again" in message.content
+
+
+def test_arguments_outside_the_schema_come_back_as_a_tool_error(skill_tool: BaseTool) -> None:
+    call = {"type": "tool_call", "id": "1", "name": skill_tool.name}
+
+    message = skill_tool.invoke({**call, "args": {"course_description": COURSE, "max_skills": 0}})
+
+    assert message.status == "error"
+    assert "max_skills" in message.content and "call the tool again" in message.content
+
+
+def test_a_long_description_shows_the_fused_score_in_order(skill_tool: BaseTool) -> None:
+    long = " ".join([COURSE] * 40)  # far over the passage size: read in passages
+
+    message = skill_tool.invoke({"course_description": long, "max_skills": 3})
+
+    fused = [float(line.split("fused=")[1].split()[0]) for line in message.splitlines()]
+    assert len(fused) == 3
+    assert fused == sorted(fused, reverse=True)

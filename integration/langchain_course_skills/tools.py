@@ -88,11 +88,9 @@ def create_skill_search_tool(
     """
 
     def _limits(max_skills: int | None) -> tuple[int | None, int | None]:
-        """Return (k, top_n): without a reranker fewer candidates, with one fewer kept."""
+        """Return (k, top_n): the retriever's candidates, of which the best `max_skills`."""
         if max_skills is None:
             return None, None
-        if retriever.reranker is None:
-            return max_skills, None
         return None, min(max_skills, retriever.k)
 
     def search(

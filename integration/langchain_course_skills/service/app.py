@@ -27,8 +27,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from langchain_course_skills._version import package_version
 from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.service.admission import Admission, Overloaded
+from langchain_course_skills.service.body_limit import BodyLimit
 from langchain_course_skills.service.feedback import FeedbackStore, text_sha256
 from langchain_course_skills.service.schemas import (
+    MAX_BODY_BYTES,
     CollectionInfo,
     CourseSkills,
     ErrorResponse,
@@ -197,6 +199,7 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
             )
         return await call_next(request)
 
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
 

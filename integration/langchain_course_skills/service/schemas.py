@@ -23,6 +23,8 @@ from pydantic import (
 from langchain_course_skills.vocabulary import DEFAULT_K, OPTIONAL_HIT_KEYS
 
 MAX_TEXT_CHARS = 20_000  # characters of one course text (a long description is ~10,000)
+# bytes of one request body: 32 courses of 20,000 characters, each escaped as \uXXXX in JSON
+MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_K = 200  # candidates per text; the model card evaluates with 30
 MAX_MAP_COURSES = 32  # courses per /v1/skills/map request; catalogues go to `course-skills map`
 MAX_TAXONOMIES = 20  # taxonomy names in one filter
@@ -280,6 +282,8 @@ class Limits(_Model):
 
     max_text_chars: int = MAX_TEXT_CHARS
     """Characters of one course text."""
+    max_body_bytes: int = MAX_BODY_BYTES
+    """Bytes of one request body; a larger one is answered 413."""
     max_k: int = MAX_K
     """Candidates per text."""
     max_map_courses: int = MAX_MAP_COURSES

@@ -27,6 +27,7 @@ const LABELS = {
     similarity: "Ähnlichkeit",
     relevance: "Relevanz",
     fused: "Passagen-Score",
+    "text-cut": "Der Text hatte {total} Zeichen; nur die ersten {max} sind im Textfeld (die Grenze des Dienstes). Kürzen Sie ihn selbst, um zu wählen, was gelesen wird.",
     accept: "Akzeptieren (a)",
     reject: "Ablehnen (r)",
     accepted: "akzeptiert",
@@ -76,6 +77,7 @@ const LABELS = {
     similarity: "Similarity",
     relevance: "Relevance",
     fused: "Passage score",
+    "text-cut": "The text had {total} characters; only the first {max} are in the text box (the service's limit). Shorten it yourself to choose what is read.",
     accept: "Accept (a)",
     reject: "Reject (r)",
     accepted: "accepted",
@@ -527,7 +529,7 @@ function showCourseId() {
 async function pickCourse(index) {
   const course = state.catalogue[index];
   if (!course) return;
-  $("text").value = course.text;
+  setText(course.text);
   state.pickedText = course.text.trim();
   state.pickedId = course.id;
   if (!course.skills || !course.text.trim()) {
@@ -554,6 +556,27 @@ async function pickCourse(index) {
   state.verdicts = verdicts;
   render();
   setStatus("from-catalogue", { n: state.skills.length });
+}
+
+// The text box holds at most its maxlength (the service's limit); a longer text is cut, and
+// the page says so: a browser cuts a paste silently.
+function noteCut(total) {
+  const max = $("text").maxLength;
+  const note = $("text-note");
+  note.hidden = total <= max;
+  note.textContent = total > max ? t("text-cut", { total, max }) : "";
+}
+
+function setText(value) {
+  $("text").value = value.slice(0, $("text").maxLength);
+  noteCut(value.length);
+}
+
+function onPaste(event) {
+  const area = $("text");
+  const pasted = event.clipboardData ? event.clipboardData.getData("text/plain") : "";
+  const kept = area.value.length - (area.selectionEnd - area.selectionStart);
+  noteCut(kept + pasted.length);
 }
 
 function readFile(input, then) {
@@ -644,6 +667,10 @@ function start() {
     event.preventDefault();
     search();
   });
+  $("text").addEventListener("paste", onPaste);
+  $("text").addEventListener("input", () => {
+    if ($("text").value.length < $("text").maxLength) noteCut(0); // shortened: nothing is cut
+  });
   $("text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
@@ -655,7 +682,7 @@ function start() {
   $("download-csv").addEventListener("click", downloadCsv);
   $("upload").addEventListener("change", (event) =>
     readFile(event.target, (name, content) => {
-      $("text").value = content;
+      setText(content);
       $("text").focus();
     }),
   );
