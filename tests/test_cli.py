@@ -378,8 +378,10 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         "json": ('{"skills": []}\n', "utf-8"),
         "empty": ("", "utf-8"),
         "table": ("id,name\n1,Python\n", "utf-8"),
+        "gold": ('{"query": "Kurs", "relevant": ["no such skill"]}\n', "utf-8"),
+        "courses": ("id,title\nk1,Backen\n", "utf-8"),
     }
-    suffixes = {"yaml": ".yaml", "json": ".json"}
+    suffixes = {"yaml": ".yaml", "json": ".json", "gold": ".jsonl"}
     paths = {}
     for name, (text, encoding) in files.items():
         path = tmp_path / f"{name}{suffixes.get(name, '.csv')}"
@@ -408,6 +410,25 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         (["search", "   ", "--db", "{db}"], "the course description is empty"),
         (["search", "--file", "{tmp}/kurs.txt", "--db", "{db}"], "does not exist"),
         (["search", "kurs", "--db", "{db}", "-k", "3", "--rerank", "--top-n", "5"], "raise -k"),
+        # refused before a model is loaded (the model named cannot be loaded) or anything embedded
+        (
+            ["search", "kurs", "--db", "{db}", "--taxonomy", "esco", "--model", "isy-thl/none"],
+            "no skills of taxonomy ['esco'] (names are case-sensitive); it has ['ESCO']",
+        ),
+        (
+            ["map", "{courses}", "-o", "{tmp}/out.jsonl", "--db", "{db}", "--taxonomy", "esco"]
+            + ["--model", "isy-thl/none"],
+            "no skills of taxonomy ['esco']",
+        ),
+        (
+            ["evaluate", "{gold}", "--db", "{db}", "--model", "isy-thl/none"],
+            "line 1 (id ",
+        ),
+        (
+            ["evaluate", "{gold}", "--db", "{tmp}/new-eval", "--taxonomy-file", "{esco}"]
+            + ["--model", "isy-thl/none"],
+            "are neither a skill id nor a skill label",
+        ),
         (["info", "--chroma-url", "{dead}"], "cannot reach the Chroma server"),
         (["search", "kurs", "--chroma-url", "not a url:x"], "is not a URL"),
         (
@@ -473,3 +494,14 @@ def test_entry_point_error_has_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: no skill store at")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("score", ["1.5", "-0.2", "much"])
+def test_a_min_score_outside_zero_to_one_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], score: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_cli(capsys, "search", "kurs", "--min-score", score)
+
+    assert exited.value.code == 2
+    assert "expected a score between 0 and 1" in capsys.readouterr().err

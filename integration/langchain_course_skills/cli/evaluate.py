@@ -39,6 +39,7 @@ from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL, DEFAULT_
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
+    from langchain_course_skills.evaluation.gold import GoldQuery
     from langchain_course_skills.evaluation.runner import EvaluationResult
     from langchain_course_skills.retrievers import SkillRetriever
 
@@ -217,14 +218,20 @@ def _load_taxonomy(args: argparse.Namespace, template: str | None) -> list[Docum
     )
 
 
-def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]:
+def _built_configurations(
+    args: argparse.Namespace, gold: list[GoldQuery]
+) -> dict[str, SkillRetriever]:
     """Build or reuse one collection per model and template, from --taxonomy-file."""
+    from langchain_course_skills.evaluation.gold import document_labels, resolve_relevant
     from langchain_course_skills.evaluation.runner import sync_evaluation_store
     from langchain_course_skills.retrievers import SkillRetriever
 
     models = args.model or [DEFAULT_EMBEDDING_MODEL]
-    # Load every template's documents first, so that a bad template fails before any model.
+    # Load every template's documents first, so that a bad template fails before any model,
+    # and a gold skill that is not in the taxonomy before anything is embedded.
     documents = {t: _load_taxonomy(args, t) for t in args.passage_template or [None]}
+    labels = document_labels(next(iter(documents.values())))
+    resolve_relevant(gold, labels, strict=not args.skip_unresolved)
     templates = {t: str(docs[0].metadata.get(TEMPLATE_KEY, t)) for t, docs in documents.items()}
     names = _names(models, list(templates.values()))
     for model in models:  # every model found before any is loaded
@@ -254,8 +261,11 @@ def _built_configurations(args: argparse.Namespace) -> dict[str, SkillRetriever]
     return retrievers
 
 
-def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetriever]:
+def _existing_configuration(
+    args: argparse.Namespace, gold: list[GoldQuery]
+) -> dict[str, SkillRetriever]:
     """Open --collection as it is, with its own model unless --model names it."""
+    from langchain_course_skills.evaluation.gold import collection_labels, resolve_relevant
     from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.store import open_skill_store, read_fingerprint, stored_views
 
@@ -278,6 +288,7 @@ def _existing_configuration(args: argparse.Namespace) -> dict[str, SkillRetrieve
         )
         raise CourseSkillsError(msg)
     collection = require_collection(args)  # fails before any model is loaded
+    resolve_relevant(gold, collection_labels(collection), strict=not args.skip_unresolved)
     model = args.model[0] if args.model else stored_model(collection) or DEFAULT_EMBEDDING_MODEL
     embeddings = make_embeddings(args, model)
     store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
@@ -326,9 +337,9 @@ def run(args: argparse.Namespace) -> int:
     if args.rerank:
         locate_model(args.reranker, "cross-encoder")
     if args.taxonomy_file is None:
-        retrievers = _existing_configuration(args)
+        retrievers = _existing_configuration(args, gold)
     else:
-        retrievers = _built_configurations(args)
+        retrievers = _built_configurations(args, gold)
     if args.rerank:
         cross_encoder = make_cross_encoder(args)
         for name, retriever in list(retrievers.items()):

@@ -27,6 +27,7 @@ from langchain_course_skills.store import iter_stored, skill_collection
 from langchain_course_skills.views import is_main_passage
 
 if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
 
@@ -212,10 +213,24 @@ def skill_labels(store: Chroma) -> dict[str, str]:
     A skill's further views (alternative labels, other languages) are passages of the same
     skill, not skills of their own.
     """
+    return collection_labels(skill_collection(store))
+
+
+def collection_labels(collection: Collection) -> dict[str, str]:
+    """`skill_labels` of a Chroma collection, read without an embedding model."""
     return {
         skill_id: _label(metadata, text)
-        for skill_id, metadata, text in iter_stored(skill_collection(store), with_documents=True)
+        for skill_id, metadata, text in iter_stored(collection, with_documents=True)
         if is_main_passage(metadata)
+    }
+
+
+def document_labels(documents: Sequence[Document]) -> dict[str, str]:
+    """`skill_labels` of a taxonomy's documents (from `load_taxonomy`), before they are stored."""
+    return {
+        str(doc.id): _label(doc.metadata, doc.page_content)
+        for doc in documents
+        if is_main_passage(doc.metadata)
     }
 
 
