@@ -22,6 +22,7 @@ EXPECTED_ALL = [
     "StoreCorruptError",
     "StoreMismatchError",
     "StoreNotFoundError",
+    "StoreRequestError",
     "StoreUnavailableError",
     "SyncReport",
     "TaxonomyError",

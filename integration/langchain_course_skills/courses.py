@@ -177,7 +177,7 @@ def _csv_courses(
 def _broken_row(source: str, line: int, exc: csv.Error, last: int) -> CourseFailure:
     lines = f" (lines {line}-{last} were read into it)" if last > line else ""
     reason = (
-        f"not a CSV row: {exc}{lines}; a quote (\") opens a cell that is not closed where the "
+        f'not a CSV row: {exc}{lines}; a quote (") opens a cell that is not closed where the '
         'cell ends: quote the whole cell and double the quotes inside it ("")'
     )
     return CourseFailure(source, line, None, reason)

@@ -583,8 +583,8 @@ def _sync(
                 bar = stack.enter_context(
                     tqdm(
                         total=len(pending),
-                        desc="embedding skills",
-                        unit="skill",
+                        desc="embedding passages",  # a skill's label, alternative labels, ...
+                        unit="passage",
                         disable=not show_progress,
                     )
                 )

@@ -216,13 +216,13 @@ def check_sizes(args: argparse.Namespace) -> None:
         raise CourseSkillsError(msg)
 
 
-def add_reranker_option(parser: argparse.ArgumentParser) -> None:
-    """Add --reranker (the cross-encoder model)."""
+def add_reranker_option(parser: argparse.ArgumentParser, *, used: str = "with --rerank") -> None:
+    """Add --reranker (the cross-encoder model); `used` says when it is loaded."""
     parser.add_argument(
         "--reranker",
         default=DEFAULT_RERANKER_MODEL,
         metavar="MODEL",
-        help="cross-encoder model for --rerank: Hugging Face Hub id or local folder",
+        help=f"cross-encoder model, loaded {used}: Hugging Face Hub id or local folder",
     )
 
 

@@ -121,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--no-rerank", action="store_true", help="run without the cross-encoder (first stage only)"
     )
-    add_reranker_option(parser)
+    add_reranker_option(parser, used="unless --no-rerank")
     add_store_options(parser)
     add_model_options(parser, from_store=True)
     parser.set_defaults(handler=run, skip_model={"cross-encoder": "pass --no-rerank"})
