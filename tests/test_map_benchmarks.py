@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from langchain_course_skills.store import MAX_RESULTS
 from tests.conftest import run_benchmark
 
 pytestmark = pytest.mark.integration  # benchmark subprocesses
@@ -46,3 +47,15 @@ def test_quick_map_throughput_benchmark_compares_map_with_an_invoke_loop(tmp_pat
         ("long", True),
     }
     assert all(row["map"]["per_s"] > 0 and row["loop"]["per_s"] > 0 for row in results["rows"])
+
+
+@pytest.mark.slow
+def test_quick_long_text_cost_benchmark_counts_requests_sized_by_their_results(
+    tmp_path: Path,
+) -> None:
+    results = _quick("long_text_cost.py", tmp_path, "--models", str(tmp_path / "models"))
+
+    short, long = results["courses"]
+    assert short["passages"] == 1 and long["passages"] > 1
+    assert all(0 < row["largest_request"] <= MAX_RESULTS for row in results["courses"])
+    assert all(row["skills"] == results["top_n"] for row in results["courses"])
