@@ -161,8 +161,8 @@ def test_search_top_n_limits_the_rows_without_rerank(
 
 
 def test_every_command_defaults_to_the_libraries_runtime() -> None:
-    from langchain_course_skills._map_batch import RetrieverSpec
     from langchain_course_skills.cli import build_parser
+    from langchain_course_skills.spec import RetrieverSpec
 
     parser = build_parser()
     commands = [

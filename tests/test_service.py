@@ -183,6 +183,22 @@ def test_search_without_rerank_returns_the_top_n_most_similar(
     assert all(s["relevance_score"] is None for s in response.json()["skills"])
 
 
+@pytest.mark.parametrize("rerank", [False, True])
+def test_search_drops_skills_below_min_score(client: TestClient, rerank: bool) -> None:
+    # The tiny random models score every skill about the same: a cut above all and one below.
+    score = "relevance_score" if rerank else "similarity"
+    every = _search(client, rerank=rerank, k=10, top_n=10).json()["skills"]
+    low, high = min(s[score] for s in every), max(s[score] for s in every)
+
+    below = _search(client, rerank=rerank, k=10, top_n=10, min_score=low * 0.99).json()
+
+    assert below["skills"] == every
+    if high < 0.99:  # the tiny bi-encoder's similarities are all about 1
+        above = _search(client, rerank=rerank, k=10, top_n=10, min_score=high * 1.01)
+        assert above.json()["skills"] == []
+    assert _search(client, min_score=1.5).status_code == 422
+
+
 def test_search_filters_by_taxonomy(client: TestClient) -> None:
     response = _search(client, taxonomies=["GRETA"], top_n=3)
 

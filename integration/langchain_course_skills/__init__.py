@@ -34,8 +34,9 @@ if TYPE_CHECKING:
         load_skill_table,
         load_taxonomy,
     )
-    from langchain_course_skills.mapping import MapReport, RetrieverSpec, map_courses
+    from langchain_course_skills.mapping import MapReport, map_courses
     from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.spec import RetrieverSpec
     from langchain_course_skills.store import (
         SyncReport,
         build_skill_store,
@@ -53,7 +54,7 @@ _MODULES = {
     "MapOutputError": "errors",
     "MapReport": "mapping",
     "ModelLoadError": "errors",
-    "RetrieverSpec": "mapping",
+    "RetrieverSpec": "spec",
     "SkillCrossEncoder": "cross_encoders",
     "SkillReranker": "compressors",
     "SkillRetriever": "retrievers",

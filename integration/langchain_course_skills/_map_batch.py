@@ -1,7 +1,6 @@
-"""What both engines of `map_courses` share: the retriever spec, Ray options, batch mapping.
+"""What both engines of `map_courses` share: Ray options and batch mapping.
 
-How a worker builds its retriever, how wide Ray runs, and how one batch of courses becomes
-output records.
+How wide Ray runs, and how one batch of courses becomes output records.
 `mapping` (the local engine and the driver) and `_map_ray` (the Ray actors) both build on this
 module, so neither imports the other at module level.
 """
@@ -14,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_course_skills._backends import Backend
-from langchain_course_skills._models import Precision
 from langchain_course_skills.courses import Course
 from langchain_course_skills.errors import (
     CourseSkillsError,
@@ -24,15 +21,7 @@ from langchain_course_skills.errors import (
     StoreUnavailableError,
 )
 from langchain_course_skills.retrievers import SkillRetriever
-from langchain_course_skills.vocabulary import (
-    DEFAULT_COLLECTION,
-    DEFAULT_EMBEDDING_MODEL,
-    DEFAULT_FUSION,
-    DEFAULT_K,
-    DEFAULT_TOP_N,
-    Fusion,
-    skill_hits,
-)
+from langchain_course_skills.vocabulary import skill_hits
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -40,92 +29,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ERROR_KEY = "error"  # a record of a course that could not be mapped: why, instead of skills
-
-
-class RetrieverSpec(BaseModel):
-    """How to build a `SkillRetriever`: what a Ray worker needs to load its own models.
-
-    Example:
-        >>> spec = RetrieverSpec(model="./e5-course-skills", chroma_url="http://db:8000",
-        ...                      reranker="./bge-reranker-course-skills", top_n=10)
-        >>> retriever = spec.build()  # loads both models and connects to the store
-    """
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    model: str = DEFAULT_EMBEDDING_MODEL
-    """The embedding model (Hub id or local folder) the store was built with."""
-    reranker: str | None = None
-    """A cross-encoder (Hub id or local folder) to re-rank with; None: no re-ranking."""
-    device: str = "auto"
-    """Torch device of both models; "auto" picks cuda, then mps, then cpu."""
-    precision: Precision = "auto"
-    """Number format of both models (see `E5Embeddings.precision`)."""
-    backend: Backend = "auto"
-    """What computes both models (see `E5Embeddings.backend`)."""
-    batch_size: int | None = Field(default=None, gt=0)
-    """Texts per forward pass of the embedding model (None: its default)."""
-    persist_directory: str | None = None
-    """Folder of an embedded Chroma store (one machine only)."""
-    chroma_url: str | None = None
-    """A Chroma server, e.g. http://HOST:8000, instead of `persist_directory`."""
-    chroma_token: str | None = None
-    """Bearer token of the Chroma server."""
-    collection: str = DEFAULT_COLLECTION
-    """The store's collection."""
-    k: int = Field(default=DEFAULT_K, gt=0)
-    """Candidates per course (and per passage of a long one)."""
-    top_n: int = Field(default=DEFAULT_TOP_N, gt=0)
-    """Skills kept per course: the best after re-ranking, else the first of the `k`."""
-    taxonomies: list[str] | None = None
-    """Only skills of these taxonomies."""
-    min_score: float | None = None
-    """Drop skills below this: the relevance score with a reranker, else the similarity."""
-    fusion: Fusion = DEFAULT_FUSION
-    """How the passages of a long course combine (see `SkillRetriever.fusion`)."""
-
-    def build(self) -> SkillRetriever:
-        """Load the models, open the store and return the retriever."""
-        from langchain_course_skills._chroma_http import connect_chroma_server
-        from langchain_course_skills.compressors import SkillReranker
-        from langchain_course_skills.cross_encoders import SkillCrossEncoder
-        from langchain_course_skills.embeddings import E5Embeddings
-        from langchain_course_skills.store import open_skill_store
-
-        embeddings = E5Embeddings(
-            model_name=self.model,
-            device=self.device,
-            precision=self.precision,
-            backend=self.backend,
-            batch_size=self.batch_size,
-        )
-        if self.chroma_url:
-            location: dict[str, Any] = {
-                "client": connect_chroma_server(self.chroma_url, self.chroma_token)
-            }
-        else:
-            location = {"persist_directory": self.persist_directory or "skills-db"}
-        store = open_skill_store(embeddings, collection_name=self.collection, **location)
-        reranker = None
-        if self.reranker:
-            encoder = SkillCrossEncoder(
-                model_name=self.reranker,
-                device=self.device,
-                precision=self.precision,
-                backend=self.backend,
-            )
-            reranker = SkillReranker(
-                cross_encoder=encoder, top_n=self.top_n, score_threshold=self.min_score
-            )
-        return SkillRetriever(
-            store=store,
-            k=self.k,
-            top_n=self.top_n if reranker else min(self.top_n, self.k),
-            score_threshold=None if reranker else self.min_score,
-            taxonomies=self.taxonomies,
-            reranker=reranker,
-            fusion=self.fusion,
-        )
 
 
 class RayOptions(BaseModel):

@@ -21,13 +21,13 @@ from tqdm.auto import tqdm
 from langchain_course_skills._map_batch import (
     ERROR_KEY,
     RayOptions,
-    RetrieverSpec,
     course_record,
     map_batches_locally,
 )
 from langchain_course_skills._map_output import MapOutput, OutputFormat
 from langchain_course_skills._map_output import output_format as resolve_format
 from langchain_course_skills.courses import Course, CourseFailure, read_courses
+from langchain_course_skills.spec import RetrieverSpec
 from langchain_course_skills.vocabulary import DEFAULT_MAP_BATCH
 
 if TYPE_CHECKING:

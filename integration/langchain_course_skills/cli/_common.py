@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from langchain_course_skills._backends import BACKENDS
 from langchain_course_skills._chroma_http import (
@@ -17,12 +17,15 @@ from langchain_course_skills._chroma_http import (
 from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
 from langchain_course_skills._storage import SQLITE_FILE, open_embedded_client
 from langchain_course_skills.errors import CourseSkillsError, StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.views import DEFAULT_VIEW_FUSION, VIEW_FUSIONS
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
     DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_FUSION,
     DEFAULT_K,
     DEFAULT_RERANKER_MODEL,
     DEFAULT_TOP_N,
+    Fusion,
     skill_hits,
 )
 
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 
     from langchain_course_skills.cross_encoders import SkillCrossEncoder
     from langchain_course_skills.embeddings import E5Embeddings
+    from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.spec import RetrieverSpec
 
 DEFAULT_DB = "skills-db"  # embedded Chroma folder, relative to the working directory
 DEFAULT_PRECISION = "auto"  # the library's default, the same for every command
@@ -182,7 +187,11 @@ def add_backend_option(group: Any) -> None:
 
 
 def add_result_options(parser: argparse.ArgumentParser, *, top_n_help: str) -> Any:
-    """Add -k, --rerank, -n/--top-n, --taxonomy and --min-score; return their group."""
+    """Add the retriever's options (see `retriever_spec`): -k, --rerank, -n, ...; return the group.
+
+    With `add_reranker_option`, `add_store_options` and `add_model_options` they cover every
+    field of `RetrieverSpec` (tests/test_retriever_spec.py checks that each face has each).
+    """
     group = parser.add_argument_group("results")
     group.add_argument(
         "-k", type=positive_int, default=DEFAULT_K, help="candidates by cosine similarity"
@@ -203,7 +212,67 @@ def add_result_options(parser: argparse.ArgumentParser, *, top_n_help: str) -> A
         metavar="SCORE",
         help="drop skills scoring below this: relevance with --rerank, else cosine similarity",
     )
+    add_fusion_options(group)
     return group
+
+
+def add_fusion_options(group: Any) -> None:
+    """Add --fusion and --view-fusion (how passages and views combine) to an argument group."""
+    group.add_argument(
+        "--fusion",
+        choices=get_args(Fusion),
+        default=DEFAULT_FUSION,
+        help="how the passages of a long course combine per skill",
+    )
+    group.add_argument(
+        "--view-fusion",
+        choices=VIEW_FUSIONS,
+        default=DEFAULT_VIEW_FUSION,
+        help="how a skill's views (label, alternative labels, description) combine",
+    )
+
+
+def retriever_spec(args: argparse.Namespace) -> RetrieverSpec:
+    """Describe the retriever the options ask for (the one way every command builds it)."""
+    from langchain_course_skills.spec import RetrieverSpec
+
+    rerank = getattr(args, "rerank", not getattr(args, "no_rerank", False))
+    results = {
+        name: getattr(args, option)
+        for name, option in (
+            ("k", "k"),
+            ("top_n", "top_n"),
+            ("taxonomies", "taxonomy"),
+            ("min_score", "min_score"),
+        )
+        if hasattr(args, option)  # `serve` takes these per request
+    }
+    return RetrieverSpec(
+        model=args.model,
+        reranker=args.reranker if rerank else None,
+        device=args.device,
+        precision=args.precision,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        persist_directory=None if args.chroma_url else args.db,
+        chroma_url=args.chroma_url,
+        chroma_token=args.chroma_token,
+        chroma_timeout=args.chroma_timeout,
+        collection=args.collection,
+        fusion=args.fusion,
+        view_fusion=args.view_fusion,
+        **results,
+    )
+
+
+def build_retriever(args: argparse.Namespace) -> SkillRetriever:
+    """Load the models the options name and return the retriever over the checked store.
+
+    With --chroma-url it reuses the command's one server client (`server_client`).
+    """
+    _quiet_model_loading(args)
+    client = server_client(args) if args.chroma_url else None
+    return retriever_spec(args).build(client=client)
 
 
 def check_sizes(args: argparse.Namespace) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from typing import TYPE_CHECKING, get_args
 
 from langchain_course_skills.cli._common import (
     HelpFormatter,
@@ -18,18 +17,13 @@ from langchain_course_skills.cli._common import (
     choose_model,
     positive_int,
     require_collection,
+    retriever_spec,
 )
 from langchain_course_skills.courses import DEFAULT_ID_COLUMN, DEFAULT_TEXT_COLUMNS, read_courses
 from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.vocabulary import (
-    DEFAULT_FUSION,
-    DEFAULT_MAP_BATCH,
-    Fusion,
-)
+from langchain_course_skills.vocabulary import DEFAULT_MAP_BATCH
 
 # Heavy modules (torch, chromadb, Ray) are imported inside `run`, so that `--help` answers at once.
-if TYPE_CHECKING:
-    from langchain_course_skills.mapping import RetrieverSpec
 
 EXIT_SOME_FAILED = 3  # the run finished, but some courses could not be mapped
 
@@ -102,14 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="courses mapped (and written) per batch",
     )
-    results = add_result_options(
+    add_result_options(
         parser, top_n_help="skills kept per course (with --rerank: the best N of the k re-ranked)"
-    )
-    results.add_argument(
-        "--fusion",
-        choices=get_args(Fusion),
-        default=DEFAULT_FUSION,
-        help="how the passages of a long course combine per skill",
     )
     ray = parser.add_argument_group("ray")
     ray.add_argument(
@@ -131,29 +119,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_options(parser)
     add_model_options(parser, from_store=True)
     parser.set_defaults(handler=run)
-
-
-def retriever_spec(args: argparse.Namespace) -> RetrieverSpec:
-    """Describe the retriever the options ask for."""
-    from langchain_course_skills.mapping import RetrieverSpec
-
-    return RetrieverSpec(
-        model=args.model,
-        reranker=args.reranker if args.rerank else None,
-        device=args.device,
-        precision=args.precision,
-        backend=args.backend,
-        batch_size=args.batch_size,
-        persist_directory=None if args.chroma_url else args.db,
-        chroma_url=args.chroma_url,
-        chroma_token=args.chroma_token,
-        collection=args.collection,
-        k=args.k,
-        top_n=args.top_n,
-        taxonomies=args.taxonomy,
-        min_score=args.min_score,
-        fusion=args.fusion,
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,14 +14,12 @@ from langchain_course_skills.cli._common import (
     add_reranker_option,
     add_result_options,
     add_store_options,
+    build_retriever,
     check_models,
     check_sizes,
     choose_model,
-    make_cross_encoder,
-    make_embeddings,
     print_results,
     require_collection,
-    store_location,
 )
 from langchain_course_skills.errors import CourseSkillsError
 
@@ -101,32 +99,14 @@ def course_text(args: argparse.Namespace) -> str:
 
 def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
     """Open the store named by the options and return the ranked skills for `text`."""
-    from langchain_course_skills.compressors import SkillReranker
-    from langchain_course_skills.retrievers import SkillRetriever
-    from langchain_course_skills.store import check_taxonomies, open_skill_store
+    from langchain_course_skills.store import check_taxonomies
 
     collection = require_collection(args)  # fails before any model is loaded
     if args.taxonomy:
         check_taxonomies(collection, args.taxonomy)
     choose_model(args, collection)
     check_models(args, reranker=args.rerank)
-    embeddings = make_embeddings(args)
-    store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
-    reranker = None
-    if args.rerank:
-        reranker = SkillReranker(
-            cross_encoder=make_cross_encoder(args),
-            top_n=args.top_n,
-            score_threshold=args.min_score,
-        )
-    retriever = SkillRetriever(
-        store=store,
-        k=args.k,
-        score_threshold=None if args.rerank else args.min_score,
-        taxonomies=args.taxonomy,
-        reranker=reranker,
-    )
-    return retriever.invoke(text, top_n=args.top_n if args.rerank else min(args.top_n, args.k))
+    return build_retriever(args).invoke(text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,17 +14,16 @@ from typing import TYPE_CHECKING, Any
 from langchain_course_skills.cli import MODEL_OPTIONS
 from langchain_course_skills.cli._common import (
     HelpFormatter,
+    add_fusion_options,
     add_model_options,
     add_reranker_option,
     add_store_options,
+    build_retriever,
     check_models,
     choose_model,
     describe_collection,
-    make_cross_encoder,
-    make_embeddings,
     positive_int,
     require_collection,
-    store_location,
 )
 from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
 
@@ -121,6 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--no-rerank", action="store_true", help="run without the cross-encoder (first stage only)"
     )
+    add_fusion_options(group)  # -k, --top-n and the taxonomies come with each request
     add_reranker_option(parser, used="unless --no-rerank")
     add_store_options(parser)
     add_model_options(parser, from_store=True)
@@ -185,10 +185,7 @@ def _uvicorn() -> Any:
 
 def load_service(args: argparse.Namespace) -> SkillService:
     """Load the models and open and verify the store the options name."""
-    from langchain_course_skills.compressors import SkillReranker
-    from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.service.skills import SkillService
-    from langchain_course_skills.store import open_skill_store
 
     if args.threads:
         import torch
@@ -197,28 +194,24 @@ def load_service(args: argparse.Namespace) -> SkillService:
     collection = require_collection(args)
     choose_model(args, collection)
     try:
-        embeddings = make_embeddings(args)
-        cross_encoder = None if args.no_rerank else make_cross_encoder(args)
+        retriever = build_retriever(args)
     except ModelLoadError as exc:  # said in the worker's log and by /readyz, in CLI terms
         skip = args.skip_model.get(exc.kind)
         raise CourseSkillsError(exc.explain(MODEL_OPTIONS[exc.kind], skip=skip)) from exc
-    store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
-    reranker = None if cross_encoder is None else SkillReranker(cross_encoder=cross_encoder)
+    runtime = {"embedding": str(getattr(retriever.store.embeddings, "runtime", None))}
+    if retriever.reranker is not None:  # a SkillReranker: the spec built it
+        encoder = getattr(retriever.reranker, "cross_encoder", None)
+        runtime["reranker"] = str(getattr(encoder, "runtime", None))
     models = {
         "embedding": args.model,
         "reranker": None if args.no_rerank else args.reranker,
         "device": args.device,
         "precision": args.precision,
         "backend": args.backend,
-        "runtime": {
-            "embedding": str(embeddings.runtime),
-            **({"reranker": str(cross_encoder.runtime)} if cross_encoder else {}),
-        },
+        "runtime": runtime,
     }
     return SkillService(
-        retriever=SkillRetriever(store=store, reranker=reranker),
-        store_info=describe_collection(collection),
-        models=models,
+        retriever=retriever, store_info=describe_collection(collection), models=models
     )
 
 

@@ -257,6 +257,7 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
                 k=options.k,
                 top_n=options.top_n,
                 taxonomies=options.taxonomies,
+                min_score=options.min_score,
                 rerank=rerank,
             )
         )

@@ -64,6 +64,8 @@ class SearchOptions(_Model):
     """Skills returned (at most k); default: 10 with re-ranking, k without."""
     taxonomies: list[Name] | None = Field(default=None, min_length=1, max_length=MAX_TAXONOMIES)
     """Only skills of these taxonomies, for example ["ESCO"]; see /v1/info for those stored."""
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    """Drop skills scoring below this: the relevance with re-ranking, else the similarity."""
     rerank: bool | None = None
     """Re-rank the candidates with the cross-encoder; default: when the service has one."""
 

@@ -63,13 +63,22 @@ class SkillService:
         top_n: int | None,
         taxonomies: list[str] | None,
         rerank: bool,
+        min_score: float | None = None,
     ) -> list[list[dict[str, Any]]]:
-        """Return the ranked skill records of each text, in order: the best `top_n` of `k`."""
+        """Return the ranked skill records of each text, in order: the best `top_n` of `k`.
+
+        `min_score` drops skills below it: the reranker's relevance with `rerank`, else the
+        first stage's similarity.
+        """
+        reranker = self.retriever.reranker if rerank else None
+        if reranker is not None and hasattr(reranker, "score_threshold"):
+            reranker = reranker.model_copy(update={"score_threshold": min_score})
         retriever = self.retriever.model_copy(
             update={
                 "taxonomies": taxonomies or None,
-                "reranker": self.retriever.reranker if rerank else None,
+                "reranker": reranker,
                 "top_n": None,
+                "score_threshold": None if reranker else min_score,
             }
         )
         found = _search_many(retriever, texts, k=k, top_n=top_n)
