@@ -80,6 +80,8 @@ def test_python_snippets_run_as_written(
     substitutions = {
         "E5Embeddings()": f"E5Embeddings(model_name={str(minilm_path)!r})",
         "SkillCrossEncoder()": f"SkillCrossEncoder(model_name={str(tiny_cross_encoder)!r})",
+        '"isy-thl/multilingual-e5-base-course-skill-tuned"': repr(str(minilm_path)),
+        '"isy-thl/bge-reranker-base-course-skill-tuned"': repr(str(tiny_cross_encoder)),
     }
     namespace: dict[str, object] = {"__name__": "__readme__"}
     for number, snippet in enumerate(snippets, start=1):
