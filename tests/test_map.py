@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import chromadb
@@ -475,6 +477,94 @@ def test_ray_run_writes_what_the_local_run_writes(
         )
     exact = sum(mine == theirs for mine, theirs in zip(local, remote))
     print(f"Ray and local records identical for {exact} of {len(local)} courses")
+
+
+def _kill_a_worker_node_once_records_appear(
+    cluster: object, node: object, output: Path, killed: dict[str, int]
+) -> None:
+    """Remove `node` from `cluster` as soon as `output` holds a first record."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if output.is_file() and _lines_or_partial(output) >= 1:
+            killed["lines"] = _lines_or_partial(output)
+            cluster.remove_node(node)  # type: ignore[attr-defined]  # SIGKILLs its processes
+            return
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_ray_across_nodes_survives_a_worker_node_killed_mid_map(
+    tmp_path: Path,
+    chroma_server: str,
+    chroma_http_client: chromadb.api.ClientAPI,
+    esco_slice: Path,
+    tiny_embeddings: E5Embeddings,
+    tiny_bi_encoder: Path,
+    tiny_cross_encoder: Path,
+) -> None:
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    build_skill_store(
+        load_esco_skills(esco_slice),
+        tiny_embeddings,
+        client=chroma_http_client,
+        collection_name="ray-nodes",
+        show_progress=False,
+    )
+    spec = RetrieverSpec(
+        model=str(tiny_bi_encoder),
+        reranker=str(tiny_cross_encoder),
+        chroma_url=chroma_server,
+        collection="ray-nodes",
+        k=10,
+        top_n=4,
+        precision="fp32",
+    )
+    courses = 40
+    catalogue = _catalogue(tmp_path, courses)
+    local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    map_courses(catalogue, local_out, spec, batch_size=2, show_progress=False)
+    # A head without CPUs (no actor) and two worker nodes of one CPU: one actor (1 CPU) each.
+    # One node is killed; its batches go to the other actor.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    doomed = cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=1)
+    killed: dict[str, int] = {}
+    try:
+        ray.init(address=cluster.address, include_dashboard=False)
+        cluster.wait_for_nodes()
+        killer = threading.Thread(
+            target=_kill_a_worker_node_once_records_appear,
+            args=(cluster, doomed, ray_out, killed),
+            daemon=True,
+        )
+        killer.start()
+        report = map_courses(
+            catalogue,
+            ray_out,
+            spec,
+            batch_size=2,
+            engine="ray",
+            ray=RayOptions(actors=2, num_cpus=1),
+            show_progress=False,
+        )
+        killer.join(timeout=10)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+    assert 1 <= killed.get("lines", courses) < courses  # the node died while courses were left
+    local, remote = _lines(local_out), _lines(ray_out)
+    assert report.mapped == courses
+    assert [line["id"] for line in remote] == [line["id"] for line in local]  # each course once
+    for mine, theirs in zip(local, remote):
+        assert theirs["text_hash"] == mine["text_hash"]
+        assert_same_ranking(
+            [(s["uri"], s["relevance_score"]) for s in theirs["skills"]],
+            [(s["uri"], s["relevance_score"]) for s in mine["skills"]],
+            tolerance=2e-4,  # the records' scores have 4 decimals
+        )
 
 
 def test_ray_needs_a_retriever_spec_on_a_chroma_server(

@@ -19,6 +19,7 @@ from langchain_course_skills import (
     open_skill_store,
     sync_skill_store,
 )
+from langchain_course_skills._faults import set_fault_hook
 from langchain_course_skills.store import (
     SyncReport,
     iter_stored,
@@ -193,6 +194,81 @@ def test_a_rerun_with_no_change_embeds_nothing(
     assert first.added == first.total > len(docs)  # several passages per skill
     assert (again.added, again.updated, again.unchanged) == (0, 0, first.total)
     assert again.skills == len(docs)
+
+
+class _Counting(E5Embeddings):
+    """E5Embeddings that remember every passage text they embedded."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self._seen: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self._seen.extend(texts)
+        return super().embed_documents(texts)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _stop_at(point: str) -> Any:
+    def hook(reached: str) -> None:
+        if reached == point:
+            raise _Interrupted(point)
+
+    return hook
+
+
+def test_each_distinct_passage_text_is_embedded_once(tmp_path: Path, tiny_bi_encoder: Path) -> None:
+    shared = [  # "Excel" is an alternative label of two skills, and another skill's label
+        _skill("urn:s:a", "use spreadsheets software", ["Excel", "spreadsheets"]),
+        _skill("urn:s:b", "use office software", ["Excel", "word processing"]),
+        _skill("urn:s:c", "Excel", []),
+    ]
+    counting = _Counting(model_name=str(tiny_bi_encoder))
+
+    report = _sync(shared, counting, tmp_path, views=ALL_VIEWS)
+
+    assert report.total == 7  # three labels and four alternative labels
+    assert sorted(counting._seen) == sorted(set(counting._seen))
+    assert counting._seen.count("Excel") == 1
+    stored = {doc_id: vector for doc_id, vector in _vectors(report)}
+    assert stored["urn:s:a#alt:1"] == stored["urn:s:b#alt:1"] == stored["urn:s:c"]
+
+
+def _vectors(report: SyncReport) -> list[tuple[str, list[float]]]:
+    got = report.store._collection.get(include=["embeddings"])
+    return [(i, list(v)) for i, v in zip(got["ids"], got["embeddings"], strict=True)]
+
+
+def test_a_build_interrupted_after_the_labels_is_searchable_and_resumes(
+    tmp_path: Path, esco_slice: Path, minilm_path: Path
+) -> None:
+    docs = load_esco_skills(esco_slice)[:40]
+    counting = _Counting(model_name=str(minilm_path))
+    set_fault_hook(_stop_at("labels-in"))
+    try:
+        with pytest.raises(_Interrupted):
+            _sync(docs, counting, tmp_path, views=ALL_VIEWS, batch_size=16)
+    finally:
+        set_fault_hook(None)
+
+    store = open_skill_store(counting, persist_directory=tmp_path)
+    counts = view_counts(store._collection)
+    assert counts["label"] >= len(docs)  # every skill by its label, maybe a few more passages
+    assert sum(counts.values()) < len(view_passages(docs, ALL_VIEWS))
+    found = SkillRetriever(vectorstore=store, k=5).invoke(docs[3].page_content)
+    assert len(found) == 5
+    assert docs[3].page_content in [doc.page_content for doc in found]
+    assert read_fingerprint(store._collection)["skills"] == len(docs)
+
+    before = len(counting._seen)
+    resumed = _sync(docs, counting, tmp_path, views=ALL_VIEWS)
+
+    assert resumed.total == len(view_passages(docs, ALL_VIEWS))
+    assert resumed.added == resumed.total - sum(counts.values())
+    assert len(counting._seen) - before <= resumed.added  # only what was missing
 
 
 def test_adding_a_language_embeds_only_its_passages(

@@ -1,7 +1,8 @@
 """A fault-injection seam: stop a process at a named point of a store sync, for the fault tests.
 
 The sync calls `fault_point(NAME)` between its steps ("locked", "opened", "compared",
-"cleared", "embedded:K", "upserted:K", "deleted:K", "read:K", "written", "checked",
+"cleared", "embedded:K", "upserted:K", "labels-in" (main passages written, further
+views follow), "deleted:K", "read:K", "written", "checked",
 "finished"). Nothing happens unless one of these environment variables is set:
 
 - `COURSE_SKILLS_FAULT=kill@POINT`: SIGKILL this process on reaching POINT, a name such as

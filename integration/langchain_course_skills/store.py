@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -465,8 +465,43 @@ def _differences(
     documents: Sequence[Document], hashes: Mapping[str | None, str], stored: Mapping[str, str]
 ) -> list[Document]:
     pending = [doc for doc in documents if stored.get(str(doc.id)) != hashes[doc.id]]
-    pending.sort(key=lambda doc: len(doc.page_content))  # similar lengths pad less per batch
+    # Main passages first: once they are in, every skill can be found (the other views fill
+    # in). Within each group, similar lengths pad less per batch.
+    pending.sort(key=lambda doc: (not is_main_passage(doc.metadata), len(doc.page_content)))
     return pending
+
+
+def _labels_in(pending: Sequence[Document]) -> int:
+    """The number of leading main passages in `pending` (`_differences` puts them first)."""
+    return next(
+        (n for n, doc in enumerate(pending) if not is_main_passage(doc.metadata)), len(pending)
+    )
+
+
+class _DistinctVectors:
+    """Embed each distinct passage text once per sync; keep a vector only while it is needed.
+
+    Alternative labels repeat across skills and languages ("Python", "SQL"), and a label can
+    equal another skill's alternative label.
+    """
+
+    def __init__(self, embeddings: Embeddings, texts: Sequence[str]) -> None:
+        self._embeddings = embeddings
+        self._uses = Counter(texts)
+        self._kept: dict[str, list[float]] = {}
+        self.embedded = 0
+
+    def vectors(self, texts: Sequence[str]) -> list[list[float]]:
+        new = [text for text in dict.fromkeys(texts) if text not in self._kept]
+        self._kept.update(zip(new, self._embeddings.embed_documents(new), strict=True))
+        self.embedded += len(new)
+        vectors = []
+        for text in texts:
+            vectors.append(self._kept[text])
+            self._uses[text] -= 1
+            if not self._uses[text]:
+                del self._kept[text]
+        return vectors
 
 
 def _write(
@@ -477,10 +512,17 @@ def _write(
     embeddings: Embeddings,
     page: int,
     bar: tqdm,
-) -> None:
+    labels_written: Callable[[], None],
+) -> int:
+    """Write `pending` and delete `stale`; return the distinct texts embedded.
+
+    `labels_written` is called once the main passages are in, if further passages follow.
+    """
+    distinct = _DistinctVectors(embeddings, [doc.page_content for doc in pending])
+    labels = _labels_in(pending)
     for number, start in enumerate(range(0, len(pending), page), start=1):
         chunk = pending[start : start + page]
-        vectors = embeddings.embed_documents([doc.page_content for doc in chunk])
+        vectors = distinct.vectors([doc.page_content for doc in chunk])
         fault_point(f"embedded:{number}")
         collection.upsert(
             ids=[str(doc.id) for doc in chunk],
@@ -490,10 +532,13 @@ def _write(
         )
         fault_point(f"upserted:{number}")
         bar.update(len(chunk))
+        if start < labels <= start + page < len(pending):
+            labels_written()
     for number, start in enumerate(range(0, len(stale), page), start=1):
         collection.delete(ids=list(stale[start : start + page]))
         fault_point(f"deleted:{number}")
     fault_point("written")
+    return distinct.embedded
 
 
 def _conflict(name: str, where: str, skills: int) -> StoreConflictError:
@@ -555,6 +600,22 @@ def _sync(
     # holds exactly these skills (another writer of a server store can interleave).
     stored = None if total is not None else _stored_hashes(collection)
     fault_point("compared")
+
+    def labels_written() -> None:
+        # Searches find every skill from here on (by its label); record the skill count that
+        # sizes their requests, and let the further views fill in.
+        current = _fresh_metadata(chroma_client, collection_name)
+        if current.get(FINGERPRINT_PREFIX + SKILLS_KEY) != (skills or len(documents)):
+            collection.modify(
+                metadata={**current, FINGERPRINT_PREFIX + SKILLS_KEY: skills or len(documents)}
+            )
+        logger.info(
+            "collection %r: every skill's label is in and can be searched; the other views "
+            "fill in now (if this is interrupted, run the same command again to resume)",
+            collection_name,
+        )
+        fault_point("labels-in")
+
     added = updated = removed = 0
     passes = 0
     with contextlib.ExitStack() as stack:
@@ -590,7 +651,10 @@ def _sync(
                 )
             else:
                 bar.total += len(pending)
-            _write(collection, pending, stale, hashes, embeddings, page, bar)
+            embedded = _write(
+                collection, pending, stale, hashes, embeddings, page, bar, labels_written
+            )
+            logger.debug("%d passages written, %d distinct texts embedded", len(pending), embedded)
             passes += 1
             stored = _stored_hashes(collection)
 
