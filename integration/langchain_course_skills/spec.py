@@ -27,7 +27,10 @@ from langchain_course_skills.vocabulary import (
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
+    from langchain_chroma import Chroma
 
+    from langchain_course_skills.cross_encoders import SkillCrossEncoder
+    from langchain_course_skills.embeddings import E5Embeddings
     from langchain_course_skills.retrievers import SkillRetriever
 
 
@@ -92,33 +95,54 @@ class RetrieverSpec(BaseModel):
             client: A Chroma client already connected to the store (a face that checked the
                 store first passes its own); default: connect as the spec says.
         """
-        from langchain_course_skills.compressors import SkillReranker
-        from langchain_course_skills.cross_encoders import SkillCrossEncoder
-        from langchain_course_skills.embeddings import E5Embeddings
-        from langchain_course_skills.retrievers import SkillRetriever
         from langchain_course_skills.store import open_skill_store
 
-        embeddings = E5Embeddings(
+        embeddings = self.embeddings()
+        cross_encoder = self.cross_encoder()
+        store = open_skill_store(
+            embeddings, collection_name=self.collection, **self._location(client)
+        )
+        return self.over(store, cross_encoder)
+
+    def embeddings(self) -> E5Embeddings:
+        """Load the embedding model as the spec says."""
+        from langchain_course_skills.embeddings import E5Embeddings
+
+        return E5Embeddings(
             model_name=self.model,
             device=self.device,
             precision=self.precision,
             backend=self.backend,
             batch_size=self.batch_size,
         )
-        reranker = None
-        if self.reranker:
-            encoder = SkillCrossEncoder(
-                model_name=self.reranker,
-                device=self.device,
-                precision=self.precision,
-                backend=self.backend,
-            )
-            reranker = SkillReranker(
-                cross_encoder=encoder, top_n=self.top_n, score_threshold=self.min_score
-            )
-        store = open_skill_store(
-            embeddings, collection_name=self.collection, **self._location(client)
+
+    def cross_encoder(self) -> SkillCrossEncoder | None:
+        """Load the reranker's cross-encoder as the spec says (None without `reranker`)."""
+        from langchain_course_skills.cross_encoders import SkillCrossEncoder
+
+        if not self.reranker:
+            return None
+        return SkillCrossEncoder(
+            model_name=self.reranker,
+            device=self.device,
+            precision=self.precision,
+            backend=self.backend,
         )
+
+    def over(self, store: Chroma, cross_encoder: SkillCrossEncoder | None = None) -> SkillRetriever:
+        """Return the retriever with the spec's result options over a store already open.
+
+        For a face that builds or syncs the store with its own `embeddings()` first (the
+        demo); `cross_encoder` comes from `cross_encoder()`.
+        """
+        from langchain_course_skills.compressors import SkillReranker
+        from langchain_course_skills.retrievers import SkillRetriever
+
+        reranker = None
+        if cross_encoder is not None:
+            reranker = SkillReranker(
+                cross_encoder=cross_encoder, top_n=self.top_n, score_threshold=self.min_score
+            )
         return SkillRetriever(
             store=store,
             k=self.k,

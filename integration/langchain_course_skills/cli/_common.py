@@ -270,7 +270,7 @@ def build_retriever(args: argparse.Namespace) -> SkillRetriever:
 
     With --chroma-url it reuses the command's one server client (`server_client`).
     """
-    _quiet_model_loading(args)
+    quiet_model_loading(args)
     client = server_client(args) if args.chroma_url else None
     return retriever_spec(args).build(client=client)
 
@@ -429,7 +429,7 @@ def choose_model(args: argparse.Namespace, collection: Collection | None) -> Non
         raise StoreMismatchError(msg)
 
 
-def _quiet_model_loading(args: argparse.Namespace) -> None:
+def quiet_model_loading(args: argparse.Namespace) -> None:
     """Hide transformers' per-model "Loading weights" bars; the CLI shows its own progress."""
     if not getattr(args, "verbose", False):
         from transformers.utils import logging as transformers_logging
@@ -452,7 +452,7 @@ def make_embeddings(args: argparse.Namespace, model: str | None = None) -> E5Emb
     """Load the embedding model `model` (default: --model) with the model options."""
     from langchain_course_skills.embeddings import E5Embeddings
 
-    _quiet_model_loading(args)
+    quiet_model_loading(args)
     return E5Embeddings(
         model_name=args.model if model is None else model,
         device=args.device,
@@ -466,7 +466,7 @@ def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
     """Load the cross-encoder named by --reranker."""
     from langchain_course_skills.cross_encoders import SkillCrossEncoder
 
-    _quiet_model_loading(args)
+    quiet_model_loading(args)
     return SkillCrossEncoder(
         model_name=args.reranker,
         device=args.device,

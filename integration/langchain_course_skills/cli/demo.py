@@ -19,10 +19,9 @@ from langchain_course_skills.cli._common import (
     add_reranker_option,
     add_store_options,
     find_collection,
-    make_cross_encoder,
-    make_embeddings,
     positive_int,
     print_results,
+    quiet_model_loading,
     store_client,
     store_location,
     store_name,
@@ -173,9 +172,8 @@ def _drop_other_model(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Index the sample, search the example course and print the ranked skills."""
-    from langchain_course_skills.compressors import SkillReranker
     from langchain_course_skills.loaders import load_taxonomy
-    from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.spec import RetrieverSpec
     from langchain_course_skills.store import sync_skill_store, user_store_dir
 
     course = EXAMPLE_COURSE if args.course is None else args.course.strip()
@@ -190,8 +188,21 @@ def run(args: argparse.Namespace) -> int:
     sample = resources.files("langchain_course_skills") / "data" / SAMPLE_FILE
     with resources.as_file(sample) as path:
         documents = load_taxonomy(path, "esco", taxonomy=SAMPLE_TAXONOMY)
-    embeddings = make_embeddings(args)
-    cross_encoder = None if args.reranker is None else make_cross_encoder(args)
+    spec = RetrieverSpec(
+        model=args.model,
+        reranker=args.reranker,
+        device=args.device,
+        precision=args.precision,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        persist_directory=args.db,
+        collection=args.collection,
+        k=max(DEFAULT_K, args.top_n),
+        top_n=args.top_n,
+    )
+    quiet_model_loading(args)
+    embeddings = spec.embeddings()
+    cross_encoder = spec.cross_encoder()
     _drop_other_model(args)
     # prune: the demo collection holds the sample only, whatever an older version indexed.
     # No views: a new demo store holds the default views, an existing one keeps its own.
@@ -206,12 +217,6 @@ def run(args: argparse.Namespace) -> int:
         f"{report.unchanged} unchanged, {report.removed} removed in {report.seconds:.1f} s"
     )
     print(f"\ncourse: {course}\n")
-    retriever = SkillRetriever(
-        store=report.store,
-        k=args.top_n if cross_encoder is None else max(DEFAULT_K, args.top_n),
-        reranker=None
-        if cross_encoder is None
-        else SkillReranker(cross_encoder=cross_encoder, top_n=args.top_n),
-    )
+    retriever = spec.over(report.store, cross_encoder)
     print_results(retriever.invoke(course), as_json=False)
     return 0

@@ -15,9 +15,9 @@ from langchain_course_skills._models import PRECISIONS
 from langchain_course_skills.cli import EXIT_INTERRUPTED
 from langchain_course_skills.cli._common import (
     HelpFormatter,
-    _quiet_model_loading,
     positive_float,
     positive_int,
+    quiet_model_loading,
 )
 from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.finetune.config import (
@@ -333,7 +333,7 @@ def _config(cls: type[TrainingConfig], args: argparse.Namespace, **extra: Any) -
 
 
 def _train(args: argparse.Namespace, call: Callable[[], FinetuneResult]) -> int:
-    _quiet_model_loading(args)
+    quiet_model_loading(args)
     if args.threads:
         import torch
 
