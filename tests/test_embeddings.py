@@ -162,3 +162,24 @@ def test_batch_size_defaults_to_32_on_a_cpu_and_keeps_an_explicit_value(
     assert default.batch_size is None and default._batch_size == 32
     assert explicit._batch_size == 7
     assert default.embed_documents(["a"] * 9) == explicit.embed_documents(["a"] * 9)
+
+
+def test_token_batches_fill_a_budget_of_padded_tokens_shortest_first() -> None:
+    from langchain_course_skills._batching import token_batches
+
+    assert token_batches([3, 10, 2, 4], budget=8) == [[2, 0], [3], [1]]
+    assert token_batches([1] * 5, budget=100, max_count=2) == [[0, 1], [2, 3], [4]]
+    assert token_batches([600], budget=512) == [[0]]  # longer than the budget: alone
+    assert token_batches([], budget=512) == []
+
+
+def test_token_budget_batches_give_each_text_its_own_vector_in_order(
+    tiny_bi_encoder: Path,
+) -> None:
+    texts = ["Excel", "taste wines and describe them " * 8, "Java", "bake bread " * 20, "SQL"]
+    batched = E5Embeddings(model_name=tiny_bi_encoder, device="cpu", token_budget=64)
+    alone = [batched.embed_documents([text])[0] for text in texts]
+
+    assert len(batched._batches([PASSAGE_PREFIX + t for t in texts])) > 1
+    np.testing.assert_allclose(batched.embed_documents(texts), alone, atol=1e-5)
+    assert E5Embeddings(model_name=tiny_bi_encoder, device="cpu")._token_budget == 512

@@ -10,6 +10,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_course_skills._backends import Backend, Runtime, resolve_runtime, use_backend
+from langchain_course_skills._batching import token_batches
 from langchain_course_skills._models import (
     Precision,
     load_sentence_transformer,
@@ -34,6 +35,11 @@ QUERY_PREFIX = "query: "  # e5 instruction for the course text
 PASSAGE_PREFIX = "passage: "  # e5 instruction for each skill
 DEFAULT_MAX_SEQ_LENGTH = 512  # tokens, the e5-base limit
 CPU_BATCH_SIZE = 32
+# On the CPU, batches hold about this many padded tokens (many short labels, few long texts):
+# embedding the default views of 150 ESCO skills (1,238 passages, 14,962 tokens) took 16.7 s
+# with 512-token batches, 17.0 s with 1,024 and 18.3 s with 256, against 22.4 s in batches of
+# 32 passages (e5-base shape, torch fp32, 2-core AMD EPYC; benchmarks/default_store_build.py).
+CPU_TOKEN_BUDGET = 512
 # On an H100, 13,896 ESCO passages embed about 1.7x faster in batches of 128 than of 32: small
 # batches leave a GPU waiting for Python (sentence-transformers sorts by length, so larger
 # batches add little padding).
@@ -56,7 +62,11 @@ class E5Embeddings(BaseModel, Embeddings):
     device: str = "auto"
     """Torch device; "auto" picks cuda, then mps, then cpu."""
     batch_size: int | None = Field(default=None, gt=0)
-    """Texts per forward pass; None: 256 on a CUDA GPU, 32 elsewhere."""
+    """Texts per forward pass; None: 256 on a CUDA GPU; elsewhere as many as `token_budget`
+    allows. Given, it caps the texts per pass there too."""
+    token_budget: int | None = Field(default=None, gt=0)
+    """Padded tokens per forward pass where batches go by tokens; None: 512 on the CPU, and
+    batches of `batch_size` texts on a GPU (which wants large batches)."""
     max_seq_length: int | None = Field(default=DEFAULT_MAX_SEQ_LENGTH, gt=0)
     """Longer inputs are truncated to this many tokens (or the model's own limit, if lower);
     None keeps the model's own limit."""
@@ -76,6 +86,7 @@ class E5Embeddings(BaseModel, Embeddings):
     _client: SentenceTransformer = PrivateAttr()
     _runtime: Runtime = PrivateAttr()
     _batch_size: int = PrivateAttr()
+    _token_budget: int | None = PrivateAttr()
 
     @field_validator("model_name", mode="before")
     @classmethod
@@ -87,8 +98,10 @@ class E5Embeddings(BaseModel, Embeddings):
         device = resolve_device(self.device)
         self._runtime = resolve_runtime(self.backend, self.precision, device)
         backend, dtype = self._runtime.backend, self._runtime.dtype
-        default_batch = GPU_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE
+        gpu = device.startswith("cuda")
+        default_batch = GPU_BATCH_SIZE if gpu else CPU_BATCH_SIZE
         self._batch_size = self.batch_size or default_batch
+        self._token_budget = self.token_budget or (None if gpu else CPU_TOKEN_BUDGET)
         self._client = load_sentence_transformer(
             self.model_name,
             device,
@@ -160,18 +173,36 @@ class E5Embeddings(BaseModel, Embeddings):
             encoded = self._client.tokenizer([prefix + text for text in texts], truncation=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
+    def _batches(self, prefixed: list[str]) -> list[list[int]]:
+        """Indexes of `prefixed` per forward pass: by `token_budget`, else by `batch_size`."""
+        if self._token_budget is None or len(prefixed) == 1:
+            return [list(range(len(prefixed)))]  # sentence-transformers batches by count
+        with counting_tokens():
+            encoded = self._client.tokenizer(prefixed, truncation=True, max_length=self.max_tokens)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        max_count = self.batch_size  # only a batch size the caller gave caps the count
+        return token_batches(lengths, self._token_budget, max_count)
+
     def _embed(self, texts: list[str], prefix: str) -> list[list[float]]:
         if not texts:
             return []
         import torch
 
+        prefixed = [prefix + text for text in texts]
         with TOKENIZER_LOCK:  # see passages.counting_tokens
-            vectors = self._client.encode(
-                [prefix + text for text in texts],
-                batch_size=self._batch_size,
-                convert_to_tensor=True,
-                show_progress_bar=False,
-            )
+            batches = self._batches(prefixed)
+            parts = [
+                self._client.encode(
+                    [prefixed[i] for i in batch],
+                    batch_size=len(batch) if self._token_budget else self._batch_size,
+                    convert_to_tensor=True,
+                    show_progress_bar=False,
+                )
+                for batch in batches
+            ]
+        order = torch.tensor([i for batch in batches for i in batch])
+        vectors = parts[0].new_empty(len(texts), parts[0].shape[-1])
+        vectors[order] = torch.cat(parts)
         # Normalize in fp32: a bf16 or fp16 model's own Normalize layer leaves norms of ~0.998.
         vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
         return vectors.cpu().tolist()
