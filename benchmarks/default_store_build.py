@@ -203,7 +203,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, CPU class {cpu_class(m)} (flags: {flags}), "
         f"torch threads {m['torch_threads']}; load average {m['load_average'][0]:.2f} at the "
         f"end; torch {m['torch']}, chromadb {m['chromadb']}. Command: `{r['command']}` "
-        f"({r['seconds'] / 60:.0f} min). e5-base-shaped bi-encoder, random weights; ours "
+        f"({r['seconds'] / 60:.0f} min). e5-base-shaped bi-encoder, random weights. "
         f"{b['skills']:,} ESCO skills; times of the fastest of {r['reps']} builds each, "
         "alternating. Ceiling: fp32 "
         f"{b['ceiling']['fp32']['gflops']:.0f}, bf16 {b['ceiling']['bf16']['gflops']:.0f} GFLOP/s.",

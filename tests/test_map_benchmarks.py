@@ -59,3 +59,21 @@ def test_quick_long_text_cost_benchmark_counts_requests_sized_by_their_results(
     assert short["passages"] == 1 and long["passages"] > 1
     assert all(0 < row["largest_request"] <= MAX_RESULTS for row in results["courses"])
     assert all(row["skills"] == results["top_n"] for row in results["courses"])
+
+
+@pytest.mark.slow
+def test_quick_default_store_build_benchmark_compares_the_recipe_with_every_view(
+    tmp_path: Path,
+) -> None:
+    results = _quick("default_store_build.py", tmp_path, "--models", str(tmp_path / "models"))
+
+    builds = results["builds"]
+    assert builds["ours"]["passages"] > builds["recipe"]["passages"] == builds["skills"]
+    assert builds["ours"]["embedded"] <= builds["ours"]["passages"]
+    assert all(builds[name]["seconds"] > 0 for name in ("recipe", "ours", "ours, openvino extra"))
+    assert set(results["batching"]["seconds"]) == {
+        "32 passages",
+        "256 tokens",
+        "512 tokens",
+        "1024 tokens",
+    }

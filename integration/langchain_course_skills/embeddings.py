@@ -35,10 +35,11 @@ QUERY_PREFIX = "query: "  # e5 instruction for the course text
 PASSAGE_PREFIX = "passage: "  # e5 instruction for each skill
 DEFAULT_MAX_SEQ_LENGTH = 512  # tokens, the e5-base limit
 CPU_BATCH_SIZE = 32
-# On the CPU, batches hold about this many padded tokens (many short labels, few long texts):
-# embedding the default views of 150 ESCO skills (1,238 passages, 14,962 tokens) took 16.7 s
-# with 512-token batches, 17.0 s with 1,024 and 18.3 s with 256, against 22.4 s in batches of
-# 32 passages (e5-base shape, torch fp32, 2-core AMD EPYC; benchmarks/default_store_build.py).
+# On the CPU, batches hold about this many padded tokens (many short labels, few long texts).
+# Embedding the default views of 150 ESCO skills (1,238 passages, 14,962 tokens; e5-base
+# shape, torch fp32, 2-core AMD EPYC, quiet) took 15.8 s with 512 or 1,024-token batches,
+# 16.5 s with 256 and 16.3 s in batches of 32 passages: a small gain, as the model is
+# compute-bound either way (benchmarks/default_store_build.py).
 CPU_TOKEN_BUDGET = 512
 # On an H100, 13,896 ESCO passages embed about 1.7x faster in batches of 128 than of 32: small
 # batches leave a GPU waiting for Python (sentence-transformers sorts by length, so larger
