@@ -971,6 +971,36 @@ def store_layout(store: Chroma) -> StoreLayout:
     return StoreLayout(views=views, languages=languages, passages_per_skill=ratio)
 
 
+def describe_collection(collection: Collection) -> dict[str, Any]:
+    """Describe a skill store as `course-skills info` and the service's `/v1/info` show it.
+
+    Returns:
+        `collection`, `count` (the passages Chroma holds), `skills` (fewer in a store of
+        several views per skill), `distance`, `taxonomies` (skills per taxonomy),
+        `fingerprint` (how it was built: `read_fingerprint`) and, for a store of several
+        views or languages, `passages` (per view, as `view_counts`). One pass over the
+        stored metadata.
+    """
+    taxonomies: Counter[str] = Counter()
+    views: Counter[str] = Counter()
+    for _, metadata, _ in iter_stored(collection):
+        views[passage_view(metadata)] += 1
+        if is_main_passage(metadata):
+            taxonomies[str(metadata.get("taxonomy", "?"))] += 1
+    fingerprint = read_fingerprint(collection)
+    info: dict[str, Any] = {
+        "collection": collection.name,
+        "count": collection.count(),
+        "skills": sum(taxonomies.values()),
+        "distance": collection_space(collection),
+        "taxonomies": dict(sorted(taxonomies.items())),
+        "fingerprint": fingerprint,
+    }
+    if stored_views(fingerprint) != SINGLE_VIEW or fingerprint.get(LANGUAGES_KEY):
+        info["passages"] = dict(sorted(views.items()))
+    return info
+
+
 def view_counts(collection: Collection) -> dict[str, int]:
     """Count a collection's passages per view ("label", "alt", "de:label", ...)."""
     counts: dict[str, int] = {}

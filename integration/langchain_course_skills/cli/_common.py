@@ -475,25 +475,6 @@ def make_cross_encoder(args: argparse.Namespace) -> SkillCrossEncoder:
     )
 
 
-def describe_collection(collection: Collection) -> dict[str, Any]:
-    """Return what is known about one collection: count, skills, distance, taxonomies, fingerprint.
-
-    `count` is the passages Chroma holds, `skills` the skills they store (fewer in a store with
-    several views per skill).
-    """
-    from langchain_course_skills.store import collection_space, read_fingerprint, taxonomy_counts
-
-    taxonomies = taxonomy_counts(collection)
-    return {
-        "collection": collection.name,
-        "count": collection.count(),
-        "skills": sum(taxonomies.values()),
-        "distance": collection_space(collection),
-        "taxonomies": dict(sorted(taxonomies.items())),
-        "fingerprint": read_fingerprint(collection),
-    }
-
-
 def result_records(documents: list[Document]) -> list[dict[str, Any]]:
     """Return one JSON-ready record per skill, with stable keys, best first."""
     return [hit.to_record() for hit in skill_hits(documents)]

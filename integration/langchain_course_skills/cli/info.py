@@ -11,14 +11,13 @@ from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_store_options,
     collection_names,
-    describe_collection,
     require_client,
     require_collection,
     store_name,
 )
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
+    pass
 
 # Fingerprint keys in the order they are shown, with their labels.
 _FIELDS = (
@@ -84,19 +83,10 @@ def _print(info: dict[str, Any]) -> None:
         print(f"  {'hnsw':<18}" + ", ".join(f"{k}={v}" for k, v in hnsw.items()))
 
 
-def _with_views(info: dict[str, Any], collection: Collection) -> dict[str, Any]:
-    """Add the passages per view of a store with several views (or languages) of each skill."""
-    from langchain_course_skills.store import stored_views, view_counts
-    from langchain_course_skills.views import SINGLE_VIEW
-
-    fingerprint = info["fingerprint"]
-    if stored_views(fingerprint) != SINGLE_VIEW or fingerprint.get("languages"):
-        info["passages"] = view_counts(collection)
-    return info
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the store's collections."""
+    from langchain_course_skills.store import describe_collection
+
     if args.collection is not None:
         collections = [require_collection(args)]
     else:
@@ -105,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             client.get_collection(name, embedding_function=None)
             for name in collection_names(client)
         ]
-    infos = [_with_views(describe_collection(c), c) for c in collections]
+    infos = [describe_collection(c) for c in collections]
     if args.json:
         report = {"store": store_name(args), "collections": infos}
         print(json.dumps(report, ensure_ascii=False, indent=2))
