@@ -21,7 +21,6 @@ from langchain_course_skills.cli._common import (
     build_retriever,
     check_models,
     choose_model,
-    describe_collection,
     positive_int,
     require_collection,
 )
@@ -50,7 +49,8 @@ examples:
 
 The curator page is at /, the API's documentation at /docs. Models load after the start:
 /healthz answers at once, /readyz answers 200 once the models are loaded and the store checked.
-A token ({TOKEN_ENV} or --token) is then required on every endpoint but the page's own files.
+A token ({TOKEN_ENV} or --token) is then required on every endpoint but the page's own
+files and /healthz (which says only ok). /metrics serves Prometheus metrics of each worker.
 With --db the service runs one worker (the embedded store belongs to one process); for
 several, serve the store with `chroma run` and pass --chroma-url.
 """
@@ -82,8 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--token",
         metavar="TOKEN",
-        help=f"bearer token required on every endpoint (default: ${TOKEN_ENV}; the environment "
-        "variable keeps it out of the process list)",
+        help="bearer token required on every endpoint but the page and /healthz (default: "
+        f"${TOKEN_ENV}; the environment variable keeps it out of the process list)",
     )
     group.add_argument(
         "--insecure",
@@ -202,6 +202,8 @@ def load_service(args: argparse.Namespace) -> SkillService:
     if retriever.reranker is not None:  # a SkillReranker: the spec built it
         encoder = getattr(retriever.reranker, "cross_encoder", None)
         runtime["reranker"] = str(getattr(encoder, "runtime", None))
+    from langchain_course_skills.store import describe_collection
+
     models = {
         "embedding": args.model,
         "reranker": None if args.no_rerank else args.reranker,
