@@ -15,14 +15,14 @@ from langchain_course_skills import build_skill_store, load_esco_skills
 from langchain_course_skills.cli import main
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.evaluation.gold import load_gold
-from langchain_course_skills.finetune.pairs import read_alignments
-from langchain_course_skills.service.feedback import (
+from langchain_course_skills.feedback import (
     FeedbackError,
     FeedbackStore,
     default_feedback_path,
     export_gold,
     text_sha256,
 )
+from langchain_course_skills.finetune.pairs import read_alignments
 
 COURSE = "Music management: lead the orchestra's staff"
 OTHER = "Baking: bread and pastries"
@@ -84,7 +84,7 @@ def test_a_verdict_survives_a_kill_right_after_it_was_recorded(tmp_path: Path) -
     path = tmp_path / "f.sqlite3"
     script = (
         "import os, signal, sys\n"
-        "from langchain_course_skills.service.feedback import FeedbackStore\n"
+        "from langchain_course_skills.feedback import FeedbackStore\n"
         "store = FeedbackStore(sys.argv[1])\n"
         f"store.record(text={COURSE!r}, uri={URIS[0]!r}, label='a', taxonomy='ESCO',"
         " verdict='accepted')\n"
@@ -102,22 +102,25 @@ def test_default_path_lies_beside_the_store_folder(tmp_path: Path) -> None:
     assert default_feedback_path(None).name == "course-skills-feedback.sqlite3"
 
 
-def test_export_writes_one_gold_line_per_course_with_accepted_skills(tmp_path: Path) -> None:
+def test_export_writes_every_judged_course_with_its_rejections_as_negatives(
+    tmp_path: Path,
+) -> None:
     store = FeedbackStore(tmp_path / "f.sqlite3")
     _record(store, COURSE, URIS[0], "accepted", course_id="K-17")
     _record(store, COURSE, URIS[1], "accepted")
     _record(store, COURSE, URIS[2], "rejected")
-    _record(store, OTHER, URIS[0], "rejected")  # no accepted skill: no gold line
+    _record(store, OTHER, URIS[0], "rejected", course_id="K-18")  # rejections only: kept
 
     report = export_gold(store, tmp_path / "gold.jsonl")
 
     lines = [json.loads(line) for line in report.path.read_text(encoding="utf-8").splitlines()]
-    assert (report.courses, report.accepted, report.rejected) == (1, 2, 1)
+    assert (report.courses, report.accepted, report.rejected, report.rejected_only) == (2, 2, 2, 1)
     assert lines == [
         {"id": "K-17", "query": COURSE, "relevant": URIS[:2], "neg": [URIS[2]]},
+        {"id": "K-18", "query": OTHER, "relevant": [], "neg": [URIS[0]]},
     ]
-    gold = load_gold(report.path)  # what `evaluate` reads
-    assert (gold[0].query_id, gold[0].relevant) == ("K-17", tuple(URIS[:2]))
+    gold = load_gold(report.path)  # what `evaluate` reads: the rejection-only line has no metrics
+    assert [(q.query_id, q.relevant) for q in gold] == [("K-17", tuple(URIS[:2]))]
 
 
 def test_export_names_courses_without_an_id_by_their_text_hash(tmp_path: Path) -> None:
@@ -130,13 +133,80 @@ def test_export_names_courses_without_an_id_by_their_text_hash(tmp_path: Path) -
     assert line == {"id": f"text-{text_sha256(OTHER)[:12]}", "query": OTHER, "relevant": [URIS[0]]}
 
 
-def test_export_without_an_accepted_skill_says_so(tmp_path: Path) -> None:
+def test_export_without_a_verdict_says_so(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / "f.sqlite3")
-    _record(store, COURSE, URIS[0], "rejected")
 
-    with pytest.raises(FeedbackError, match="no accepted skill yet"):
+    with pytest.raises(FeedbackError, match="no verdict yet"):
         export_gold(store, tmp_path / "gold.jsonl")
+    _record(store, COURSE, URIS[0], "rejected")
+    with pytest.raises(FeedbackError, match="no accepted skill yet"):
+        export_gold(store, tmp_path / "gold.jsonl", negatives=False)
     assert not (tmp_path / "gold.jsonl").exists()
+
+
+def test_export_keeps_each_curators_verdicts_and_measures_their_agreement(
+    tmp_path: Path,
+) -> None:
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    _record(store, COURSE, URIS[0], "accepted", curator="ana")
+    _record(store, COURSE, URIS[0], "accepted", curator="ben")
+    _record(store, COURSE, URIS[1], "accepted", curator="ana")
+    _record(store, COURSE, URIS[1], "rejected", curator="ben")  # the latest on the pair
+    _record(store, COURSE, URIS[2], "rejected", curator=" ana ")
+
+    report = export_gold(store, tmp_path / "gold.jsonl")
+    mine = export_gold(store, tmp_path / "ana.jsonl", curator="ana")
+
+    [line] = [json.loads(text) for text in report.path.read_text(encoding="utf-8").splitlines()]
+    assert (line["relevant"], line["neg"]) == ([URIS[0]], [URIS[1], URIS[2]])
+    assert line["curators"] == {
+        "ana": {"accepted": URIS[:2], "rejected": [URIS[2]]},
+        "ben": {"accepted": [URIS[0]], "rejected": [URIS[1]]},
+    }
+    assert report.curators == {"ana": 3, "ben": 2}
+    assert (report.agreement.pairs, report.agreement.agreeing) == (2, 1)
+    [pair] = report.agreement.by_curators
+    assert (pair.curators, pair.pairs, pair.agreeing) == (("ana", "ben"), 2, 1)
+    [own] = [json.loads(text) for text in mine.path.read_text(encoding="utf-8").splitlines()]
+    assert (own["relevant"], own["neg"]) == (URIS[:2], [URIS[2]])
+    with pytest.raises(FeedbackError, match=r"no verdict by curator 'cleo'.*\['ana', 'ben'\]"):
+        export_gold(store, tmp_path / "cleo.jsonl", curator="cleo")
+
+
+def test_a_version_1_database_gains_the_curator_column_and_keeps_its_verdicts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as connection:  # the first schema, as an older release wrote it
+        connection.executescript(
+            """
+            CREATE TABLE courses (text_sha256 TEXT PRIMARY KEY, text TEXT NOT NULL,
+                                  course_id TEXT, first_seen TEXT NOT NULL);
+            CREATE TABLE verdicts (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                text_sha256 TEXT NOT NULL REFERENCES courses (text_sha256), uri TEXT NOT NULL,
+                label TEXT NOT NULL, taxonomy TEXT NOT NULL, verdict TEXT NOT NULL,
+                similarity REAL, relevance_score REAL, evidence_start INTEGER,
+                evidence_end INTEGER, created_at TEXT NOT NULL);
+            PRAGMA user_version=1;
+            """
+        )
+        connection.execute(
+            "INSERT INTO courses VALUES (?, ?, 'K-1', '2026-01-01T00:00:00+00:00')",
+            (text_sha256(COURSE), COURSE),
+        )
+        connection.execute(
+            "INSERT INTO verdicts (text_sha256, uri, label, taxonomy, verdict, created_at) "
+            "VALUES (?, ?, 'a', 'ESCO', 'accepted', '2026-01-01T00:00:00+00:00')",
+            (text_sha256(COURSE), URIS[0]),
+        )
+
+    store = FeedbackStore(path)
+    _record(store, COURSE, URIS[1], "rejected", curator="ana")
+
+    assert store.verdicts(COURSE) == {URIS[0]: "accepted", URIS[1]: "rejected"}
+    assert [row[3].curator for row in store.latest()] == [None, "ana"]
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
@@ -167,9 +237,11 @@ def test_cli_export_feeds_evaluate_and_finetune(
     documents = load_esco_skills(esco_slice)
     uris = [str(doc.id) for doc in documents[:3]]
     store = FeedbackStore(default_feedback_path(slice_db))
-    _record(store, COURSE, uris[0], "accepted")
+    _record(store, COURSE, uris[0], "accepted", curator="ana")
+    _record(store, COURSE, uris[0], "accepted", curator="ben")
     _record(store, COURSE, uris[1], "accepted")
     _record(store, COURSE, uris[2], "rejected")
+    _record(store, OTHER, uris[1], "rejected")  # rejections only: exported, not scored
     gold = tmp_path / "gold.jsonl"
 
     exported = main(["feedback", "export", "--db", str(slice_db), "--out", str(gold)])
@@ -178,7 +250,14 @@ def test_cli_export_feeds_evaluate_and_finetune(
     examples = read_alignments(gold, documents)  # what `finetune --train` reads
 
     assert exported == 0
-    assert "wrote 1 course(s) with 2 accepted skill(s), 1 rejected as negatives" in printed
+    assert (
+        "wrote 2 course(s) (1 with rejections only) with 2 accepted skill(s), "
+        "2 rejected as negatives" in printed
+    )
+    assert "pairs judged per curator: ana 1, ben 1" in printed
+    assert "curators agree on 1 of 1 pairs judged by two or more (100%); ana and ben: 1 of 1" in (
+        printed
+    )
     assert evaluated == 0
     assert {e.positive_id for e in examples} == set(uris[:2])
     assert all(e.negative_ids == (uris[2],) for e in examples)

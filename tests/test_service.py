@@ -30,12 +30,13 @@ from langchain_course_skills import (
     load_esco_skills,
     load_greta,
 )
-from langchain_course_skills.cli._common import describe_collection, result_records
+from langchain_course_skills.cli._common import result_records
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.service.admission import Admission, Overloaded
 from langchain_course_skills.service.app import ServiceSettings, create_app
 from langchain_course_skills.service.schemas import MAX_K, MAX_MAP_COURSES, MAX_TEXT_CHARS
 from langchain_course_skills.service.skills import SkillService
+from langchain_course_skills.store import describe_collection
 
 from .conftest import GRETA
 
@@ -357,6 +358,19 @@ def test_info_reports_fingerprint_counts_models_and_limits(
     assert info["feedback"] == {"accepted": 0, "rejected": 0}
 
 
+def test_info_describes_the_store_as_the_info_command_does(
+    client: TestClient, store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_course_skills.cli import main
+
+    status = main(["info", "--db", str(store_dir), "--json"])
+    [described] = json.loads(capsys.readouterr().out)["collections"]
+
+    assert status == 0
+    assert client.get("/v1/info").json()["store"] == described
+    assert set(described["passages"]) == {"label", "alt", "description"}  # the default views
+
+
 # --- feedback -----------------------------------------------------------------------------------
 
 
@@ -374,6 +388,31 @@ def test_feedback_is_stored_with_the_store_label_and_the_latest_verdict_counts(
     assert first.json()["taxonomy"] == "ESCO"
     assert verdicts.json()["verdicts"] == {ESCO_URI: "rejected"}
     assert info["feedback"] == {"accepted": 0, "rejected": 1}
+
+
+def test_results_carry_verdicts_and_leave_rejected_skills_out(client: TestClient) -> None:
+    before = _search(client, rerank=False, top_n=5).json()["skills"]
+    rejected, accepted = before[0]["uri"], before[1]["uri"]
+    for uri, verdict in ((rejected, "rejected"), (accepted, "accepted")):
+        body = {"text": TEXT, "uri": uri, "verdict": verdict, "curator": "ana"}
+        assert client.post("/v1/feedback", json=body).status_code == 201
+
+    after = _search(client, rerank=False, top_n=5).json()["skills"]
+    kept = _search(client, rerank=False, top_n=5, keep_rejected=True).json()["skills"]
+    mapped = client.post(
+        "/v1/skills/map",
+        json={"courses": [{"id": "c1", "text": TEXT}, {"id": "c2", "text": "bake bread"}]},
+    ).json()["courses"]
+
+    assert [s["uri"] for s in after] == [s["uri"] for s in before[1:]]  # the rest, in order
+    assert [s["rank"] for s in after] == [1, 2, 3, 4]
+    assert [s.get("verdict") for s in after] == ["accepted", None, None, None]
+    assert [(s["uri"], s.get("verdict")) for s in kept[:2]] == [
+        (rejected, "rejected"),
+        (accepted, "accepted"),
+    ]
+    assert rejected not in {s["uri"] for s in mapped[0]["skills"]}
+    assert all("verdict" not in s for s in mapped[1]["skills"])  # another text: no verdicts
 
 
 @pytest.mark.parametrize(
@@ -402,8 +441,7 @@ def test_bad_feedback_is_a_422_naming_the_field(
 
 # --- security -----------------------------------------------------------------------------------
 
-GUARDED = [
-    ("GET", "/healthz"),
+GUARDED = [  # /healthz answers without the token: tests/test_service_ops.py
     ("GET", "/readyz"),
     ("GET", "/v1/info"),
     ("POST", "/v1/skills/search"),

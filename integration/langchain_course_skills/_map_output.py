@@ -36,9 +36,13 @@ CSV_COLUMNS = (
     "evidence_start",
     "evidence_end",
     "fused_score",  # empty for a course read whole
+    "verdict",  # a curator's verdict on the skill for this course text; empty: none
 )
-# The columns before fused_score was added: such a file is refused with its own reason.
-_EARLIER_COLUMNS = CSV_COLUMNS[:-1]
+# Headers of earlier versions, and what they lack: such a file is refused with its own reason.
+_EARLIER_HEADERS = {
+    CSV_COLUMNS[:-2]: "the fused_score and verdict columns",
+    CSV_COLUMNS[:-1]: "the verdict column",
+}
 _SKILL_COLUMNS = CSV_COLUMNS[3:]
 _COMPACTING = ".compacting"  # suffix of the file a compaction writes before it replaces
 
@@ -87,6 +91,7 @@ def encode_record(record: dict[str, Any], fmt: OutputFormat) -> bytes:
             evidence.get("start", ""),
             evidence.get("end", ""),
             skill.get("fused_score", ""),
+            skill.get("verdict", ""),
         ]
         rows.append(_csv_line([_one_line(v) for v in head + values]))
     return b"".join(rows)
@@ -119,12 +124,13 @@ def _csv_rows(lines: Iterator[bytes]) -> Iterator[tuple[tuple[str, str, int, str
 def _csv_records(lines: Iterator[bytes], name: str) -> Iterator[Record]:
     """Group the rows of each course: they share id and hash, and the first has rank 1."""
     header = next(lines, None)
-    if header == _csv_line(_EARLIER_COLUMNS):
-        msg = (
-            f"{name} was written by an earlier version of course-skills map, without the "
-            "fused_score column; map into a new file or overwrite it"
-        )
-        raise MapOutputError(msg)
+    for columns, lacking in _EARLIER_HEADERS.items():
+        if header == _csv_line(columns):
+            msg = (
+                f"{name} was written by an earlier version of course-skills map, without "
+                f"{lacking}; map into a new file or overwrite it"
+            )
+            raise MapOutputError(msg)
     if header is not None and header != _csv_line(CSV_COLUMNS):
         msg = (
             f"{name} is not an output of course-skills map (its header is "

@@ -5,6 +5,10 @@ with the same text, maps the rest in batches with `SkillRetriever.search_many` (
 load; the passages of a batch embedded together; the reranker pairs of a batch scored
 together), and appends each batch's records to the output, flushed, so that a killed run loses
 at most the batch in flight. A finished run leaves one record per course.
+
+With the curators' verdicts (`feedback`), each skill carries its verdict for that course text,
+rejected skills are left out, accepted ones are kept even where the search no longer ranks
+them, and every course with a verdict is mapped again, so that new verdicts take effect.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from langchain_course_skills._map_batch import (
 from langchain_course_skills._map_output import MapOutput, OutputFormat
 from langchain_course_skills._map_output import output_format as resolve_format
 from langchain_course_skills.courses import Course, CourseFailure, read_courses
+from langchain_course_skills.feedback import text_sha256
 from langchain_course_skills.spec import RetrieverSpec
+from langchain_course_skills.verdicts import apply_verdicts
 from langchain_course_skills.vocabulary import DEFAULT_MAP_BATCH
 
 if TYPE_CHECKING:
+    from langchain_course_skills.feedback import FeedbackStore
     from langchain_course_skills.retrievers import SkillRetriever
 
 __all__ = [
@@ -77,6 +84,26 @@ def _failure(course: Course, reason: str) -> CourseFailure:
     return CourseFailure(course.source or "catalogue", course.line, course.id, reason)
 
 
+def _with_verdicts(
+    records: list[dict[str, Any]],
+    by_id: dict[str, Course],
+    feedback: FeedbackStore,
+    keep_rejected: bool,
+    retriever: SkillRetriever | RetrieverSpec,
+) -> list[dict[str, Any]]:
+    """Apply each course's verdicts to its record's skills (accepted ones kept)."""
+    verdicts = feedback.course_verdicts([by_id[str(r["id"])].text for r in records])
+    for record, judged in zip(records, verdicts):
+        record["skills"] = apply_verdicts(
+            record["skills"],
+            judged,
+            keep_rejected=keep_rejected,
+            keep_accepted=True,
+            taxonomies=retriever.taxonomies,
+        )
+    return records
+
+
 def map_courses(
     courses: str | Path | Iterable[Course | CourseFailure],
     output: str | Path,
@@ -88,6 +115,8 @@ def map_courses(
     ray: RayOptions | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    feedback: FeedbackStore | None = None,
+    keep_rejected: bool = False,
 ) -> MapReport:
     """Map every course of a catalogue to its skills and write them to `output`.
 
@@ -114,6 +143,9 @@ def map_courses(
         ray: Where and how wide to run with Ray.
         overwrite: Start the output afresh instead of resuming it.
         show_progress: Show a progress bar (with courses/s and time left) on a terminal.
+        feedback: The curators' verdicts to apply (see the module docstring); courses with a
+            verdict are mapped again on every run.
+        keep_rejected: With `feedback`, keep rejected skills, marked rejected.
 
     Returns:
         What was mapped, skipped and failed, and how long it took.
@@ -135,9 +167,11 @@ def map_courses(
     for failure in failed:
         logger.info("not mapped: %s", failure)
     target = MapOutput(path, fmt, overwrite=overwrite)
+    judged = set(feedback.latest_ids()) if feedback is not None else set()
     pending = []
     for course in (item for item in items if isinstance(item, Course)):
-        if target.done.get(course.id) != course.text_hash:
+        again = bool(judged) and text_sha256(course.text) in judged  # verdicts may be new
+        if again or target.done.get(course.id) != course.text_hash:
             target.forget(course.id)
             pending.append(course)
     skipped = sum(isinstance(item, Course) for item in items) - len(pending)
@@ -168,7 +202,10 @@ def map_courses(
             disable=None if show_progress else True,  # None: only on a terminal
         ) as bar:
             for number, records in enumerate(batches, start=1):
-                target.append([record for record in records if ERROR_KEY not in record])
+                mapped = [record for record in records if ERROR_KEY not in record]
+                if feedback is not None:
+                    mapped = _with_verdicts(mapped, by_id, feedback, keep_rejected, retriever)
+                target.append(mapped)
                 failed_now = [record for record in records if ERROR_KEY in record]
                 unmapped.extend(_failure(by_id[r["id"]], r[ERROR_KEY]) for r in failed_now)
                 bar.update(len(records))

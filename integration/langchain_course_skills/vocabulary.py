@@ -40,6 +40,7 @@ LANGUAGE_KEY = "language"  # the language of a translated view, e.g. "de"
 SKILL_TEXT_KEY = "skill_text"  # the skill's main text (what results show, the reranker scores)
 MATCHED_VIEW_KEY = "matched_view"  # result: the view that matched best, e.g. "alt" or "de:label"
 MATCHED_TEXT_KEY = "matched_text"  # result: that view's text
+VERDICT_KEY = "verdict"  # result: a curator's latest verdict on it for this course text
 
 
 def check_text(text: object, what: str) -> str:
@@ -96,8 +97,9 @@ def check_texts(texts: object, what: str) -> list[str]:
     return list(texts)
 
 
-# SkillHit fields a record leaves out where they are None (one-view stores, short texts).
-OPTIONAL_HIT_KEYS = ("matched_view", "matched_text", "fused_score")
+# SkillHit fields a record leaves out where they are None (one-view stores, short texts, no
+# verdict).
+OPTIONAL_HIT_KEYS = ("matched_view", "matched_text", "fused_score", VERDICT_KEY)
 
 
 @dataclass(frozen=True)
@@ -129,12 +131,16 @@ class SkillHit:
     fused_score: float | None = None
     """For a text read in several passages: the score its passages' candidates were ranked by
     (see `SkillRetriever.fusion`); without a reranker, the skills are in its order."""
+    verdict: str | None = None
+    """A curator's latest verdict on this skill for this exact course text: "accepted" or
+    "rejected"; None where there is none (see `langchain_course_skills.verdicts`)."""
 
     def to_record(self, digits: int = 4) -> dict[str, Any]:
         """Return a JSON-ready dict with stable keys and rounded scores (the id is the uri).
 
         `matched_view` and `matched_text` appear only for stores with several views per skill,
-        `fused_score` only for a text read in several passages.
+        `fused_score` only for a text read in several passages, `verdict` only where a curator
+        gave one.
         """
         record = asdict(self)
         del record["id"]

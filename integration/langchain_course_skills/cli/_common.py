@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from langchain_course_skills.cross_encoders import SkillCrossEncoder
     from langchain_course_skills.embeddings import E5Embeddings
+    from langchain_course_skills.feedback import FeedbackStore
     from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.spec import RetrieverSpec
 
@@ -131,6 +132,33 @@ def add_store_options(
     group.add_argument(
         "--collection", default=collection_default, metavar="NAME", help=collection_help
     )
+
+
+def add_verdict_options(parser: argparse.ArgumentParser) -> None:
+    """Add --feedback and --keep-rejected: the curators' verdicts that results apply."""
+    group = parser.add_argument_group("curators' verdicts")
+    group.add_argument(
+        "--feedback",
+        metavar="PATH",
+        help="the verdicts given on the `serve` page: results carry each skill's verdict for "
+        "the course text and leave rejected skills out (default: DIR-feedback.sqlite3 beside "
+        "--db, where it exists)",
+    )
+    group.add_argument(
+        "--keep-rejected",
+        action="store_true",
+        help="keep the skills a curator rejected for the course, marked rejected",
+    )
+
+
+def open_feedback(args: argparse.Namespace) -> FeedbackStore | None:
+    """Return the verdicts named by --feedback, or the default file if it exists, else None."""
+    from langchain_course_skills.feedback import FeedbackStore, default_feedback_path
+
+    if args.feedback is not None:
+        return FeedbackStore(args.feedback, create=False)
+    path = default_feedback_path(None if args.chroma_url else args.db)
+    return FeedbackStore(path, create=False) if path.is_file() else None
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, from_store: bool = False) -> None:
@@ -484,14 +512,23 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def print_results(documents: list[Document], *, as_json: bool) -> None:
-    """Print ranked skills as a readable table or as a JSON list."""
-    records = result_records(documents)
+def print_results(records: list[dict[str, Any]], *, as_json: bool) -> None:
+    """Print ranked skill records (`result_records`) as a readable table or as a JSON list."""
     if as_json:
         print(json.dumps(records, ensure_ascii=False, indent=2))
         return
     fused = any("fused_score" in r for r in records)  # a text read in several passages
-    header = ("rank", "label", "taxonomy", "similarity", "relevance", *("fused",) * fused, "URI")
+    judged = any("verdict" in r for r in records)  # verdicts applied
+    header = (
+        "rank",
+        "label",
+        "taxonomy",
+        "similarity",
+        "relevance",
+        *("fused",) * fused,
+        *("verdict",) * judged,
+        "URI",
+    )
     rows = [
         (
             str(r["rank"]),
@@ -500,12 +537,14 @@ def print_results(documents: list[Document], *, as_json: bool) -> None:
             _number(r["similarity"]),
             _number(r["relevance_score"]),
             *(_number(r.get("fused_score")),) * fused,
+            *(r.get("verdict") or "-",) * judged,
             r["uri"],
         )
         for r in records
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = set(range(len(header) - 1)) - {1, 2}  # numbers line up on the right
+    numbers = ("rank", "similarity", "relevance", "fused")  # they line up on the right
+    right = {i for i, name in enumerate(header) if name in numbers}
     for row in [header, *rows]:
         cells = [
             cell.rjust(width) if i in right else cell.ljust(width)

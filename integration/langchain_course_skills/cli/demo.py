@@ -22,6 +22,7 @@ from langchain_course_skills.cli._common import (
     positive_int,
     print_results,
     quiet_model_loading,
+    result_records,
     store_client,
     store_location,
     store_name,
@@ -218,5 +219,5 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"\ncourse: {course}\n")
     retriever = spec.over(report.store, cross_encoder)
-    print_results(retriever.invoke(course), as_json=False)
+    print_results(result_records(retriever.invoke(course)), as_json=False)
     return 0

@@ -1,4 +1,4 @@
-"""`course-skills feedback export`: the curators' accepted skills as a gold file."""
+"""`course-skills feedback export`: the curators' verdicts as a gold file."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ examples:
   course-skills feedback export --feedback course-skills-feedback.sqlite3 --out gold.jsonl
 
 Each line is {"id", "query": course text, "relevant": [accepted skill ids], "neg": [rejected
-skill ids]}: `course-skills evaluate gold.jsonl` scores on it, `course-skills finetune --train
-gold.jsonl` trains on it (rejected skills become hard negatives). The latest verdict on a
-(course, skill) pair counts; courses without an accepted skill are left out.
+skill ids], "curators": {name: {"accepted": [...], "rejected": [...]}}}: `course-skills
+evaluate gold.jsonl` scores on it, `course-skills finetune --train gold.jsonl` and
+`finetune-reranker` train on it (rejected skills become hard negatives). The latest verdict on
+a (course, skill) pair counts. A course with rejected skills only has "relevant": [] (evaluate
+and finetune skip it). Where two curators judged a pair, it prints how often they agree.
 """
 
 
@@ -32,10 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="feedback_command", metavar="COMMAND", required=True)
     export = commands.add_parser(
         "export",
-        help="write the accepted skills as gold JSONL for evaluate and finetune",
+        help="write the verdicts as gold JSONL for evaluate and finetune",
         description=textwrap.fill(
-            "Write every course with at least one accepted skill as one line of a gold file, "
-            "in the format that `course-skills evaluate` and `course-skills finetune` read."
+            "Write every course that curators judged as one line of a gold file, in the format "
+            "that `course-skills evaluate` and `course-skills finetune` read."
         ),
         epilog=EPILOG,
         formatter_class=HelpFormatter,
@@ -57,12 +59,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave rejected skills out (by default they are written as `neg`)",
     )
+    export.add_argument(
+        "--curator",
+        metavar="NAME",
+        help="export only this curator's verdicts (default: the latest verdict of anyone)",
+    )
     export.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """Export and say what was written."""
-    from langchain_course_skills.service.feedback import (
+    from langchain_course_skills.feedback import (
         FeedbackStore,
         default_feedback_path,
         export_gold,
@@ -70,10 +77,26 @@ def run_export(args: argparse.Namespace) -> int:
 
     path = args.feedback or default_feedback_path(args.db)
     store = FeedbackStore(path, create=False)
-    report = export_gold(store, args.out, negatives=not args.no_negatives)
+    report = export_gold(store, args.out, negatives=not args.no_negatives, curator=args.curator)
     negatives = "" if args.no_negatives else f", {report.rejected} rejected as negatives"
+    only = f" ({report.rejected_only} with rejections only)" if report.rejected_only else ""
     print(
-        f"wrote {report.courses} course(s) with {report.accepted} accepted skill(s){negatives} "
-        f"to {report.path}"
+        f"wrote {report.courses} course(s){only} with {report.accepted} accepted skill(s)"
+        f"{negatives} to {report.path}"
     )
+    if report.curators:
+        judged = ", ".join(f"{name} {count}" for name, count in report.curators.items())
+        print(f"pairs judged per curator: {judged}")
+    found = report.agreement
+    if found.fraction is not None:
+        kappas = "; ".join(
+            f"{a} and {b}: {p.agreeing} of {p.pairs}"
+            + ("" if p.kappa is None else f", kappa {p.kappa:.2f}")
+            for p in found.by_curators
+            for a, b in [p.curators]
+        )
+        print(
+            f"curators agree on {found.agreeing} of {found.pairs} pairs judged by two or more "
+            f"({found.fraction:.0%}); {kappas}"
+        )
     return 0

@@ -12,9 +12,11 @@ from langchain_course_skills.cli._common import (
     add_reranker_option,
     add_result_options,
     add_store_options,
+    add_verdict_options,
     check_models,
     check_sizes,
     choose_model,
+    open_feedback,
     positive_int,
     require_collection,
     retriever_spec,
@@ -46,7 +48,10 @@ examples:
 Running it again skips the courses the output holds with the same text, maps new and changed
 ones, and repairs what an interrupted run left: a finished run leaves one record per course.
 Courses that cannot be mapped (no id, empty text, not UTF-8) are listed with their line; the
-others are mapped, and the exit status is 3.
+others are mapped, and the exit status is 3. Where curators judged a course on the `serve`
+page (--feedback, default DIR-feedback.sqlite3 beside --db), its skills carry their verdict,
+rejected skills are left out, accepted ones are kept, and the course is mapped again on every
+run so that new verdicts take effect.
 """
 
 
@@ -116,6 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--ray-gpus", type=float, metavar="N", help="GPUs per worker (default: 1 if any)"
     )
     add_reranker_option(parser)
+    add_verdict_options(parser)
     add_store_options(parser)
     add_model_options(parser, from_store=True)
     parser.set_defaults(handler=run)
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             input_format=args.input_format,
         )
     )
+    feedback = open_feedback(args)
     collection = require_collection(args)  # fails before any model is loaded
     if args.taxonomy:
         from langchain_course_skills.store import check_taxonomies
@@ -165,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
             engine="ray" if options else "local",
             ray=options,
             overwrite=args.overwrite,
+            feedback=feedback,
+            keep_rejected=args.keep_rejected,
         )
     except ImportError as exc:  # Ray is an optional extra
         raise CourseSkillsError(str(exc)) from exc

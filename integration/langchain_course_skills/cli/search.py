@@ -14,12 +14,15 @@ from langchain_course_skills.cli._common import (
     add_reranker_option,
     add_result_options,
     add_store_options,
+    add_verdict_options,
     build_retriever,
     check_models,
     check_sizes,
     choose_model,
+    open_feedback,
     print_results,
     require_collection,
+    result_records,
 )
 from langchain_course_skills.errors import CourseSkillsError
 
@@ -37,6 +40,8 @@ examples:
 --json prints a list with one object per skill: rank, label, uri, taxonomy, similarity,
 relevance_score (null without --rerank), text (what the model saw) and evidence (the passage
 of the course text that found the skill, as character offsets; null where none is recorded).
+Where curators judged this exact text on the `serve` page, each skill carries its `verdict`
+and rejected skills are left out (--keep-rejected keeps them, marked).
 """
 
 
@@ -62,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument("--json", action="store_true", help="print JSON for scripts")
     add_reranker_option(parser)
+    add_verdict_options(parser)
     add_store_options(parser)
     add_model_options(parser, from_store=True)
     parser.set_defaults(handler=run)
@@ -110,10 +116,16 @@ def find_skills(args: argparse.Namespace, text: str) -> list[Document]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Search and print the ranked skills."""
+    """Search and print the ranked skills, with the curators' verdicts applied."""
+    from langchain_course_skills.verdicts import apply_verdicts
+
     check_sizes(args)
     text = course_text(args)
-    found = find_skills(args, text)
+    feedback = open_feedback(args)  # a bad path fails before any model is loaded
+    found = result_records(find_skills(args, text))
+    if feedback is not None:
+        verdicts = feedback.course_verdicts([text])[0]
+        found = apply_verdicts(found, verdicts, keep_rejected=args.keep_rejected)
     if found or args.json:
         print_results(found, as_json=args.json)
     if not found:

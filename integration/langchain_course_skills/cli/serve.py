@@ -253,7 +253,7 @@ def worker_app() -> FastAPI:
 
 def run(args: argparse.Namespace) -> int:
     """Check the options, then serve until stopped."""
-    from langchain_course_skills.service.feedback import FeedbackStore, default_feedback_path
+    from langchain_course_skills.feedback import FeedbackStore, default_feedback_path
 
     uvicorn = _uvicorn()
     token = args.token or os.environ.get(TOKEN_ENV) or None

@@ -8,6 +8,8 @@ Each line is one JSON object in one of three formats (mixing them in a file is f
 * ``{"sentence": "...", "uris": [...]}``, the Decorte et al. skill-extraction files.
 
 An optional ``"id"`` names the query in the per-query results (default: its line number).
+A line with ``"relevant": []`` and a non-empty ``"neg"`` (a course whose curators rejected
+skills and accepted none, as `feedback export` writes it) has no metrics and is skipped.
 Relevant entries are skill ids (URIs) or labels; `resolve_relevant` maps them to the ids of a
 store's skills, labels by exact match ignoring case and runs of white space (`SkillIndex`, which
 fine-tuning's alignment files use too).
@@ -154,6 +156,12 @@ def _relevant(record: Mapping[str, Any], where: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(entry.strip() for entry in entries))
 
 
+def _rejections_only(record: Mapping[str, Any]) -> bool:
+    """Whether a line holds rejected skills and no relevant one (`feedback export` writes it)."""
+    relevant = next((record[k] for k in RELEVANT_KEYS if k in record), None)
+    return relevant == [] and isinstance(record.get("neg"), list) and bool(record["neg"])
+
+
 def parse_gold(lines: Iterable[str], source: str = "gold set") -> list[GoldQuery]:
     """Parse JSONL gold lines (see the module docstring for the formats).
 
@@ -162,7 +170,7 @@ def parse_gold(lines: Iterable[str], source: str = "gold set") -> list[GoldQuery
         source: The file's name, for messages.
 
     Returns:
-        The queries, in file order.
+        The queries, in file order, without the lines that hold rejected skills only.
 
     Raises:
         GoldSetError: A line is not a JSON object in one of the formats (the message names its
@@ -170,6 +178,7 @@ def parse_gold(lines: Iterable[str], source: str = "gold set") -> list[GoldQuery
     """
     queries: list[GoldQuery] = []
     seen: dict[str, int] = {}
+    skipped = 0
     for number, record in json_objects(lines, source, GoldSetError):
         where = f"{source}, line {number}"
         query_id = str(number if record.get("id") is None else record["id"])
@@ -177,12 +186,17 @@ def parse_gold(lines: Iterable[str], source: str = "gold set") -> list[GoldQuery
             msg = f"{where}: id {query_id!r} is also on line {seen[query_id]}; ids must be unique"
             raise GoldSetError(msg)
         seen[query_id] = number
+        if _rejections_only(record):
+            skipped += 1
+            continue
         queries.append(
             GoldQuery(query_id, query_text(record, where), _relevant(record, where), line=number)
         )
+    if skipped:
+        logger.info("%s: %d lines with rejected skills only skipped (no metrics)", source, skipped)
     if not queries:
         msg = (
-            f"{source} has no queries; write one JSON object per line, e.g. "
+            f"{source} has no queries with a relevant skill; write one JSON object per line, e.g. "
             '{"query": "course text", "relevant": ["skill URI or label"]}'
         )
         raise GoldSetError(msg)

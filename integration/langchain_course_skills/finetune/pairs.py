@@ -226,6 +226,8 @@ def read_alignments(path: str | Path, documents: Sequence[Document]) -> list[Tra
             )
             raise TrainingDataError(msg)
         entries = _entries(record, key, where)
+        if not entries and record.get("neg"):
+            continue  # rejected skills only (`feedback export`): no positive to train on
         if not entries:
             msg = f"{where}: {key!r} is empty; every line needs at least one positive skill"
             raise TrainingDataError(msg)

@@ -1,11 +1,12 @@
-"""The HTTP service and curator page (`course-skills serve`), and the curators' feedback.
+"""The HTTP service and curator page (`course-skills serve`).
 
-`create_app` (in `service.app`) needs the `[serve]` extra (FastAPI); the feedback database and
-its gold export need only the standard library, so `course-skills feedback export` works
-without it.
+`create_app` (in `service.app`) needs the `[serve]` extra (FastAPI). The curators' feedback
+database and its gold export are a library module (`langchain_course_skills.feedback`, the
+standard library only) that the service, `search`, `map` and `feedback export` share; they
+are re-exported here for code written against earlier versions.
 """
 
-from langchain_course_skills.service.feedback import (
+from langchain_course_skills.feedback import (
     FeedbackError,
     FeedbackStore,
     GoldExport,

@@ -43,6 +43,7 @@ class Admission:
         self.concurrency = concurrency
         self.queue = queue
         self._admitted = 0  # running + waiting; only touched on the event loop
+        self.refused = 0  # calls refused with `Overloaded` since the start, for /metrics
         self._limiter: anyio.CapacityLimiter | None = None
         self._mean_s = _FIRST_GUESS_S
 
@@ -50,6 +51,16 @@ class Admission:
     def admitted(self) -> int:
         """Calls running or waiting now."""
         return self._admitted
+
+    @property
+    def running(self) -> int:
+        """Calls running in a worker thread now."""
+        return int(self._limiter.borrowed_tokens) if self._limiter is not None else 0
+
+    @property
+    def waiting(self) -> int:
+        """Calls admitted and waiting for a free slot now."""
+        return self._admitted - self.running
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained by one slot's worth, at least 1."""
@@ -62,6 +73,7 @@ class Admission:
             Overloaded: `concurrency + queue` calls are already admitted.
         """
         if self._admitted >= self.concurrency + self.queue:
+            self.refused += 1
             raise Overloaded(self.retry_after())
         if self._limiter is None:  # made on the event loop that uses it
             self._limiter = anyio.CapacityLimiter(self.concurrency)

@@ -14,9 +14,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
-from fastapi import FastAPI, Request, Response, Security
+from fastapi import FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPBearer
@@ -26,13 +26,17 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from langchain_course_skills._version import package_version
 from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.feedback import FeedbackStore, text_sha256
 from langchain_course_skills.service.admission import Admission, Overloaded
 from langchain_course_skills.service.body_limit import BodyLimit
-from langchain_course_skills.service.feedback import FeedbackStore, text_sha256
+from langchain_course_skills.service.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from langchain_course_skills.service.schemas import (
     MAX_BODY_BYTES,
     CollectionInfo,
     CourseSkills,
+    CoursesQuery,
+    CoursesResponse,
+    CourseSummary,
     ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
@@ -56,6 +60,7 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"  # the curator page: plain HTML, CSS and JS
 LOADING_RETRY_AFTER_S = 5  # Retry-After while the models load
 _PUBLIC_PREFIXES = ("/static/", "/static-offline-docs/")  # files without data, same everywhere
+_PUBLIC_PATHS = ("/", "/healthz")  # the page, and liveness for probes that send no token
 _PAGE_HEADERS = {
     # The page loads nothing from elsewhere and may not be framed.
     "Content-Security-Policy": (
@@ -81,7 +86,7 @@ class ServiceSettings(BaseModel):
     feedback_path: Path
     """The SQLite file of the curators' verdicts."""
     token: SecretStr | None = None
-    """Bearer token required on every endpoint but the page's static files; None: open."""
+    """Bearer token required on every endpoint but the page's files and /healthz; None: open."""
     max_concurrency: int = Field(default=1, gt=0)
     """Searches run at once in one worker process."""
     max_queue: int = Field(default=16, ge=0)
@@ -187,7 +192,7 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         path = request.url.path
-        public = path == "/" or path.startswith(_PUBLIC_PREFIXES)
+        public = path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
         if token is not None and not public and not _authorized(request, token):
             return JSONResponse(
                 status_code=401,
@@ -226,7 +231,10 @@ def _add_handlers(app: FastAPI) -> None:
 def _add_health(app: FastAPI) -> None:
     @app.get("/healthz", response_model=Health, tags=["health"], responses=_ERRORS)
     async def healthz() -> Health:
-        """Alive: answers as soon as the process serves, models loaded or not."""
+        """Alive: answers as soon as the process serves, models loaded or not; no token needed.
+
+        It says nothing but `ok`: the store, the models and the counts are behind the token.
+        """
         return Health(status="ok")
 
     @app.get("/readyz", response_model=Health, tags=["health"], responses=_ERRORS)
@@ -242,7 +250,7 @@ def _add_health(app: FastAPI) -> None:
         return Health(status="loading", detail="the models are still loading")
 
 
-def _add_skills(app: FastAPI, admission: Admission) -> None:
+def _add_skills(app: FastAPI, admission: Admission, feedback: FeedbackStore) -> None:
     async def _find(
         request: Request, options: SearchOptions, texts: list[str]
     ) -> tuple[list[list[dict[str, Any]]], bool, float]:
@@ -259,6 +267,8 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
                 taxonomies=options.taxonomies,
                 min_score=options.min_score,
                 rerank=rerank,
+                feedback=feedback,
+                keep_rejected=options.keep_rejected,
             )
         )
         return found, rerank, round((time.perf_counter() - started) * 1000, 1)
@@ -271,7 +281,11 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
         dependencies=[_BEARER],
     )
     async def search(body: SearchRequest, request: Request) -> SearchResponse:
-        """The skills one course text teaches, as `course-skills search --json` finds them."""
+        """The skills one course text teaches, as `course-skills search --json` finds them.
+
+        Each skill carries its curators' latest `verdict` for this exact text; rejected skills
+        are left out unless `keep_rejected`.
+        """
         found, rerank, took_ms = await _find(request, body, [body.text])
         return SearchResponse(
             skills=[Skill.model_validate(record) for record in found[0]],
@@ -300,7 +314,7 @@ def _add_skills(app: FastAPI, admission: Admission) -> None:
         )
 
 
-def _add_feedback(app: FastAPI, feedback: FeedbackStore) -> None:
+def _add_feedback(app: FastAPI, feedback: FeedbackStore, metrics: Metrics) -> None:
     @app.post(
         "/v1/feedback",
         response_model=FeedbackResponse,
@@ -325,7 +339,9 @@ def _add_feedback(app: FastAPI, feedback: FeedbackStore) -> None:
             similarity=body.similarity,
             relevance_score=body.relevance_score,
             evidence=(evidence.start, evidence.end) if evidence is not None else None,
+            curator=body.curator,
         )
+        metrics.count_verdict(stored.verdict)
         return FeedbackResponse(
             id=stored.id,
             text_sha256=stored.text_sha256,
@@ -334,6 +350,7 @@ def _add_feedback(app: FastAPI, feedback: FeedbackStore) -> None:
             taxonomy=stored.taxonomy,
             verdict=stored.verdict,
             created_at=stored.created_at,
+            curator=stored.curator,
         )
 
     @app.post(
@@ -377,6 +394,50 @@ def _add_page(app: FastAPI) -> None:
         return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
 
 
+def _add_courses(app: FastAPI, feedback: FeedbackStore) -> None:
+    @app.get(
+        "/v1/courses",
+        response_model=CoursesResponse,
+        tags=["feedback"],
+        responses=_ERRORS,
+        dependencies=[_BEARER],
+    )
+    def courses(query: Annotated[CoursesQuery, Query()]) -> CoursesResponse:
+        """The courses curators gave verdicts on, oldest first, `limit` per page from `offset`."""
+        total, rows = feedback.course_page(limit=query.limit, offset=query.offset)
+        end = query.offset + len(rows)
+        return CoursesResponse(
+            courses=[
+                CourseSummary(
+                    text_sha256=digest,
+                    course_id=course_id,
+                    first_seen=first_seen,
+                    accepted=accepted,
+                    rejected=rejected,
+                )
+                for digest, course_id, first_seen, accepted, rejected in rows
+            ],
+            total=total,
+            next_offset=end if rows and end < total else None,
+        )
+
+
+def _add_metrics(app: FastAPI, admission: Admission, metrics: Metrics) -> None:
+    """Serve /metrics; added last, so that its middleware is outermost and counts every answer."""
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        tags=["health"],
+        responses={200: {"content": {CONTENT_TYPE: {}}}, **_ERRORS},
+        dependencies=[_BEARER],
+    )
+    async def prometheus() -> Response:
+        """Prometheus metrics of the worker process that answers (text format 0.0.4)."""
+        return Response(metrics.render(admission), media_type=CONTENT_TYPE)
+
+
 def create_app(load: Callable[[], SkillService], settings: ServiceSettings) -> FastAPI:
     """Return the service's FastAPI app.
 
@@ -415,8 +476,11 @@ def create_app(load: Callable[[], SkillService], settings: ServiceSettings) -> F
     _add_handlers(app)
     _add_health(app)
     app.state.admission = Admission(settings.max_concurrency, settings.max_queue)
-    _add_skills(app, app.state.admission)
-    _add_feedback(app, feedback)
+    _add_skills(app, app.state.admission, feedback)
+    metrics = Metrics()
+    _add_feedback(app, feedback, metrics)
     _add_info(app, feedback, settings)
     _add_page(app)
+    _add_courses(app, feedback)
+    _add_metrics(app, app.state.admission, metrics)
     return app

@@ -68,6 +68,9 @@ class SearchOptions(_Model):
     """Drop skills scoring below this: the relevance with re-ranking, else the similarity."""
     rerank: bool | None = None
     """Re-rank the candidates with the cross-encoder; default: when the service has one."""
+    keep_rejected: bool = False
+    """Keep the skills a curator rejected for this exact text (marked `verdict: rejected`);
+    by default they are left out."""
 
     @field_validator("top_n")
     @classmethod
@@ -148,6 +151,8 @@ class Skill(_Model):
     fused_score: float | None = None
     """For a text read in several passages: the score its passages' candidates were ranked
     by (the `fusion` rule); without re-ranking, the skills are in its order."""
+    verdict: VerdictName | None = None
+    """A curator's latest verdict on this skill for this exact course text; absent: none."""
 
     @model_serializer(mode="wrap")
     def _optional_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -207,6 +212,9 @@ class FeedbackRequest(_Model):
     """The relevance score shown to the curator."""
     evidence: Evidence | None = None
     """The passage shown as evidence."""
+    curator: Name | None = None
+    """Who gives the verdict (a name or initials): the export keeps each curator's verdicts
+    and measures how far curators agree."""
 
 
 class FeedbackResponse(_Model):
@@ -226,6 +234,8 @@ class FeedbackResponse(_Model):
     """accepted or rejected."""
     created_at: str
     """When it was stored (ISO 8601, UTC)."""
+    curator: str | None = None
+    """Who gave it, as sent; null: not named."""
 
 
 class VerdictsRequest(_Model):
@@ -259,6 +269,9 @@ class CollectionInfo(_Model):
     """Skills per taxonomy."""
     fingerprint: dict[str, Any]
     """How the store was built: model, dimension, prefixes, template, version, HNSW."""
+    passages: dict[str, int] | None = None
+    """Passages per view ("label", "alt", "de:label", ...) of a store with several views or
+    languages per skill; absent for one passage per skill."""
 
 
 class ModelsInfo(_Model):
@@ -327,3 +340,44 @@ class ErrorResponse(BaseModel):
     """A string, or for 422 a list of {loc, msg, type}."""
     message: str | None = None
     """For 422: every field and what is wrong with it, in one line."""
+
+
+# --- courses of the feedback store (GET /v1/courses) ---------------------------------------------
+
+DEFAULT_COURSES_PAGE = 50  # courses per page of /v1/courses
+MAX_COURSES_PAGE = 500  # at most per page: a page stays a small answer
+
+
+class CoursesQuery(_Model):
+    """Which page of the curated courses to return (query parameters)."""
+
+    limit: int = Field(default=DEFAULT_COURSES_PAGE, ge=1, le=MAX_COURSES_PAGE)
+    """Courses per page, 1 to 500."""
+    offset: int = Field(default=0, ge=0)
+    """Courses to skip: 0, then the `next_offset` of the page before."""
+
+
+class CourseSummary(_Model):
+    """One course that curators gave verdicts on."""
+
+    text_sha256: str
+    """SHA-256 of the stripped course text, which identifies the course."""
+    course_id: str | None
+    """The course's id in your catalogue, if a verdict brought one."""
+    first_seen: str
+    """When its first verdict was stored (ISO 8601, UTC)."""
+    accepted: int
+    """Skills accepted now (latest verdicts)."""
+    rejected: int
+    """Skills rejected now (latest verdicts)."""
+
+
+class CoursesResponse(_Model):
+    """A page of the curated courses, oldest first."""
+
+    courses: list[CourseSummary]
+    """At most `limit` courses, ordered by first_seen, then text_sha256."""
+    total: int
+    """Courses in the feedback store when the page was read."""
+    next_offset: int | None
+    """The offset of the next page; null: this page is the last."""

@@ -1,7 +1,8 @@
 """What the service serves: a `SkillRetriever` over a verified store, and what /v1/info says.
 
 The service does no retrieval of its own: it calls the library's retriever for a batch of
-texts and reports the documents as `skill_hits` records, as the CLI's `--json` does.
+texts and reports the documents as `skill_hits` records, as the CLI's `--json` does, with the
+curators' verdicts applied (`apply_verdicts`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from langchain_course_skills.verdicts import apply_verdicts
 from langchain_course_skills.vocabulary import skill_hits
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
+    from langchain_course_skills.feedback import FeedbackStore
     from langchain_course_skills.retrievers import SkillRetriever
 
 
@@ -41,7 +44,7 @@ class SkillService:
     retriever: SkillRetriever
     """Retrieves from the verified store; its reranker (or None) is the service's."""
     store_info: dict[str, Any]
-    """The collection as `describe_collection` reports it: count, distance, taxonomies, ..."""
+    """The collection as `store.describe_collection` reports it: count, distance, taxonomies, ..."""
     models: dict[str, Any]
     """embedding, reranker (or None), device, precision, backend, runtime."""
 
@@ -64,11 +67,14 @@ class SkillService:
         taxonomies: list[str] | None,
         rerank: bool,
         min_score: float | None = None,
+        feedback: FeedbackStore | None = None,
+        keep_rejected: bool = False,
     ) -> list[list[dict[str, Any]]]:
         """Return the ranked skill records of each text, in order: the best `top_n` of `k`.
 
         `min_score` drops skills below it: the reranker's relevance with `rerank`, else the
-        first stage's similarity.
+        first stage's similarity. With `feedback`, each record carries its verdict for that
+        text, and rejected skills are left out unless `keep_rejected`.
         """
         reranker = self.retriever.reranker if rerank else None
         if reranker is not None and hasattr(reranker, "score_threshold"):
@@ -82,7 +88,14 @@ class SkillService:
             }
         )
         found = _search_many(retriever, texts, k=k, top_n=top_n)
-        return [[hit.to_record() for hit in skill_hits(documents)] for documents in found]
+        records = [[hit.to_record() for hit in skill_hits(documents)] for documents in found]
+        if feedback is None:
+            return records
+        verdicts = feedback.course_verdicts(texts)
+        return [
+            apply_verdicts(course, judged, keep_rejected=keep_rejected)
+            for course, judged in zip(records, verdicts)
+        ]
 
     def skill(self, uri: str) -> dict[str, Any] | None:
         """Return the stored metadata of the skill with id `uri`, or None if there is none."""

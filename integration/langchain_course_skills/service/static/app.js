@@ -402,7 +402,8 @@ async function search() {
   remember();
   showCourseId();
   const topN = Math.max(1, Math.min(K, Number($("top-n").value) || 10));
-  const body = { text, k: K, top_n: topN, rerank: $("rerank").checked };
+  // Curators see what they rejected, marked, so that they can change their mind.
+  const body = { text, k: K, top_n: topN, rerank: $("rerank").checked, keep_rejected: true };
   const taxonomies = chosenTaxonomies();
   if (taxonomies) body.taxonomies = taxonomies;
   setStatus("searching");
