@@ -15,6 +15,8 @@ from pathlib import Path
 
 from langchain_core.documents import Document
 
+from langchain_course_skills.store import skill_collection
+
 with warnings.catch_warnings():  # langchain-community announces its sunset on import
     warnings.simplefilter("ignore", DeprecationWarning)
     from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
@@ -68,4 +70,4 @@ def reranked_query(db: Chroma, rerank: CrossEncoderReranker, query: str) -> list
 
 def count(db: Chroma) -> int:
     """Documents in the card's collection."""
-    return int(db._collection.count())
+    return int(skill_collection(db).count())

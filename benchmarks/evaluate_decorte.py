@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from langchain_course_skills.store import skill_collection
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local
 
 import chromadb
@@ -117,7 +119,7 @@ def build_stores(
         report = sync_evaluation_store(
             documents, embeddings, persist_directory=db, views=SINGLE_VIEW
         )
-        collections[name] = report.store._collection.name
+        collections[name] = skill_collection(report.store).name
         indexing[name] = {
             "skills": len(documents),
             "embedded": report.added + report.updated,

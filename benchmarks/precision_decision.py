@@ -14,6 +14,7 @@ and, with --finetuned DIR, a fine-tuned one (`course-skills finetune`). With --r
 
     python benchmarks/precision_decision.py [--finetuned DIR] [--reranker DIR] [--variants ...]
     python benchmarks/precision_decision.py --quick      # slices and tiny models: does it run?
+    python benchmarks/precision_decision.py --device cuda --variants "torch fp16" "torch bf16"
 
 Writes precision_decision.{json,md} to benchmarks/results/ (or --out).
 """
@@ -126,9 +127,12 @@ def compare(
     return out
 
 
+DEVICE = {"name": "cpu"}  # --device: where every variant runs (cuda for the GPU formats)
+
+
 def _model_options(variant: str) -> dict[str, str]:
     backend, precision = variant.split()
-    return {"backend": backend, "precision": precision, "device": "cpu"}
+    return {"backend": backend, "precision": precision, "device": DEVICE["name"]}
 
 
 def retrieval_runs(
@@ -212,9 +216,13 @@ def main() -> None:
     parser.add_argument(
         "--variants", nargs="+", default=list(VARIANTS), help="'backend format' pairs to test"
     )
+    parser.add_argument(
+        "--device", default="cpu", help="cuda: compare 'torch fp16' and 'torch bf16' on a GPU"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    DEVICE["name"] = args.device
 
     sets = query_sets(args.quick, args.seed)
     relevant = frozenset(uri for queries in sets.values() for _, _, uris in queries for uri in uris)

@@ -72,7 +72,7 @@ from langchain_course_skills import (
 from langchain_course_skills._backends import BACKENDS, resolve_runtime
 from langchain_course_skills._models import resolve_device
 from langchain_course_skills.evaluation.metrics import compute_metrics, query_metrics
-from langchain_course_skills.store import HNSW_CONFIGURATION, search_vectors
+from langchain_course_skills.store import HNSW_CONFIGURATION, search_vectors, skill_collection
 from langchain_course_skills.views import SINGLE_VIEW
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -306,7 +306,7 @@ def rerun_both(
                 docs, ours_emb, persist_directory=folder, show_progress=False, views=OURS_VIEWS
             )
         )
-        after["ours"].append(sample.result.store._collection.count())
+        after["ours"].append(skill_collection(sample.result.store).count())
         run.log(f"{name}: re-run, ours, rep {rep + 1}: {sample.seconds:.3f} s")
         return _stored(sample)
 
@@ -383,8 +383,8 @@ def quality(
     run: Run, recipe_emb: Any, recipe_db: Any, ours_emb: E5Embeddings, ours_store: Any
 ) -> dict[str, Any]:
     """Our default path (precision auto, HNSW) against fp32 exact search, on real weights."""
-    ref_keys, ref_matrix = _vectors(recipe_db._collection, lambda _, m: str(m["uri"]))
-    our_keys, our_matrix = _vectors(ours_store._collection, lambda doc_id, _: doc_id)
+    ref_keys, ref_matrix = _vectors(skill_collection(recipe_db), lambda _, m: str(m["uri"]))
+    our_keys, our_matrix = _vectors(skill_collection(ours_store), lambda doc_id, _: doc_id)
     retriever = SkillRetriever(store=ours_store, k=K)
     in_store = set(our_keys)
     figures: dict[str, Any] = {"sets": {}}

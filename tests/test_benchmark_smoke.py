@@ -23,6 +23,7 @@ from langchain_course_skills.store import (
     SYNC_DIGEST_KEY,
     SyncReport,
     read_fingerprint,
+    skill_collection,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,9 +89,9 @@ def test_rerun_of_an_unchanged_taxonomy_records_a_digest_and_changes_nothing(
 
     again = _sync(docs, tiny_embeddings, tmp_path)
 
-    metadata = again.store._collection.metadata
+    metadata = skill_collection(again.store).metadata
     assert (again.added, again.updated, again.unchanged, again.removed) == (0, 0, 3, 0)
-    assert again.store._collection.count() == 3
+    assert skill_collection(again.store).count() == 3
     assert metadata[SYNC_DIGEST_KEY] and metadata[SYNC_COUNT_KEY] == 3
 
 
@@ -99,12 +100,12 @@ def test_skill_deleted_outside_a_sync_is_written_again(
 ) -> None:
     docs = _skills("WordPress", "SQL", "Python")
     first = _sync(docs, tiny_embeddings, tmp_path)
-    first.store._collection.delete(ids=["urn:test:1"])
+    skill_collection(first.store).delete(ids=["urn:test:1"])
 
     again = _sync(docs, tiny_embeddings, tmp_path)
 
     assert (again.added, again.unchanged) == (1, 2)
-    assert again.store._collection.count() == 3
+    assert skill_collection(again.store).count() == 3
 
 
 def test_prune_after_a_partial_taxonomy_still_removes_the_rest(
@@ -118,7 +119,7 @@ def test_prune_after_a_partial_taxonomy_still_removes_the_rest(
     pruned = _sync(docs[:2], tiny_embeddings, tmp_path, prune=True)
 
     assert pruned.removed == 1
-    assert pruned.store._collection.count() == 2
+    assert skill_collection(pruned.store).count() == 2
 
 
 def test_an_interrupted_sync_is_completed_by_the_next_run(
@@ -133,7 +134,7 @@ def test_an_interrupted_sync_is_completed_by_the_next_run(
 
     repaired = _sync(old, tiny_embeddings, tmp_path)
 
-    stored = repaired.store._collection.get(include=["documents"])
+    stored = skill_collection(repaired.store).get(include=["documents"])
     assert repaired.updated == 2  # the two skills the interrupted run had rewritten
     assert sorted(stored["documents"]) == sorted(doc.page_content for doc in old)
 
@@ -152,7 +153,7 @@ def test_fingerprint_records_the_collection_own_hnsw_settings(
         _skills("WordPress"), tiny_embeddings, client=client, show_progress=False
     )
 
-    fingerprint = read_fingerprint(report.store._collection)
+    fingerprint = read_fingerprint(skill_collection(report.store))
     assert fingerprint["hnsw_ef_search"] == "64"
     assert fingerprint["hnsw_space"] == "cosine"
     assert HNSW_CONFIGURATION["ef_search"] != 64

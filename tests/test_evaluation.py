@@ -341,12 +341,12 @@ def test_sync_evaluation_store_reuses_the_collection_of_a_configuration(
     again = sync_evaluation_store(labels, tiny_embeddings, persist_directory=tmp_path)
     assert first.skills == 40
     assert (first.added, again.added, again.unchanged) == (first.total, 0, first.total)
-    assert first.store._collection.name == evaluation_collection_name(
+    assert skill_collection(first.store).name == evaluation_collection_name(
         tiny_embeddings, "{preferredLabel}"
     )
     described = load_esco_skills(esco_slice, passage_template="{preferredLabel}: {description}")
     other = sync_evaluation_store(described[:40], tiny_embeddings, persist_directory=tmp_path)
-    assert other.store._collection.name != first.store._collection.name
+    assert skill_collection(other.store).name != skill_collection(first.store).name
     assert (other.skills, other.added) == (40, other.total)
     label_only = sync_evaluation_store(
         labels, tiny_embeddings, persist_directory=tmp_path, views=SINGLE_VIEW

@@ -129,7 +129,7 @@ def test_a_catalogue_without_the_id_column_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "noid.csv"
     path.write_text("code,description\nx,Bake bread\n", encoding="utf-8")
 
-    with pytest.raises(CourseInputError, match="no id column 'id'.*--id-column"):
+    with pytest.raises(CourseInputError, match="no id column 'id'.*name yours with id_column"):
         list(read_courses(path))
 
 
@@ -262,7 +262,7 @@ def test_a_file_that_map_did_not_write_is_refused(
     out = tmp_path / "mine.csv"
     out.write_text("name,score\nx,1\n", encoding="utf-8")
 
-    with pytest.raises(MapOutputError, match="not an output of course-skills map"):
+    with pytest.raises(MapOutputError, match="not an output of map_courses"):
         map_courses(_catalogue(tmp_path), out, retriever, show_progress=False)
 
 

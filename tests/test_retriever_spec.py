@@ -64,6 +64,23 @@ def test_every_field_of_the_spec_is_an_option_of_each_command(face: str) -> None
     assert (embedded.persist_directory, embedded.chroma_url) == ("my-db", None)
 
 
+def test_evaluate_builds_each_configuration_from_the_spec_of_its_options() -> None:
+    from langchain_course_skills.cli.evaluate import evaluation_spec
+
+    measured = {"top_n", "taxonomies", "min_score"}  # evaluate ranks all k of every skill
+    fields = {name: spec for name, spec in FIELDS.items() if name not in measured}
+    options = [option for _, flags in fields.values() for option in flags]
+    args = build_parser().parse_args(["evaluate", "gold.jsonl", "--rerank", *options])
+
+    spec = evaluation_spec(args, args.model[0])
+
+    expected = {name: value for name, (value, _) in fields.items()}
+    expected["view_fusion"] = "blend"  # each configuration sets its own (`--view-fusion` repeats)
+    assert {name: getattr(spec, name) for name in fields} == expected
+    assert args.view_fusion == ["mean"]
+    assert spec.top_n == spec.k == 40
+
+
 def test_the_service_takes_the_rest_with_each_request() -> None:
     assert set(SearchOptions.model_fields) >= PER_REQUEST
 

@@ -18,7 +18,12 @@ from langchain_course_skills import (
     read_store_fingerprint,
     sync_skill_store,
 )
-from langchain_course_skills.store import HNSW_CONFIGURATION, collection_space, read_fingerprint
+from langchain_course_skills.store import (
+    HNSW_CONFIGURATION,
+    collection_space,
+    read_fingerprint,
+    skill_collection,
+)
 
 
 def _skills(*labels: str) -> list[Document]:
@@ -59,7 +64,7 @@ def test_build_twice_never_duplicates_and_skips_unchanged(
         first.total,
         0,
     )
-    assert second.store._collection.count() == first.total
+    assert skill_collection(second.store).count() == first.total
 
 
 def test_changed_skill_is_embedded_again_and_stale_ones_stay_without_prune(
@@ -81,7 +86,7 @@ def test_changed_skill_is_embedded_again_and_stale_ones_stay_without_prune(
     # SQL's label passage is embedded again and its new description adds a passage (the
     # default views); WordPress is unchanged, Python stays: 3 + 1 passages.
     assert (report.added, report.updated, report.unchanged, report.removed) == (1, 1, 1, 0)
-    assert report.store._collection.count() == 4
+    assert skill_collection(report.store).count() == 4
     stored = report.store.get_by_ids(["urn:test:SQL"])[0]
     assert stored.metadata["description"] == "Datenbankabfragen schreiben"
 
@@ -105,7 +110,7 @@ def test_prune_removes_skills_that_left_the_taxonomy(
     )
 
     assert report.removed == 2
-    assert report.store._collection.count() == 1
+    assert skill_collection(report.store).count() == 1
 
 
 def test_writes_more_than_the_client_batch_limit(tmp_path: Path) -> None:
@@ -117,7 +122,7 @@ def test_writes_more_than_the_client_batch_limit(tmp_path: Path) -> None:
         docs, embeddings, client=client, batch_size=10_000, show_progress=False
     )
 
-    assert store._collection.count() == len(docs)
+    assert skill_collection(store).count() == len(docs)
 
 
 def test_collection_uses_cosine_and_records_a_fingerprint(
@@ -130,9 +135,9 @@ def test_collection_uses_cosine_and_records_a_fingerprint(
         show_progress=False,
     )
 
-    fingerprint = read_fingerprint(store._collection)
+    fingerprint = read_fingerprint(skill_collection(store))
 
-    assert collection_space(store._collection) == "cosine"
+    assert collection_space(skill_collection(store)) == "cosine"
     assert fingerprint["model"] == tiny_embeddings.model_identity
     assert fingerprint["dimension"] == 32
     assert (fingerprint["query_prefix"], fingerprint["passage_prefix"]) == ("query: ", "passage: ")
@@ -149,7 +154,7 @@ def test_any_langchain_embeddings_are_accepted(tmp_path: Path) -> None:
         show_progress=False,
     )
 
-    fingerprint = read_fingerprint(store._collection)
+    fingerprint = read_fingerprint(skill_collection(store))
 
     assert fingerprint["embeddings"].endswith("DeterministicFakeEmbedding")
     assert fingerprint["dimension"] == 6
@@ -216,7 +221,9 @@ def test_building_into_a_store_of_another_model_is_refused_and_keeps_it(
             show_progress=False,
         )
 
-    assert open_skill_store(tiny_embeddings, persist_directory=tmp_path)._collection.count() == 2
+    assert (
+        skill_collection(open_skill_store(tiny_embeddings, persist_directory=tmp_path)).count() == 2
+    )
 
 
 def test_collection_with_another_distance_is_refused(
@@ -234,7 +241,7 @@ def test_collection_with_another_distance_is_refused(
 
 
 def test_missing_store_says_how_to_build_it(tmp_path: Path, tiny_embeddings: E5Embeddings) -> None:
-    with pytest.raises(StoreNotFoundError, match="course-skills index"):
+    with pytest.raises(StoreNotFoundError, match="build it first with build_skill_store"):
         open_skill_store(tiny_embeddings, persist_directory=tmp_path / "nothing")
 
 
@@ -269,7 +276,9 @@ def test_bad_documents_are_rejected_before_anything_is_written(
             documents, tiny_embeddings, persist_directory=tmp_path, show_progress=False
         )
 
-    assert open_skill_store(tiny_embeddings, persist_directory=tmp_path)._collection.count() == 1
+    assert (
+        skill_collection(open_skill_store(tiny_embeddings, persist_directory=tmp_path)).count() == 1
+    )
 
 
 def test_persist_directory_and_client_are_exclusive(
@@ -299,8 +308,8 @@ def test_server_store_builds_reopens_and_refuses_like_the_embedded_one(
     store = open_skill_store(tiny_embeddings, client=chroma_http_client, collection_name=name)
 
     assert first.skills == 300
-    assert first.added == second.unchanged == store._collection.count() > 300  # passages
-    assert collection_space(store._collection) == "cosine"
+    assert first.added == second.unchanged == skill_collection(store).count() > 300  # passages
+    assert collection_space(skill_collection(store)) == "cosine"
     assert len(store.similarity_search("manage musical staff", k=3)) == 3
     with pytest.raises(StoreMismatchError):
         open_skill_store(minilm_embeddings, client=chroma_http_client, collection_name=name)

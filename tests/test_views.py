@@ -24,6 +24,7 @@ from langchain_course_skills.store import (
     SyncReport,
     iter_stored,
     read_fingerprint,
+    skill_collection,
     store_layout,
     view_counts,
 )
@@ -163,7 +164,7 @@ def test_english_and_german_labels_return_each_skill_once(
     assert {str(doc.id) for doc in found} <= {str(doc.id) for doc in english}
     in_german = len({str(d.id) for d in english} & {str(d.id) for d in _german()})
     assert 0 < in_german < 40  # ESCO 1.0.3 (German) lacks some skills of 1.1.1 (English)
-    assert view_counts(store._collection) == {"de:label": in_german, "label": 40}
+    assert view_counts(skill_collection(store)) == {"de:label": in_german, "label": 40}
     assert store_layout(store).languages == ("de",)
 
 
@@ -238,7 +239,7 @@ def test_each_distinct_passage_text_is_embedded_once(tmp_path: Path, tiny_bi_enc
 
 
 def _vectors(report: SyncReport) -> list[tuple[str, list[float]]]:
-    got = report.store._collection.get(include=["embeddings"])
+    got = skill_collection(report.store).get(include=["embeddings"])
     return [(i, list(v)) for i, v in zip(got["ids"], got["embeddings"], strict=True)]
 
 
@@ -255,13 +256,13 @@ def test_a_build_interrupted_after_the_labels_is_searchable_and_resumes(
         set_fault_hook(None)
 
     store = open_skill_store(counting, persist_directory=tmp_path)
-    counts = view_counts(store._collection)
+    counts = view_counts(skill_collection(store))
     assert counts["label"] >= len(docs)  # every skill by its label, maybe a few more passages
     assert sum(counts.values()) < len(view_passages(docs, ALL_VIEWS))
     found = SkillRetriever(vectorstore=store, k=5).invoke(docs[3].page_content)
     assert len(found) == 5
     assert docs[3].page_content in [doc.page_content for doc in found]
-    assert read_fingerprint(store._collection)["skills"] == len(docs)
+    assert read_fingerprint(skill_collection(store))["skills"] == len(docs)
 
     before = len(counting._seen)
     resumed = _sync(docs, counting, tmp_path, views=ALL_VIEWS)
@@ -285,7 +286,7 @@ def test_adding_a_language_embeds_only_its_passages(
     # changes.
     in_german = len({str(d.id) for d in docs} & {str(d.id) for d in _german()})
     assert (added.added, added.updated, added.unchanged) == (in_german, 0, first.total)
-    assert read_fingerprint(added.store._collection)["languages"] == "de"
+    assert read_fingerprint(skill_collection(added.store))["languages"] == "de"
 
 
 def test_adding_a_language_to_a_one_view_store_keeps_its_passages(
@@ -310,7 +311,7 @@ def test_pruning_removes_every_view_of_a_removed_skill(
 
     report = _sync(docs[1:], tiny_embeddings, tmp_path, views=ALL_VIEWS, prune=True)
 
-    stored = [(doc_id, meta) for doc_id, meta, _ in iter_stored(report.store._collection)]
+    stored = [(doc_id, meta) for doc_id, meta, _ in iter_stored(skill_collection(report.store))]
     assert report.removed == views_of_gone
     assert not [doc_id for doc_id, meta in stored if gone in (doc_id, meta.get("skill_id"))]
 
@@ -327,7 +328,7 @@ def test_pruning_removes_an_alt_label_that_left_its_skill(
         fewer + SKILLS[1:], tiny_embeddings, tmp_path, views=("label", "alt"), prune=True
     )
 
-    ids = {doc_id for doc_id, _, _ in iter_stored(report.store._collection)}
+    ids = {doc_id for doc_id, _, _ in iter_stored(skill_collection(report.store))}
     assert "urn:s:sheets#alt:1" in ids
     assert "urn:s:sheets#alt:2" not in ids  # "work with spreadsheets" left the skill
     assert report.removed == 1
@@ -342,7 +343,7 @@ def test_syncing_or_opening_with_other_views_is_refused(
         _sync(SKILLS, tiny_embeddings, tmp_path, views=SINGLE_VIEW)
     with pytest.raises(StoreMismatchError, match=r"asked for label,alt,description;"):
         _sync(SKILLS, tiny_embeddings, tmp_path, views=DEFAULT_VIEWS)
-    with pytest.raises(StoreMismatchError, match=r"--views label,alt"):
+    with pytest.raises(StoreMismatchError, match=r"pass views='label,alt'"):
         open_skill_store(tiny_embeddings, persist_directory=tmp_path, views=ALL_VIEWS)
     assert open_skill_store(tiny_embeddings, persist_directory=tmp_path) is not None
 
@@ -352,7 +353,7 @@ def test_a_one_view_store_holds_the_documents_as_they_are(
 ) -> None:
     report = _sync(SKILLS, tiny_embeddings, tmp_path, views=SINGLE_VIEW)
 
-    stored = {doc_id: meta for doc_id, meta, _ in iter_stored(report.store._collection)}
+    stored = {doc_id: meta for doc_id, meta, _ in iter_stored(skill_collection(report.store))}
     assert set(stored) == {str(s.id) for s in SKILLS}
     assert all("skill_id" not in meta for meta in stored.values())
     assert store_layout(report.store).single
@@ -365,18 +366,18 @@ def test_a_new_store_holds_every_view_by_default(
 
     report = _sync([*SKILLS, bare], tiny_embeddings, tmp_path)
 
-    counts = view_counts(report.store._collection)
+    counts = view_counts(skill_collection(report.store))
     # 4 labels, 2 + 2 + 1 alternative labels, 3 descriptions: the bare skill is its label only
     assert counts == {"label": 4, "alt": 5, "description": 3}
     assert report.views == DEFAULT_VIEWS == ALL_VIEWS
-    assert read_fingerprint(report.store._collection)["views"] == "label,alt,description"
+    assert read_fingerprint(skill_collection(report.store))["views"] == "label,alt,description"
     assert (report.skills, report.added) == (4, 12)
     assert not store_layout(report.store).single
 
 
 def _drop_views_key(report: SyncReport) -> None:
     """Make a store look as if built before views: no views entry in its fingerprint."""
-    collection = report.store._collection
+    collection = skill_collection(report.store)
     metadata = dict(collection.metadata or {})
     metadata.pop("course_skills:views")
     collection.modify(metadata=metadata)
@@ -417,7 +418,7 @@ def test_skills_without_alt_labels_or_description_are_one_passage_each_by_defaul
 
     report = _sync(greta, tiny_embeddings, tmp_path)
 
-    passages = list(iter_stored(report.store._collection, with_documents=True))
+    passages = list(iter_stored(skill_collection(report.store), with_documents=True))
     assert report.views == DEFAULT_VIEWS
     assert len(passages) == report.skills == len(greta) == 23
     assert all(text and text.strip() for _, _, text in passages)

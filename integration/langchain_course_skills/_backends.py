@@ -116,7 +116,7 @@ def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:
     if backend not in ("auto", "torch") and device != "cpu":
         msg = (
             f"backend {backend!r} runs on the CPU here, but the device is {device!r}; "
-            "pass device='cpu' (--device cpu) or backend='torch'"
+            "pass device='cpu' or backend='torch'"
         )
         raise ValueError(msg)
     fits = [

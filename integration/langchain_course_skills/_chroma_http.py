@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from langchain_course_skills.errors import CourseSkillsError, StoreUnavailableError
+from langchain_course_skills.errors import CourseSkillsError, StoreUnavailableError, parameter
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -99,7 +99,7 @@ def connect_chroma_server(
     except ValueError:  # a port that is not a number
         port = 0
     if not parsed.hostname or not port or parsed.scheme not in ("http", "https"):
-        msg = f"--chroma-url {shown!r} is not a URL; use http://HOST:PORT"
+        msg = f"{parameter('url', repr(shown))} is not a URL; use http://HOST:PORT"
         raise CourseSkillsError(msg)
     headers: dict[str, str] = {}
     if token:
@@ -124,8 +124,8 @@ def connect_chroma_server(
         reason = redact(f"{type(exc).__name__}: {exc}", url_secrets(url, token))
         msg = (
             f"cannot reach the Chroma server at {shown} within {timeout:g} s ({reason}); start "
-            f"one with `chroma run --path DIR --port {port}`, or check --chroma-url, "
-            "--chroma-token and --chroma-timeout"
+            f"one with `chroma run --path DIR --port {port}`, or check {parameter('url')}, "
+            f"{parameter('token')} and {parameter('timeout')}"
         )
         raise StoreUnavailableError(msg) from exc
     return client

@@ -78,7 +78,7 @@ def _map_alone(retriever: SkillRetriever, course: Course) -> dict[str, Any]:
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, CourseSkillsError):
-        return str(exc)
+        return exc.template  # each face spells its parameters (`CourseFailure.explain_for`)
     return f"mapping failed ({type(exc).__name__}: {exc}); map it again, or leave it out"
 
 

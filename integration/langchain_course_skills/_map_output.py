@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from langchain_course_skills.errors import MapOutputError
+from langchain_course_skills.errors import MapOutputError, parameter
 
 logger = logging.getLogger(__name__)
 
@@ -127,13 +127,13 @@ def _csv_records(lines: Iterator[bytes], name: str) -> Iterator[Record]:
     for columns, lacking in _EARLIER_HEADERS.items():
         if header == _csv_line(columns):
             msg = (
-                f"{name} was written by an earlier version of course-skills map, without "
+                f"{name} was written by an earlier version of {parameter('map_courses')}, without "
                 f"{lacking}; map into a new file or overwrite it"
             )
             raise MapOutputError(msg)
     if header is not None and header != _csv_line(CSV_COLUMNS):
         msg = (
-            f"{name} is not an output of course-skills map (its header is "
+            f"{name} is not an output of {parameter('map_courses')} (its header is "
             f"{header.decode('utf-8', 'replace').strip()!r}); choose a new file or overwrite it"
         )
         raise MapOutputError(msg)

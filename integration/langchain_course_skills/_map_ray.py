@@ -76,7 +76,7 @@ def map_batches_with_ray(
         msg = (
             "engine='ray' needs the skill store on a Chroma server that every worker reaches; "
             "start one with `chroma run --path DB_FOLDER --host 0.0.0.0 --port 8000` and pass "
-            "its URL (chroma_url=... or --chroma-url)"
+            "its URL as the spec's chroma_url"
         )
         raise ValueError(msg)
     ray = _ray()

@@ -30,6 +30,7 @@ from langchain_course_skills.errors import (
     StoreCorruptError,
     StoreRequestError,
     StoreUnavailableError,
+    parameter,
 )
 
 if TYPE_CHECKING:
@@ -78,8 +79,8 @@ def _server_fault(exc: Exception, where: str) -> CourseSkillsError | None:
     if isinstance(exc, httpx.TimeoutException):
         msg = (
             f"the Chroma server ({where}) did not answer in time ({type(exc).__name__}); it "
-            "may be stopped or overloaded: check it (--chroma-timeout gives it longer), then "
-            "run the same command again"
+            f"may be stopped or overloaded: check it ({parameter('timeout')} gives it longer), "
+            "then run the same command again"
         )
         return StoreUnavailableError(msg)
     if isinstance(exc, httpx.TransportError):
@@ -129,8 +130,8 @@ def store_fault(
         return None
     if _has(text, _READ_ONLY) or code in _READ_ONLY_ERRNOS:
         msg = (
-            f"the store ({where}) is read-only ({text}); `course-skills info` and `search` "
-            "read it as it is, but to index, copy the folder somewhere writable and pass that"
+            f"the store ({where}) is read-only ({text}); searching reads it as it is, but to "
+            "index, copy the folder somewhere writable and pass that"
         )
         return StoreUnavailableError(msg)
     if _has(text, _FULL) or code in _FULL_ERRNOS or _nearly_full(folder):
@@ -145,7 +146,8 @@ def store_fault(
         msg = (
             f"the store ({where}) failed to read or write its files ({text}); if its disk is "
             "full or was unplugged, fix that, then run the same command again; if it fails "
-            "again, rebuild the store from the taxonomy (`course-skills index SOURCE --db NEW_DIR`)"
+            f"again, rebuild the store from the taxonomy ({parameter('build_skill_store')} "
+            f"into a new {parameter('persist_directory', repr('NEW_DIR'))})"
         )
         return StoreUnavailableError(msg)
     if isinstance(exc, InternalError):  # the store refused a request: not its disk
@@ -161,8 +163,9 @@ def store_fault(
 def corrupt(where: str, problem: str) -> StoreCorruptError:
     """Return the error for a store whose files are damaged."""
     msg = (
-        f"the store ({where}) is damaged: {problem}; rebuild it from the taxonomy into a new "
-        "folder (`course-skills index SOURCE --db NEW_DIR`) or restore a backup"
+        f"the store ({where}) is damaged: {problem}; rebuild it from the taxonomy "
+        f"({parameter('build_skill_store')}) into a new "
+        f"{parameter('persist_directory', repr('NEW_DIR'))} or restore a backup"
     )
     return StoreCorruptError(msg)
 
@@ -344,15 +347,15 @@ def open_embedded_client(folder: str | Path, *, write: bool) -> ClientAPI:
     # An absolute path: chromadb keeps one client per path string, so a relative path would
     # reach the folder of the working directory it was first opened from.
     path = Path(folder).expanduser().resolve()
-    where = f"--db {folder}"
+    where = parameter("persist_directory", repr(str(folder)))
     if path.is_dir():
         check_store_files(path, where)
         if not is_writable(path):
             if write:
                 msg = (
-                    f"the store ({where}) is on read-only media or not writable; `course-skills "
-                    "info` and `search` read it as it is, but to index, copy the folder "
-                    "somewhere writable and pass that"
+                    f"the store ({where}) is on read-only media or not writable; searching "
+                    "reads it as it is, but to index, copy the folder somewhere writable and "
+                    "pass that"
                 )
                 raise StoreUnavailableError(msg)
             path = _read_only_copy(path)

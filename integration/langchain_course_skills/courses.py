@@ -13,12 +13,12 @@ import hashlib
 import io
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_course_skills.errors import CourseInputError
+from langchain_course_skills.errors import CourseInputError, parameter, spell
 from langchain_course_skills.vocabulary import lone_surrogate
 
 DEFAULT_ID_COLUMN = "id"
@@ -62,9 +62,13 @@ class CourseFailure:
     """What is wrong and what to do."""
 
     def __str__(self) -> str:
+        return self.explain_for({})
+
+    def explain_for(self, options: Mapping[str, str]) -> str:
+        """Return where and why, with parameters spelled as a face names them (`spell`)."""
         where = self.source if self.line is None else f"{self.source}, line {self.line}"
         course = "" if self.id is None else f", course {self.id!r}"
-        return f"{where}{course}: {self.reason}"
+        return f"{where}{course}: {spell(self.reason, options)}"
 
 
 def text_hash(text: str) -> str:
@@ -122,7 +126,7 @@ def _text_columns(header: Sequence[str], columns: Sequence[str], source: str) ->
     if not present:
         msg = (
             f"{source} has none of the text columns {list(columns)} (it has {list(header)}); "
-            "name yours with --text-column (repeatable), e.g. --text-column text"
+            f"name yours with {parameter('text_columns', repr(['text']))}"
         )
         raise CourseInputError(msg)
     return present
@@ -143,7 +147,7 @@ def _csv_courses(
     if id_column not in header:
         msg = (
             f"{source} has no id column {id_column!r} (it has {list(header)}); "
-            "name yours with --id-column"
+            f"name yours with {parameter('id_column')}"
         )
         raise CourseInputError(msg)
     present = _text_columns(header, columns, source)
@@ -204,7 +208,10 @@ def _jsonl_courses(
             yield CourseFailure(source, number, None, "not a JSON object")
             continue
         if not any(column in record for column in columns):
-            reason = f"none of the text fields {list(columns)}; name yours with --text-column"
+            reason = (
+                f"none of the text fields {list(columns)}; name yours with "
+                f"{parameter('text_columns')}"
+            )
             yield CourseFailure(source, number, str(record.get(id_column) or "") or None, reason)
             continue
         yield _record(record, number, source, id_column, columns)

@@ -15,7 +15,7 @@ from langchain_course_skills._models import (
     load_cross_encoder,
     resolve_device,
 )
-from langchain_course_skills.passages import TOKENIZER_LOCK, counting_tokens, split_passages
+from langchain_course_skills.passages import counting_tokens, split_passages, tokenizer_lock
 from langchain_course_skills.vocabulary import DEFAULT_RERANKER_MODEL
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         tokenizer = self._client.tokenizer
         specials = tokenizer.num_special_tokens_to_add(pair=True)
         texts = list(dict.fromkeys(text for pair in text_pairs for text in pair))
-        with counting_tokens():
+        with counting_tokens(tokenizer):
             encoded = tokenizer(texts, add_special_tokens=False, truncation=False)
         tokens = dict(zip(texts, (len(ids) for ids in encoded["input_ids"])))
         room: dict[str, int] = {}  # query -> tokens its windows may have
@@ -152,7 +152,7 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
             return []
         import torch
 
-        with TOKENIZER_LOCK:  # see passages.counting_tokens
+        with tokenizer_lock(self._client.tokenizer):  # see passages.counting_tokens
             fitted, owners = self._fitted(list(text_pairs))
             # sentence-transformers sorts the pairs by length into batches, restores the order.
             logits = self._client.predict(

@@ -19,7 +19,7 @@ from langchain_course_skills._models import (
 )
 from langchain_course_skills._protocols import QueryBatchEmbeddings
 from langchain_course_skills._revision import model_revision
-from langchain_course_skills.passages import TOKENIZER_LOCK, counting_tokens
+from langchain_course_skills.passages import counting_tokens, tokenizer_lock
 from langchain_course_skills.vocabulary import (  # noqa: F401  (check_text: public here before)
     DEFAULT_EMBEDDING_MODEL,
     check_text,
@@ -170,7 +170,7 @@ class E5Embeddings(BaseModel, Embeddings):
         if not texts:
             return []
         prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
-        with counting_tokens():
+        with counting_tokens(self._client.tokenizer):
             encoded = self._client.tokenizer([prefix + text for text in texts], truncation=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
@@ -178,7 +178,7 @@ class E5Embeddings(BaseModel, Embeddings):
         """Indexes of `prefixed` per forward pass: by `token_budget`, else by `batch_size`."""
         if self._token_budget is None or len(prefixed) == 1:
             return [list(range(len(prefixed)))]  # sentence-transformers batches by count
-        with counting_tokens():
+        with counting_tokens(self._client.tokenizer):
             encoded = self._client.tokenizer(prefixed, truncation=True, max_length=self.max_tokens)
         lengths = [len(ids) for ids in encoded["input_ids"]]
         max_count = self.batch_size  # only a batch size the caller gave caps the count
@@ -190,7 +190,7 @@ class E5Embeddings(BaseModel, Embeddings):
         import torch
 
         prefixed = [prefix + text for text in texts]
-        with TOKENIZER_LOCK:  # see passages.counting_tokens
+        with tokenizer_lock(self._client.tokenizer):  # see passages.counting_tokens
             batches = self._batches(prefixed)
             parts = [
                 self._client.encode(

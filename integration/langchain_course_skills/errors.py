@@ -18,11 +18,36 @@ _PARAMETER = re.compile("\u00ab(\\w+)(?:=([^\u00bb]*))?\u00bb")
 def parameter(name: str, value: str = "") -> str:
     """Mark the parameter `name` (with the value to pass, if any) in an error message.
 
-    Library messages speak of parameters; each face spells them its own way through
-    `CourseSkillsError.explain_for`: `parameter("resume", "True")` reads `resume=True` in
-    Python and `--resume` on the command line.
+    Library messages speak of parameters, and of the functions that do a step (for example
+    `build_skill_store`); each face spells them its own way through `spell`:
+    `parameter("resume", "True")` reads `resume=True` in Python and `--resume` on the command
+    line, `parameter("build_skill_store")` reads `course-skills index` there.
     """
     return f"\u00ab{name}={value}\u00bb" if value else f"\u00ab{name}\u00bb"
+
+
+def spell(template: str, options: Mapping[str, str]) -> str:
+    """Return `template` with each marked parameter spelled as `options` name it.
+
+    Args:
+        template: A message with parameters marked by `parameter`.
+        options: A face's spelling per parameter, by name (`{"resume": "--resume"}`) or by
+            name and value (`{"strict=False": "--skip-unresolved"}`, tried first). A value
+            other than True follows the option (`--taxonomy table`); parameters missing
+            here keep their Python spelling.
+    """
+
+    def spelled(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2) or ""
+        python = f"{name}={value}" if value else name
+        if python in options:
+            return options[python]
+        if name not in options:
+            return python
+        shown = value.strip("'\"")
+        return options[name] if shown in ("", "True") else f"{options[name]} {shown}"
+
+    return _PARAMETER.sub(spelled, template)
 
 
 class CourseSkillsError(Exception):
@@ -37,26 +62,8 @@ class CourseSkillsError(Exception):
         super().__init__(self.explain_for({}), *args)
 
     def explain_for(self, options: Mapping[str, str]) -> str:
-        """Return the message with each parameter spelled as `options` name it.
-
-        Args:
-            options: A face's spelling per parameter, by name (`{"resume": "--resume"}`) or by
-                name and value (`{"strict=False": "--skip-unresolved"}`, tried first). A value
-                other than True follows the option (`--taxonomy table`); parameters missing
-                here keep their Python spelling.
-        """
-
-        def spell(match: re.Match[str]) -> str:
-            name, value = match.group(1), match.group(2) or ""
-            python = f"{name}={value}" if value else name
-            if python in options:
-                return options[python]
-            if name not in options:
-                return python
-            shown = value.strip("'\"")
-            return options[name] if shown in ("", "True") else f"{options[name]} {shown}"
-
-        return _PARAMETER.sub(spell, self.template)
+        """Return the message with each parameter spelled as `options` name it (`spell`)."""
+        return spell(self.template, options)
 
 
 class TaxonomyError(CourseSkillsError, ValueError):

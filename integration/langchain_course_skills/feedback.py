@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langchain_course_skills.agreement import Agreement, agreement
-from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.errors import CourseSkillsError, parameter
 
 Verdict = Literal["accepted", "rejected"]
 VERDICTS: tuple[Verdict, ...] = ("accepted", "rejected")
@@ -151,7 +151,7 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
     version = int(connection.execute("PRAGMA user_version").fetchone()[0])
     if version > _SCHEMA_VERSION:
         msg = (
-            f"{str(path)!r} was written by a newer course-skills (feedback schema {version}, "
+            f"{str(path)!r} was written by a newer release (feedback schema {version}, "
             f"this one reads up to {_SCHEMA_VERSION}); upgrade langchain-course-skills"
         )
         raise FeedbackError(msg)
@@ -186,8 +186,9 @@ class FeedbackStore:
         self.path = Path(path).expanduser()
         if not create and not self.path.is_file():
             msg = (
-                f"no feedback database at {str(self.path)!r}; curate with `course-skills serve` "
-                "first, or pass the file the service wrote with --feedback PATH"
+                f"no feedback database at {str(self.path)!r}; curators' verdicts are recorded by "
+                f"the service ({parameter('create_app')}) first, or pass the file it wrote as "
+                f"{parameter('feedback_path')}"
             )
             raise FeedbackError(msg)
         if create:
@@ -200,7 +201,7 @@ class FeedbackStore:
         except sqlite3.DatabaseError as exc:
             msg = (
                 f"{str(self.path)!r} is not a feedback database ({exc}); pass another "
-                "--feedback PATH or move the file away"
+                f"{parameter('feedback_path')} or move the file away"
             )
             raise FeedbackError(msg) from exc
 

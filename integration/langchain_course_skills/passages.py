@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +27,22 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”“)\]]*\s+")
 _PARAGRAPH = re.compile(r"\n\s*")  # a line break (bullet lists) or a blank line
 _SHRINK_TRIES = 8  # re-splits with a smaller budget if a passage's own count exceeds the limit
 # A fast tokenizer's padding and truncation are shared state: a count without padding in one
-# thread would strip the padding of a batch that another thread's model call is encoding.
-TOKENIZER_LOCK = threading.RLock()
+# thread would strip the padding of a batch that another thread's call of the same model is
+# encoding. Each tokenizer has its own lock, so that two models never wait for each other.
+_TOKENIZER_LOCKS: weakref.WeakKeyDictionary[object, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+# The transformers warning level is process-wide: the first count silences it, the last restores.
+_QUIET = {"counting": 0, "verbosity": 0}
+_QUIET_GUARD = threading.Lock()
+
+
+def tokenizer_lock(tokenizer: object) -> threading.RLock:
+    """Return the lock of one loaded model's tokenizer: its model calls and counts hold it."""
+    with _LOCKS_GUARD:
+        lock = _TOKENIZER_LOCKS.get(tokenizer)
+        if lock is None:
+            lock = _TOKENIZER_LOCKS[tokenizer] = threading.RLock()
+        return lock
 
 
 @dataclass(frozen=True)
@@ -45,23 +60,29 @@ class Passage:
 
 
 @contextmanager
-def counting_tokens() -> Iterator[None]:
+def counting_tokens(tokenizer: object) -> Iterator[None]:
     """Count tokens without padding or truncation, safely beside model calls in other threads.
 
     Counting the tokens of a long text is how it gets split; the warning that the model would
     cut it (it will not) only confuses, so it is silenced. A fast tokenizer keeps its padding
-    and truncation settings in shared state, so counting holds `TOKENIZER_LOCK`, as every
-    model call does.
+    and truncation settings in shared state, so counting holds `tokenizer_lock(tokenizer)`, as
+    every call of its model does.
     """
     from transformers.utils import logging as transformers_logging
 
-    with TOKENIZER_LOCK:
-        verbosity = transformers_logging.get_verbosity()
-        transformers_logging.set_verbosity_error()
+    with tokenizer_lock(tokenizer):
+        with _QUIET_GUARD:
+            if _QUIET["counting"] == 0:
+                _QUIET["verbosity"] = transformers_logging.get_verbosity()
+                transformers_logging.set_verbosity_error()
+            _QUIET["counting"] += 1
         try:
             yield
         finally:
-            transformers_logging.set_verbosity(verbosity)
+            with _QUIET_GUARD:
+                _QUIET["counting"] -= 1
+                if _QUIET["counting"] == 0:
+                    transformers_logging.set_verbosity(_QUIET["verbosity"])
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -168,7 +189,7 @@ def split_passages(
     if budget <= 0:
         msg = f"the passage budget must be a positive number of tokens, got {budget}"
         raise ValueError(msg)
-    with counting_tokens():
+    with counting_tokens(tokenizer):
         encoded = tokenizer(
             text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
         )

@@ -34,6 +34,7 @@ from langchain_course_skills.errors import (
     StoreMismatchError,
     StoreNotFoundError,
     TaxonomyError,
+    parameter,
 )
 from langchain_course_skills.views import (
     DEFAULT_VIEWS,
@@ -197,13 +198,13 @@ def _client(
 def _store_label(persist_directory: str | Path | None, client: ClientAPI | None) -> str:
     """How fault messages name the store: `--db DIR` or the server's URL."""
     if persist_directory is not None or client is None:
-        return f"--db {persist_directory}"
+        return parameter("persist_directory", repr(str(persist_directory)))
     settings = client.get_settings()
     if settings.chroma_server_host:
         scheme = "https" if settings.chroma_server_ssl_enabled else "http"
         return f"{scheme}://{settings.chroma_server_host}:{settings.chroma_server_http_port}"
     if settings.is_persistent and settings.persist_directory:
-        return f"--db {settings.persist_directory}"
+        return parameter("persist_directory", repr(str(settings.persist_directory)))
     return "an in-memory Chroma store"
 
 
@@ -238,7 +239,9 @@ def find_collection(client: ClientAPI, name: str) -> Collection | None:
 
 
 def _where(persist_directory: str | Path | None) -> str:
-    return f"--db {persist_directory}" if persist_directory is not None else "the same client"
+    if persist_directory is None:
+        return "the same client"
+    return parameter("persist_directory", repr(str(persist_directory)))
 
 
 def stored_views(fingerprint: Mapping[str, Any]) -> tuple[str, ...]:
@@ -274,8 +277,9 @@ def _verify_views(
     have, want = ",".join(stored_views(stored)), ",".join(views)
     msg = (
         f"collection {collection.name!r} holds the views {have} of each skill, but you asked "
-        f"for {want}; pass views=({have}) (`--views {have}`), or build another collection with "
-        f"these views (`course-skills index ... {where} --views {want} --collection NEW_NAME`)"
+        f"for {want}; pass {parameter('views', repr(have))}, or build another collection with "
+        f"these views ({parameter('build_skill_store')} with {where}, "
+        f"{parameter('views', repr(want))} and {parameter('collection_name', repr('NEW_NAME'))})"
     )
     raise StoreMismatchError(msg)
 
@@ -286,8 +290,8 @@ def _verify(collection: Collection, fingerprint: dict[str, Any], where: str) -> 
     if space != "cosine":
         msg = (
             f"collection {name!r} uses {space} distance, but skill similarity needs cosine; "
-            f"build a new store with build_skill_store or `course-skills index ... {where} "
-            "--collection NEW_NAME`"
+            f"build a new store ({parameter('build_skill_store')} with {where} and "
+            f"{parameter('collection_name', repr('NEW_NAME'))})"
         )
         raise StoreMismatchError(msg)
     stored = read_fingerprint(collection)
@@ -308,7 +312,8 @@ def _verify(collection: Collection, fingerprint: dict[str, Any], where: str) -> 
             f"model {fingerprint['model']!r} ({fingerprint['dimension']}-d, "
             f"{fingerprint['embeddings']}); stored vs yours: {'; '.join(differences)}. "
             f"Pass embeddings for model {stored.get('model')!r}, or build another collection "
-            f"for this model (`course-skills index ... {where} --collection NEW_NAME`)."
+            f"for this model ({parameter('build_skill_store')} with {where} and "
+            f"{parameter('collection_name', repr('NEW_NAME'))})."
         )
         raise StoreMismatchError(msg)
 
@@ -825,7 +830,7 @@ def _existing_collection(
     if persist_directory is not None and not Path(str(persist_directory)).expanduser().is_dir():
         msg = (
             f"no skill store at {str(persist_directory)!r}; build it first with "
-            f"`course-skills index SOURCE --db {persist_directory}` or build_skill_store(...)"
+            f"{parameter('build_skill_store')}"
         )
         raise StoreNotFoundError(msg)
     with store_faults(
@@ -838,8 +843,8 @@ def _existing_collection(
             names = [c.name for c in chroma_client.list_collections()]
             msg = (
                 f"the store ({where}) has no collection {collection_name!r} (it has {names}); "
-                f"build it with `course-skills index SOURCE {where} --collection "
-                f"{collection_name}` or build_skill_store(...)"
+                f"build it with {parameter('build_skill_store')} and "
+                f"{parameter('collection_name', repr(collection_name))}"
             )
             raise StoreNotFoundError(msg)
     return chroma_client, collection

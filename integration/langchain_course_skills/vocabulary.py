@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 DEFAULT_EMBEDDING_MODEL = "isy-thl/multilingual-e5-base-course-skill-tuned"
 DEFAULT_RERANKER_MODEL = "isy-thl/bge-reranker-base-course-skill-tuned"
 DEFAULT_COLLECTION = "skills"  # Chroma collection of a skill store
+SERVE_TOKEN_ENV = "COURSE_SKILLS_TOKEN"  # the service's bearer token, for serve and its workers
+SERVE_OPTIONS_ENV = "COURSE_SKILLS_SERVE_OPTIONS"  # the workers' options as JSON
 DEFAULT_K = 30  # candidates, as in the model card's evaluation
 DEFAULT_TOP_N = 10  # skills kept after re-ranking, and shown
 # How the passages of a long course text combine per skill, and how long a passage is: the

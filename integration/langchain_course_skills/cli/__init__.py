@@ -34,7 +34,21 @@ SKIP_MODEL = {"cross-encoder": "leave out --rerank"}
 PARAMETER_OPTIONS = {
     "label_column": "--label-column",
     "id_column": "--id-column",
+    "text_columns": "--text-column",
+    "text_columns=['text']": "--text-column text",
     "passage_template": "--passage-template",
+    "persist_directory": "--db",
+    "collection_name": "--collection",
+    "views": "--views",
+    "device": "--device",
+    "url": "--chroma-url",
+    "token": "--chroma-token",
+    "timeout": "--chroma-timeout",
+    "feedback_path": "--feedback",
+    # The functions that do a step, as the command that does it:
+    "build_skill_store": "`course-skills index`",
+    "map_courses": "`course-skills map`",
+    "create_app": "`course-skills serve`",
 }
 
 

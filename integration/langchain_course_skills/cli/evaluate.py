@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from langchain_course_skills._models import PRECISIONS, locate_model
 from langchain_course_skills.cli._common import (
@@ -16,10 +16,10 @@ from langchain_course_skills.cli._common import (
     add_backend_option,
     add_reranker_option,
     add_store_options,
-    make_cross_encoder,
-    make_embeddings,
     positive_int,
+    quiet_model_loading,
     require_collection,
+    retriever_spec,
     store_location,
     store_name,
     stored_model,
@@ -34,14 +34,25 @@ from langchain_course_skills.views import (
     VIEW_FUSIONS,
     ViewFusion,
 )
-from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL, DEFAULT_K, TEMPLATE_KEY
+from langchain_course_skills.vocabulary import (
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_FUSION,
+    DEFAULT_K,
+    TEMPLATE_KEY,
+    Fusion,
+)
 
 if TYPE_CHECKING:
+    from langchain_chroma import Chroma
     from langchain_core.documents import Document
 
     from langchain_course_skills.evaluation.gold import GoldQuery
     from langchain_course_skills.evaluation.runner import EvaluationResult
     from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.spec import RetrieverSpec
+
+# One configuration: its retriever's spec and the store it reads.
+Configuration = tuple["RetrieverSpec", "Chroma"]
 
 DEFAULT_OUT = "evaluation"  # folder for metrics.json, queries.jsonl and metrics.png
 METRICS_FILE = "metrics.json"
@@ -128,6 +139,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"{DEFAULT_VIEW_FUSION}; only for stores with several views)",
     )
     group.add_argument(
+        "--fusion",
+        choices=get_args(Fusion),
+        default=DEFAULT_FUSION,
+        help="how the passages of a long gold query combine per skill",
+    )
+    group.add_argument(
         "--taxonomy-file",
         type=Path,
         metavar="FILE",
@@ -170,6 +187,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="texts per forward pass (default: 256 on a CUDA GPU, 32 elsewhere)",
     )
     parser.set_defaults(handler=run, parameter_options={"strict=False": "--skip-unresolved"})
+
+
+def evaluation_spec(args: argparse.Namespace, model: str | None = None) -> RetrieverSpec:
+    """The spec of one configuration: the options, with one `model`, every k candidate kept.
+
+    The configurations vary the model, the collection and the view fusion (`model_copy`).
+    """
+    options = {
+        **vars(args),
+        "model": model or DEFAULT_EMBEDDING_MODEL,
+        "view_fusion": DEFAULT_VIEW_FUSION,
+        "top_n": args.k,  # the metrics read the whole ranking of the k candidates
+    }
+    return retriever_spec(argparse.Namespace(**options))
 
 
 def _view_configurations(
@@ -220,11 +251,10 @@ def _load_taxonomy(args: argparse.Namespace, template: str | None) -> list[Docum
 
 def _built_configurations(
     args: argparse.Namespace, gold: list[GoldQuery]
-) -> dict[str, SkillRetriever]:
+) -> dict[str, Configuration]:
     """Build or reuse one collection per model and template, from --taxonomy-file."""
     from langchain_course_skills.evaluation.gold import document_labels, resolve_relevant
     from langchain_course_skills.evaluation.runner import sync_evaluation_store
-    from langchain_course_skills.retrievers import SkillRetriever
 
     models = args.model or [DEFAULT_EMBEDDING_MODEL]
     # Load every template's documents first, so that a bad template fails before any model,
@@ -237,9 +267,11 @@ def _built_configurations(
     for model in models:  # every model found before any is loaded
         locate_model(model, "embedding")
     location = store_location(args)
-    retrievers = {}
+    configurations: dict[str, Configuration] = {}
+    quiet_model_loading(args)
     for model in models:
-        embeddings = make_embeddings(args, model)
+        spec = evaluation_spec(args, model)
+        embeddings = spec.embeddings()
         for template, docs in documents.items():
             for views in args.views or [DEFAULT_VIEWS]:
                 report = sync_evaluation_store(docs, embeddings, **location, views=views)
@@ -255,18 +287,16 @@ def _built_configurations(
                 )
                 name = names[(model, templates[template])]
                 for full, fusion in _view_configurations(args, views, name):
-                    retrievers[full] = SkillRetriever(
-                        store=report.store, k=args.k, view_fusion=fusion
-                    )
-    return retrievers
+                    configured = spec.model_copy(update={"view_fusion": fusion})
+                    configurations[full] = (configured, report.store)
+    return configurations
 
 
 def _existing_configuration(
     args: argparse.Namespace, gold: list[GoldQuery]
-) -> dict[str, SkillRetriever]:
+) -> dict[str, Configuration]:
     """Open --collection as it is, with its own model unless --model names it."""
     from langchain_course_skills.evaluation.gold import collection_labels, resolve_relevant
-    from langchain_course_skills.retrievers import SkillRetriever
     from langchain_course_skills.store import open_skill_store, read_fingerprint, stored_views
 
     if args.views:
@@ -290,13 +320,16 @@ def _existing_configuration(
     collection = require_collection(args)  # fails before any model is loaded
     resolve_relevant(gold, collection_labels(collection), strict=not args.skip_unresolved)
     model = args.model[0] if args.model else stored_model(collection) or DEFAULT_EMBEDDING_MODEL
-    embeddings = make_embeddings(args, model)
-    store = open_skill_store(embeddings, **store_location(args), collection_name=args.collection)
+    spec = evaluation_spec(args, model)
+    quiet_model_loading(args)
+    store = open_skill_store(
+        spec.embeddings(), **store_location(args), collection_name=args.collection
+    )
     template = read_fingerprint(collection).get("passage_template")
     name = _short(model) + (f" | {template}" if template else "")
     views = stored_views(read_fingerprint(collection))
     return {
-        full: SkillRetriever(store=store, k=args.k, view_fusion=fusion)
+        full: (spec.model_copy(update={"view_fusion": fusion}), store)
         for full, fusion in _view_configurations(args, views, name)
     }
 
@@ -331,21 +364,22 @@ def write_results(result: EvaluationResult, args: argparse.Namespace, queries: i
 def run(args: argparse.Namespace) -> int:
     """Evaluate every configuration and write the results."""
     from langchain_course_skills.evaluation.gold import load_gold
-    from langchain_course_skills.evaluation.runner import evaluate, reranking_retriever
+    from langchain_course_skills.evaluation.runner import evaluate
 
     gold = load_gold(args.gold)  # a bad gold file fails before any model is loaded
     if args.rerank:
         locate_model(args.reranker, "cross-encoder")
     if args.taxonomy_file is None:
-        retrievers = _existing_configuration(args, gold)
+        configurations = _existing_configuration(args, gold)
     else:
-        retrievers = _built_configurations(args, gold)
+        configurations = _built_configurations(args, gold)
+    retrievers: dict[str, SkillRetriever] = {}
+    for name, (spec, store) in configurations.items():
+        retrievers[name] = spec.over(store)
     if args.rerank:
-        cross_encoder = make_cross_encoder(args)
-        for name, retriever in list(retrievers.items()):
-            retrievers[name + RERANKED_SUFFIX] = reranking_retriever(
-                retriever.store, cross_encoder, k=args.k, view_fusion=retriever.view_fusion
-            )
+        cross_encoder = next(iter(configurations.values()))[0].cross_encoder()
+        for name, (spec, store) in configurations.items():
+            retrievers[name + RERANKED_SUFFIX] = spec.over(store, cross_encoder)
     result = evaluate(gold, retrievers, strict=not args.skip_unresolved)
     judged = {len(c.queries) for c in result.configurations.values()}
     print(f"{args.gold.name}: {max(judged)} of {len(gold)} queries, top {args.k} candidates")

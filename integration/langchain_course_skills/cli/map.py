@@ -177,7 +177,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:  # Ray is an optional extra
         raise CourseSkillsError(str(exc)) from exc
+    from langchain_course_skills.cli import PARAMETER_OPTIONS
+
     for failure in report.failed:
-        print(f"failed: {failure}", file=sys.stderr)
+        print(f"failed: {failure.explain_for(PARAMETER_OPTIONS)}", file=sys.stderr)
     print(report.summary())
     return EXIT_SOME_FAILED if report.failed else 0

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import logging
 import os
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from langchain_course_skills.cli import MODEL_OPTIONS
+from langchain_course_skills.cli import MODEL_OPTIONS, PARAMETER_OPTIONS
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_fusion_options,
     add_model_options,
     add_reranker_option,
     add_store_options,
-    build_retriever,
     check_models,
     choose_model,
     positive_int,
     require_collection,
+    retriever_spec,
 )
 from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
+from langchain_course_skills.vocabulary import SERVE_OPTIONS_ENV, SERVE_TOKEN_ENV
 
 # Heavy modules (torch, chromadb, FastAPI) are imported inside the functions that need them,
 # so that `course-skills --help` answers at once.
@@ -32,13 +32,12 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from langchain_course_skills.service.skills import SkillService
+    from langchain_course_skills.service.workers import WorkerOptions
 
-TOKEN_ENV = "COURSE_SKILLS_TOKEN"  # the bearer token, for the command and its workers
-OPTIONS_ENV = "COURSE_SKILLS_SERVE_OPTIONS"  # the options as JSON, for uvicorn's workers
 DEFAULT_PORT = 8000
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]  # Host headers a loopback service accepts
 _SERVE_EXTRA = 'pip install "langchain-course-skills[serve]"'
-_NOT_PASSED = ("handler", "token", "verbose")  # options the workers do not get as JSON
+SKIP_RERANKER = {"cross-encoder": "pass --no-rerank"}
 
 EPILOG = f"""\
 examples:
@@ -49,7 +48,7 @@ examples:
 
 The curator page is at /, the API's documentation at /docs. Models load after the start:
 /healthz answers at once, /readyz answers 200 once the models are loaded and the store checked.
-A token ({TOKEN_ENV} or --token) is then required on every endpoint but the page's own
+A token ({SERVE_TOKEN_ENV} or --token) is then required on every endpoint but the page's own
 files and /healthz (which says only ok). /metrics serves Prometheus metrics of each worker.
 With --db the service runs one worker (the embedded store belongs to one process); for
 several, serve the store with `chroma run` and pass --chroma-url.
@@ -83,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--token",
         metavar="TOKEN",
         help="bearer token required on every endpoint but the page and /healthz (default: "
-        f"${TOKEN_ENV}; the environment variable keeps it out of the process list)",
+        f"${SERVE_TOKEN_ENV}; the environment variable keeps it out of the process list)",
     )
     group.add_argument(
         "--insecure",
@@ -124,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_reranker_option(parser, used="unless --no-rerank")
     add_store_options(parser)
     add_model_options(parser, from_store=True)
-    parser.set_defaults(handler=run, skip_model={"cross-encoder": "pass --no-rerank"})
+    parser.set_defaults(handler=run, skip_model=SKIP_RERANKER)
 
 
 def _is_loopback(host: str) -> bool:
@@ -142,7 +141,7 @@ def check_bind(host: str, token: str | None, insecure: bool) -> None:
         return
     msg = (
         f"refusing to serve on {host} without a token: anyone who reaches it could search and "
-        f"write verdicts. Set {TOKEN_ENV} (or --token), bind 127.0.0.1, or pass --insecure "
+        f"write verdicts. Set {SERVE_TOKEN_ENV} (or --token), bind 127.0.0.1, or pass --insecure "
         "if a proxy in front of the service authenticates"
     )
     raise CourseSkillsError(msg)
@@ -183,38 +182,17 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
-def load_service(args: argparse.Namespace) -> SkillService:
-    """Load the models and open and verify the store the options name."""
-    from langchain_course_skills.service.skills import SkillService
+def _load(options: WorkerOptions) -> SkillService:
+    """Load the service in a worker; its errors name the command line's options."""
+    from langchain_course_skills.service.skills import load_service
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    collection = require_collection(args)
-    choose_model(args, collection)
     try:
-        retriever = build_retriever(args)
+        return load_service(options.spec, threads=options.threads)
     except ModelLoadError as exc:  # said in the worker's log and by /readyz, in CLI terms
-        skip = args.skip_model.get(exc.kind)
+        skip = SKIP_RERANKER.get(exc.kind)
         raise CourseSkillsError(exc.explain(MODEL_OPTIONS[exc.kind], skip=skip)) from exc
-    runtime = {"embedding": str(getattr(retriever.store.embeddings, "runtime", None))}
-    if retriever.reranker is not None:  # a SkillReranker: the spec built it
-        encoder = getattr(retriever.reranker, "cross_encoder", None)
-        runtime["reranker"] = str(getattr(encoder, "runtime", None))
-    from langchain_course_skills.store import describe_collection
-
-    models = {
-        "embedding": args.model,
-        "reranker": None if args.no_rerank else args.reranker,
-        "device": args.device,
-        "precision": args.precision,
-        "backend": args.backend,
-        "runtime": runtime,
-    }
-    return SkillService(
-        retriever=retriever, store_info=describe_collection(collection), models=models
-    )
+    except CourseSkillsError as exc:
+        raise CourseSkillsError(exc.explain_for(PARAMETER_OPTIONS)) from exc
 
 
 def _log_to_stderr() -> None:
@@ -230,25 +208,15 @@ def _log_to_stderr() -> None:
 
 def worker_app() -> FastAPI:
     """Build the app in a uvicorn worker from the options `run` left in the environment."""
-    from pydantic import SecretStr
+    from transformers.utils import logging as transformers_logging
 
-    from langchain_course_skills.service.app import ServiceSettings, create_app
+    from langchain_course_skills.service.app import create_app
+    from langchain_course_skills.service.workers import WorkerOptions
 
-    options = os.environ.get(OPTIONS_ENV)
-    if options is None:
-        msg = f"{OPTIONS_ENV} is not set; start the service with `course-skills serve`"
-        raise CourseSkillsError(msg)
-    args = argparse.Namespace(**json.loads(options))
-    token = os.environ.get(TOKEN_ENV) or None
+    options = WorkerOptions.from_environment()
     _log_to_stderr()
-    settings = ServiceSettings(
-        feedback_path=args.feedback,
-        token=SecretStr(token) if token else None,
-        max_concurrency=args.max_concurrency,
-        max_queue=args.max_queue,
-        allowed_hosts=allowed_hosts(args.host, token),
-    )
-    return create_app(lambda: load_service(args), settings)
+    transformers_logging.disable_progress_bar()  # the log says when the models are loaded
+    return create_app(lambda: _load(options), options.settings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -256,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     from langchain_course_skills.feedback import FeedbackStore, default_feedback_path
 
     uvicorn = _uvicorn()
-    token = args.token or os.environ.get(TOKEN_ENV) or None
+    token = args.token or os.environ.get(SERVE_TOKEN_ENV) or None
     check_bind(args.host, token, args.insecure)
     workers = worker_count(args)
     collection = require_collection(args)  # a wrong --db fails now, not in every worker
@@ -265,15 +233,22 @@ def run(args: argparse.Namespace) -> int:
     if args.feedback is None:
         args.feedback = str(default_feedback_path(None if args.chroma_url else args.db))
     FeedbackStore(args.feedback)  # a bad path fails now too
-    os.environ[OPTIONS_ENV] = json.dumps(
-        {
-            key: value
-            for key, value in vars(args).items()
-            if key not in _NOT_PASSED and not key.startswith("_")  # "_": state, not options
-        }
+    from langchain_course_skills.service.app import ServiceSettings
+    from langchain_course_skills.service.workers import WorkerOptions
+
+    options = WorkerOptions(
+        spec=retriever_spec(args),
+        settings=ServiceSettings(
+            feedback_path=args.feedback,
+            max_concurrency=args.max_concurrency,
+            max_queue=args.max_queue,
+            allowed_hosts=allowed_hosts(args.host, token),
+        ),
+        threads=args.threads,
     )
+    os.environ[SERVE_OPTIONS_ENV] = options.to_environment()
     if token:
-        os.environ[TOKEN_ENV] = token
+        os.environ[SERVE_TOKEN_ENV] = token
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"serving http://{shown}:{args.port}/ (API docs at /docs) with {workers} worker(s); "

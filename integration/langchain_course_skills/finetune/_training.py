@@ -223,7 +223,7 @@ def _load_state(path: Path, device: str) -> dict[str, Any]:
         msg = (
             f"the checkpoint {path} cannot be loaded as tensors ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); it is damaged or was not written "
-            f"by course-skills: delete {path.parent} to start the training again"
+            f"by this package: delete {path.parent} to start the training again"
         )
         raise TrainingDataError(msg) from exc
     return state

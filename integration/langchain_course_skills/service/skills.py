@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from langchain_course_skills.feedback import FeedbackStore
     from langchain_course_skills.retrievers import SkillRetriever
+    from langchain_course_skills.spec import RetrieverSpec
 
 
 def _search_many(
@@ -29,6 +30,36 @@ def _search_many(
         return list(search_many(texts, k=k, top_n=top_n))
     # One text after another: the models are busy with one text at a time anyway.
     return retriever.batch(texts, config={"max_concurrency": 1}, k=k, top_n=top_n)
+
+
+def load_service(spec: RetrieverSpec, *, threads: int | None = None) -> SkillService:
+    """Load the models, open and verify the store the spec names, and describe both.
+
+    Args:
+        spec: The retriever (its reranker, if any, is the service's).
+        threads: Torch threads for this process; None keeps torch's default.
+    """
+    from langchain_course_skills.store import describe_collection, skill_collection
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    retriever = spec.build()
+    runtime = {"embedding": str(getattr(retriever.store.embeddings, "runtime", None))}
+    if retriever.reranker is not None:  # a SkillReranker: the spec built it
+        encoder = getattr(retriever.reranker, "cross_encoder", None)
+        runtime["reranker"] = str(getattr(encoder, "runtime", None))
+    models = {
+        "embedding": spec.model,
+        "reranker": spec.reranker,
+        "device": spec.device,
+        "precision": spec.precision,
+        "backend": spec.backend,
+        "runtime": runtime,
+    }
+    store_info = describe_collection(skill_collection(retriever.store))
+    return SkillService(retriever=retriever, store_info=store_info, models=models)
 
 
 @dataclass(frozen=True)
