@@ -37,6 +37,9 @@ FEEDBACK_SUFFIX = "-feedback.sqlite3"  # default file: beside the store folder, 
 SERVER_FEEDBACK_FILE = "course-skills-feedback.sqlite3"  # default with a Chroma server
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's write to finish
 # 1: the first schema; 2: verdicts.curator (a version-1 file gains the column when opened).
+# The fingerprint columns (model, reranker, store_fingerprint) are optional columns that older
+# versions never read: a file gains them when opened and stays at version 2, so that an older
+# course-skills still opens it.
 _SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS courses (
@@ -57,16 +60,22 @@ CREATE TABLE IF NOT EXISTS verdicts (
     evidence_start INTEGER,
     evidence_end INTEGER,
     created_at TEXT NOT NULL,
-    curator TEXT
+    curator TEXT,
+    model TEXT,
+    reranker TEXT,
+    store_fingerprint TEXT
 );
 CREATE INDEX IF NOT EXISTS verdicts_by_pair ON verdicts (text_sha256, uri, id);
 """
 _ADD_CURATOR = "ALTER TABLE verdicts ADD COLUMN curator TEXT"  # version 1 -> 2
+# What proposed the skill: the embedding model, the reranker, the store's fingerprint digest.
+_FINGERPRINT_COLUMNS = ("model", "reranker", "store_fingerprint")
+_ADD_FINGERPRINT = "ALTER TABLE verdicts ADD COLUMN {column} TEXT"
 # The latest verdict of every (course text, skill) pair, whoever gave it; with {curator}
 # filled in by _PER_CURATOR, the latest of every named curator on every pair they judged.
 _LATEST_OF = """
 SELECT v.id, v.text_sha256, c.course_id, c.text, v.uri, v.label, v.taxonomy, v.verdict,
-       v.created_at, v.curator
+       v.created_at, v.curator, v.model, v.reranker, v.store_fingerprint
 FROM verdicts AS v
 JOIN (SELECT MAX(id) AS id FROM verdicts {curator}) AS last ON v.id = last.id
 JOIN courses AS c ON c.text_sha256 = v.text_sha256
@@ -100,6 +109,12 @@ class StoredVerdict:
     """When it was recorded (ISO 8601, UTC)."""
     curator: str | None = None
     """Who gave it; None where the verdict named no curator (and in version-1 databases)."""
+    model: str | None = None
+    """The embedding model of the service it was given on; None: not recorded."""
+    reranker: str | None = None
+    """The cross-encoder of that service; None: none, or not recorded."""
+    store_fingerprint: str | None = None
+    """A digest of the skill store's fingerprint (how it was built); None: not recorded."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +173,9 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
     columns = {row[1] for row in connection.execute("PRAGMA table_info(verdicts)")}
     if columns and "curator" not in columns:
         connection.execute(_ADD_CURATOR)
+    for column in _FINGERPRINT_COLUMNS:
+        if columns and column not in columns:
+            connection.execute(_ADD_FINGERPRINT.format(column=column))
     for statement in _SCHEMA.split(";"):  # executescript would commit the transaction
         if statement.strip():
             connection.execute(statement)
@@ -166,7 +184,7 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
 
 def _stored(row: tuple[Any, ...]) -> StoredVerdict:
     """The verdict of a `_LATEST_OF` row."""
-    return StoredVerdict(row[0], row[1], *row[4:10])
+    return StoredVerdict(row[0], row[1], *row[4:13])
 
 
 class FeedbackStore:
@@ -229,11 +247,15 @@ class FeedbackStore:
         relevance_score: float | None = None,
         evidence: tuple[int, int] | None = None,
         curator: str | None = None,
+        model: str | None = None,
+        reranker: str | None = None,
+        store_fingerprint: str | None = None,
     ) -> StoredVerdict:
         """Append a verdict on (course text, skill) and return it once it is on disk.
 
         `curator` names who gave it (blank: nobody named), for the export's per-curator
-        verdicts and agreement.
+        verdicts and agreement. `model`, `reranker` and `store_fingerprint` say what proposed
+        the skill (the service fills them in with its own).
         """
         if verdict not in VERDICTS:
             msg = f"verdict must be one of {VERDICTS}, got {verdict!r}"
@@ -252,8 +274,8 @@ class FeedbackStore:
             )
             cursor = connection.execute(
                 "INSERT INTO verdicts (text_sha256, uri, label, taxonomy, verdict, similarity, "
-                "relevance_score, evidence_start, evidence_end, created_at, curator) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "relevance_score, evidence_start, evidence_end, created_at, curator, model, "
+                "reranker, store_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     digest,
                     uri,
@@ -266,10 +288,25 @@ class FeedbackStore:
                     end,
                     created,
                     curator,
+                    model,
+                    reranker,
+                    store_fingerprint,
                 ),
             )
             row_id = int(cursor.lastrowid or 0)
-        return StoredVerdict(row_id, digest, uri, label, taxonomy, verdict, created, curator)
+        return StoredVerdict(
+            row_id,
+            digest,
+            uri,
+            label,
+            taxonomy,
+            verdict,
+            created,
+            curator,
+            model,
+            reranker,
+            store_fingerprint,
+        )
 
     def verdicts(self, text: str) -> dict[str, Verdict]:
         """Return the latest verdict per skill id for one course text."""

@@ -7,7 +7,9 @@ verified store) and runs in a background thread at start, so `/healthz` answers 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import logging
 import threading
 import time
@@ -16,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from fastapi import FastAPI, Query, Request, Response, Security
+from fastapi import FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPBearer
@@ -29,31 +31,55 @@ from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.feedback import FeedbackStore, text_sha256
 from langchain_course_skills.service.admission import Admission, Overloaded
 from langchain_course_skills.service.body_limit import BodyLimit
+from langchain_course_skills.service.labels import SkillIndex, StoredSkill
 from langchain_course_skills.service.metrics import CONTENT_TYPE, Metrics, RequestMetrics
+from langchain_course_skills.service.review import (
+    CatalogueSummary,
+    ReviewCourse,
+    ReviewError,
+    ReviewStore,
+    read_catalogue,
+)
 from langchain_course_skills.service.schemas import (
     MAX_BODY_BYTES,
+    MAX_TEXT_CHARS,
     CollectionInfo,
     CourseSkills,
     CoursesQuery,
     CoursesResponse,
     CourseSummary,
+    DescribeRequest,
+    DescribeResponse,
     ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
     Health,
     InfoResponse,
     Limits,
+    LookupQuery,
+    LookupResponse,
     MapRequest,
     MapResponse,
     ModelsInfo,
+    ReviewCatalogue,
+    ReviewCourseDetail,
+    ReviewCoursesQuery,
+    ReviewCoursesResponse,
+    ReviewCourseSummary,
+    ReviewDone,
+    ReviewDoneResponse,
+    ReviewSkill,
+    ReviewUpload,
     SearchOptions,
     SearchRequest,
     SearchResponse,
     Skill,
+    StoreSkill,
     VerdictsRequest,
     VerdictsResponse,
 )
 from langchain_course_skills.service.skills import SkillService
+from langchain_course_skills.verdicts import apply_verdicts
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +102,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "bad input; `message` names each field"},
     503: {"model": ErrorResponse, "description": "loading, failed, or busy (see Retry-After)"},
 }
+_REVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    404: {"model": ErrorResponse, "description": "no catalogue held, or no such course in it"},
+}
+FINGERPRINT_DIGITS = 16  # hex digits of the store fingerprint's SHA-256 kept with a verdict
 
 
 class ServiceSettings(BaseModel):
@@ -125,6 +156,35 @@ class _Loader:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loading finished (or failed); return whether it finished in time."""
         return self.ready.wait(timeout)
+
+
+class _Labels:
+    """The store's skills by label, read once per worker when first asked for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index: SkillIndex | None = None
+
+    def index(self, service: SkillService) -> SkillIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = SkillIndex.from_store(service.retriever.store)
+            return self._index
+
+
+def store_fingerprint(service: SkillService) -> str:
+    """A short digest of the store's fingerprint, kept with each verdict to say what proposed it."""
+    fingerprint = json.dumps(service.store_info.get("fingerprint", {}), sort_keys=True)
+    return hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:FINGERPRINT_DIGITS]
+
+
+def _store_skill(skill: StoredSkill) -> StoreSkill:
+    return StoreSkill(
+        uri=skill.uri,
+        label=skill.label,
+        taxonomy=skill.taxonomy,
+        description=skill.description or None,
+    )
 
 
 class _Unavailable(Exception):
@@ -324,8 +384,13 @@ def _add_feedback(app: FastAPI, feedback: FeedbackStore, metrics: Metrics) -> No
         dependencies=[_BEARER],
     )
     def record_feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
-        """Store a curator's verdict on a (course text, skill) pair; on disk when answered."""
-        skill = _service(request).skill(body.uri)
+        """Store a curator's verdict on a (course text, skill) pair; on disk when answered.
+
+        The service adds what proposed the skill: its embedding model, its reranker and its
+        store's fingerprint digest.
+        """
+        service = _service(request)
+        skill = service.skill(body.uri)
         if skill is None:
             _reject("uri", f"{body.uri!r} is not a skill of the store")
         evidence = body.evidence
@@ -340,6 +405,9 @@ def _add_feedback(app: FastAPI, feedback: FeedbackStore, metrics: Metrics) -> No
             relevance_score=body.relevance_score,
             evidence=(evidence.start, evidence.end) if evidence is not None else None,
             curator=body.curator,
+            model=str(service.models.get("embedding") or "") or None,
+            reranker=str(service.models.get("reranker") or "") or None,
+            store_fingerprint=store_fingerprint(service),
         )
         metrics.count_verdict(stored.verdict)
         return FeedbackResponse(
@@ -351,6 +419,9 @@ def _add_feedback(app: FastAPI, feedback: FeedbackStore, metrics: Metrics) -> No
             verdict=stored.verdict,
             created_at=stored.created_at,
             curator=stored.curator,
+            model=stored.model,
+            reranker=stored.reranker,
+            store_fingerprint=stored.store_fingerprint,
         )
 
     @app.post(
@@ -422,6 +493,179 @@ def _add_courses(app: FastAPI, feedback: FeedbackStore) -> None:
         )
 
 
+def _held(review: ReviewStore) -> CatalogueSummary:
+    """The held catalogue, or a 404 that says how to upload one."""
+    held = review.summary()
+    if held is None:
+        msg = (
+            "no catalogue is held for review; upload one with PUT /v1/review/catalogue "
+            "(or open it on the curator page)"
+        )
+        raise HTTPException(status_code=404, detail=msg)
+    return held
+
+
+def _course(review: ReviewStore, course_id: str) -> ReviewCourse:
+    _held(review)
+    course = review.course(course_id)
+    if course is None:
+        msg = (
+            f"the catalogue under review has no course {course_id!r}; list its courses with "
+            "GET /v1/review/courses"
+        )
+        raise HTTPException(status_code=404, detail=msg)
+    return course
+
+
+def _review_skills(
+    course: ReviewCourse, feedback: FeedbackStore, index: SkillIndex
+) -> list[ReviewSkill]:
+    """The course's mapped skills with their latest verdicts and the store's descriptions."""
+    verdicts = feedback.course_verdicts([course.text])[0]
+    records = apply_verdicts(course.skills or [], verdicts, keep_rejected=True, keep_accepted=True)
+    skills = []
+    for record in records:
+        stored = index.get(str(record["uri"]))
+        verdict = verdicts.get(str(record["uri"]))
+        skills.append(
+            ReviewSkill.model_validate(
+                {
+                    **record,
+                    "description": (stored.description or None) if stored else None,
+                    "curator": verdict.curator if verdict else None,
+                }
+            )
+        )
+    return skills
+
+
+def _add_review(
+    app: FastAPI, feedback: FeedbackStore, review: ReviewStore, labels: _Labels
+) -> None:
+    guarded: dict[str, Any] = {
+        "tags": ["review"],
+        "responses": _REVIEW_ERRORS,
+        "dependencies": [_BEARER],
+    }
+
+    @app.put("/v1/review/catalogue", response_model=ReviewCatalogue, **guarded)
+    def upload(body: ReviewUpload) -> ReviewCatalogue:
+        """Hold a catalogue for review (and the `map` output of it), instead of the last one.
+
+        Curators' done marks stay with courses whose id and text are unchanged.
+        """
+        name = body.name or "catalogue.jsonl"
+        try:
+            courses = read_catalogue(
+                body.catalogue,
+                body.mapped,
+                text_columns=body.text_columns,
+                name=name,
+                max_text_chars=MAX_TEXT_CHARS,
+            )
+        except ReviewError as exc:
+            _reject(exc.field, str(exc))
+        held = review.replace(courses, name=name)
+        return ReviewCatalogue(**vars(held))
+
+    @app.get("/v1/review/catalogue", response_model=ReviewCatalogue, **guarded)
+    def catalogue() -> ReviewCatalogue:
+        """The catalogue held for review: its name, when it came, how many courses."""
+        return ReviewCatalogue(**vars(_held(review)))
+
+    @app.get("/v1/review/courses", response_model=ReviewCoursesResponse, **guarded)
+    def courses(query: Annotated[ReviewCoursesQuery, Query()]) -> ReviewCoursesResponse:
+        """The held catalogue's courses, in catalogue order, with the review's progress.
+
+        A course is reviewed once a curator marked it done (POST .../done); with `curator`,
+        once that curator did.
+        """
+        _held(review)
+        page = review.page(
+            status=query.status,
+            curator=query.curator,
+            min_score=query.min_score,
+            limit=query.limit,
+            offset=query.offset,
+        )
+        verdicts = feedback.course_verdicts([row.text for row in page.rows])
+        end = query.offset + len(page.rows)
+        return ReviewCoursesResponse(
+            courses=[
+                ReviewCourseSummary(
+                    id=row.id,
+                    position=row.position,
+                    reviewed=row.reviewed,
+                    reviewed_by=row.reviewed_by,
+                    skills=row.skills,
+                    best_score=row.best_score,
+                    accepted=sum(v.verdict == "accepted" for v in judged.values()),
+                    rejected=sum(v.verdict == "rejected" for v in judged.values()),
+                )
+                for row, judged in zip(page.rows, verdicts)
+            ],
+            total=page.total,
+            catalogue_courses=page.courses,
+            reviewed=page.reviewed,
+            next_offset=end if page.rows and end < page.total else None,
+        )
+
+    @app.get("/v1/review/courses/{course_id:path}", response_model=ReviewCourseDetail, **guarded)
+    def course(course_id: str, request: Request) -> ReviewCourseDetail:
+        """One course: its exact text, its skills as mapped with their verdicts, who finished it.
+
+        Send its `id` and `text` with each verdict on it.
+        """
+        found = _course(review, course_id)
+        index = labels.index(_service(request))
+        return ReviewCourseDetail(
+            id=found.id,
+            position=found.position,
+            text=found.text,
+            text_sha256=found.text_sha256,
+            mapped=found.skills is not None,
+            skills=_review_skills(found, feedback, index),
+            reviewed_by=review.reviewed_by(found),
+        )
+
+    @app.post(
+        "/v1/review/courses/{course_id:path}/done", response_model=ReviewDoneResponse, **guarded
+    )
+    def done(course_id: str, body: ReviewDone) -> ReviewDoneResponse:
+        """Mark a course reviewed by a curator (`done: false` takes the mark back)."""
+        found = _course(review, course_id)
+        return ReviewDoneResponse(
+            id=found.id, reviewed_by=review.mark_done(found, body.curator, done=body.done)
+        )
+
+    @app.get(
+        "/v1/skills/lookup",
+        response_model=LookupResponse,
+        tags=["skills"],
+        responses=_ERRORS,
+        dependencies=[_BEARER],
+    )
+    def lookup(query: Annotated[LookupQuery, Query()], request: Request) -> LookupResponse:
+        """Skills of the store whose label holds every word of `q`: to add one the model missed."""
+        index = labels.index(_service(request))
+        return LookupResponse(
+            skills=[_store_skill(skill) for skill in index.lookup(query.q, limit=query.limit)]
+        )
+
+    @app.post(
+        "/v1/skills/describe",
+        response_model=DescribeResponse,
+        tags=["skills"],
+        responses=_ERRORS,
+        dependencies=[_BEARER],
+    )
+    def describe(body: DescribeRequest, request: Request) -> DescribeResponse:
+        """The label, taxonomy and description of each skill named (the store's metadata)."""
+        index = labels.index(_service(request))
+        found = (index.get(uri) for uri in body.uris)
+        return DescribeResponse(skills=[_store_skill(skill) for skill in found if skill])
+
+
 def _add_metrics(app: FastAPI, admission: Admission, metrics: Metrics) -> None:
     """Serve /metrics; added last, so that its middleware is outermost and counts every answer."""
     app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
@@ -482,5 +726,6 @@ def create_app(load: Callable[[], SkillService], settings: ServiceSettings) -> F
     _add_info(app, feedback, settings)
     _add_page(app)
     _add_courses(app, feedback)
+    _add_review(app, feedback, ReviewStore(settings.feedback_path), _Labels())
     _add_metrics(app, app.state.admission, metrics)
     return app

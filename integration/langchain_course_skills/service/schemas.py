@@ -236,6 +236,12 @@ class FeedbackResponse(_Model):
     """When it was stored (ISO 8601, UTC)."""
     curator: str | None = None
     """Who gave it, as sent; null: not named."""
+    model: str | None = None
+    """The embedding model of the service that stored it (what proposed the skill)."""
+    reranker: str | None = None
+    """The service's cross-encoder; null: none."""
+    store_fingerprint: str | None = None
+    """SHA-256 (first 16 hex digits) of the store's fingerprint, as /v1/info shows it."""
 
 
 class VerdictsRequest(_Model):
@@ -381,3 +387,181 @@ class CoursesResponse(_Model):
     """Courses in the feedback store when the page was read."""
     next_offset: int | None
     """The offset of the next page; null: this page is the last."""
+
+
+# --- review mode: a catalogue held for review (/v1/review/...) and the taxonomy's labels --------
+
+MAX_LOOKUP = 50  # skills one label lookup returns
+MAX_DESCRIBE = 200  # skills one describe request names (as many as one search returns)
+ReviewStatus = Literal["open", "reviewed", "all"]
+
+
+class ReviewUpload(_Model):
+    """A catalogue to review, optionally with the `course-skills map` output of it."""
+
+    catalogue: str = Field(min_length=1)
+    """The catalogue as JSONL, one course per line: `id`, and `text` or `title` and
+    `description`; a line may carry the `skills` it was mapped to."""
+    mapped: str | None = Field(default=None, min_length=1)
+    """A `course-skills map` JSONL output of this catalogue (id, text_hash, skills), joined
+    by id; it has no course text, so it comes only with its catalogue."""
+    name: Name | None = None
+    """The catalogue's file name, shown to curators; default catalogue.jsonl."""
+    text_columns: list[Name] | None = Field(default=None, min_length=1, max_length=20)
+    """The fields joined into a course's text (with a blank line), as `map --text-column`
+    names them; default: `title`, `description` and `text`, those a line has."""
+
+
+class ReviewCatalogue(_Model):
+    """The catalogue held for review."""
+
+    name: str
+    """Its file name."""
+    uploaded_at: str
+    """When it was uploaded (ISO 8601, UTC)."""
+    courses: int
+    """Courses in it."""
+    mapped: int
+    """Courses with mapped skills; the page searches the others when they are opened."""
+
+
+class ReviewCoursesQuery(_Model):
+    """Which courses of the held catalogue to list (query parameters)."""
+
+    status: ReviewStatus = "all"
+    """open (not reviewed), reviewed, or all."""
+    curator: Name | None = None
+    """Reviewed means marked done by this curator; default: by anyone."""
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    """Only courses with a mapped skill scoring at least this (relevance where re-ranked,
+    else similarity); unmapped courses are kept."""
+    limit: int = Field(default=DEFAULT_COURSES_PAGE, ge=1, le=MAX_COURSES_PAGE)
+    """Courses per page, 1 to 500."""
+    offset: int = Field(default=0, ge=0)
+    """Courses to skip: 0, then the `next_offset` of the page before."""
+
+
+class ReviewCourseSummary(_Model):
+    """One course of the held catalogue."""
+
+    id: str
+    """Its id in the catalogue."""
+    position: int
+    """1 for the catalogue's first course."""
+    reviewed: bool
+    """Marked done (by the curator asked about, or by anyone)."""
+    reviewed_by: list[str]
+    """Every curator who marked it done."""
+    skills: int | None
+    """Mapped skills; null: not mapped."""
+    best_score: float | None
+    """The best score of its mapped skills."""
+    accepted: int
+    """Skills accepted for its text now (latest verdicts, any curator)."""
+    rejected: int
+    """Skills rejected for its text now."""
+
+
+class ReviewCoursesResponse(_Model):
+    """A page of the held catalogue, in catalogue order, with the review's progress."""
+
+    courses: list[ReviewCourseSummary]
+    """At most `limit` courses."""
+    total: int
+    """Courses that match `status` and `min_score`."""
+    catalogue_courses: int
+    """Courses in the catalogue."""
+    reviewed: int
+    """Courses of the catalogue reviewed (by `curator`, or by anyone)."""
+    next_offset: int | None
+    """The offset of the next page; null: this page is the last."""
+
+
+class ReviewSkill(Skill):
+    """A skill of a course under review: as mapped, with its description and verdict."""
+
+    description: str | None = None
+    """The skill's description in the store; null where the store has none."""
+    curator: str | None = None
+    """Who gave the latest verdict; null: nobody named, or no verdict."""
+
+
+class ReviewCourseDetail(_Model):
+    """One course of the held catalogue, with everything its review needs."""
+
+    id: str
+    """Its id in the catalogue: send it as `course_id` with each verdict."""
+    position: int
+    """1 for the catalogue's first course."""
+    text: str
+    """Its exact text: send it as `text` with each verdict."""
+    text_sha256: str
+    """SHA-256 of the stripped text, which keys its verdicts."""
+    mapped: bool
+    """Whether the catalogue brought its skills; if not, search its text."""
+    skills: list[ReviewSkill]
+    """The mapped skills, best first, each with its latest verdict (rejected ones kept),
+    then accepted skills the mapping did not propose, without scores."""
+    reviewed_by: list[str]
+    """Every curator who marked it done."""
+
+
+class ReviewDone(_Model):
+    """A curator marks a course reviewed (or takes the mark back)."""
+
+    curator: Name
+    """Who reviewed it."""
+    done: bool = True
+    """true: reviewed; false: take this curator's mark back."""
+
+
+class ReviewDoneResponse(_Model):
+    """Who has reviewed the course now."""
+
+    id: str
+    """The course's id."""
+    reviewed_by: list[str]
+    """Every curator who marked it done."""
+
+
+class LookupQuery(_Model):
+    """A search of the store's skill labels (query parameters)."""
+
+    q: Name
+    """Words that the label (or an alternative label) holds, in any case."""
+    limit: int = Field(default=10, ge=1, le=MAX_LOOKUP)
+    """Skills returned, 1 to 50."""
+
+
+class StoreSkill(_Model):
+    """One skill of the store."""
+
+    uri: str
+    """Its id: send it as `uri` with a verdict."""
+    label: str
+    """Its preferred label."""
+    taxonomy: str
+    """ESCO, GRETA or your own."""
+    description: str | None
+    """Its description; null where the store has none."""
+
+
+class LookupResponse(_Model):
+    """The skills whose labels match, best match first."""
+
+    skills: list[StoreSkill]
+    """Exact labels first, then labels starting with the query, then the others."""
+
+
+class DescribeRequest(_Model):
+    """Which skills to describe."""
+
+    uris: list[Uri] = Field(min_length=1, max_length=MAX_DESCRIBE)
+    """Skill ids, up to 200."""
+
+
+class DescribeResponse(_Model):
+    """The skills named that the store has, in request order."""
+
+    skills: list[StoreSkill]
+    """One per id the store has; ids it lacks are left out."""

@@ -1,6 +1,11 @@
-// The curator page: search a course text, accept or reject each skill, download the accepted.
+// The curator page: search a course text, or review a whole catalogue held by the service course
+// by course; accept or reject each skill, add one the model missed, download the accepted.
 // Plain JavaScript, no build step, nothing loaded from elsewhere. Every text from the service or
 // from a file goes into the page as text (textContent), never as HTML.
+//
+// A verdict always carries the course it was given on: the skills of a course are loaded with
+// their course (id and exact text, `origin`), a verdict sends the origin of its skill, and
+// opening another course clears the skills on screen before the next course's arrive.
 "use strict";
 
 const LABELS = {
@@ -13,8 +18,41 @@ const LABELS = {
     course: "Kurs",
     "text-label": "Kursbeschreibung (einfügen oder Datei laden)",
     upload: "Textdatei laden",
-    catalogue: "Katalog (JSONL) öffnen",
-    pick: "Kurs aus dem Katalog",
+    catalogue: "Katalog (JSONL: id und text, oder title und description)",
+    curator: "Ihr Name (für jedes Urteil)",
+    review: "Katalog prüfen",
+    "review-open": "Einen ganzen Katalog prüfen",
+    "review-status": "Kurse",
+    "status-open": "offene",
+    "status-reviewed": "geprüfte",
+    "status-all": "alle",
+    "min-score": "Mindest-Score",
+    prev: "← Zurück (p)",
+    next: "Weiter (n) →",
+    done: "Geprüft (d)",
+    undone: "Nicht mehr geprüft",
+    leave: "Prüfung beenden, Text einfügen",
+    "review-keys": "n/p: nächster/voriger Kurs · d: als geprüft markieren und weiter",
+    mapped: "dazu die Ausgabe von course-skills map (optional)",
+    "review-upload": "Hochladen und prüfen",
+    "review-resume": "Katalog „{name}“ prüfen ({n} Kurse)",
+    "review-catalogue": "Katalog „{name}“: {n} Kurse, {mapped} davon mit Skills aus course-skills map",
+    progress: "{reviewed} von {total} geprüft",
+    position: "Kurs {n} von {total} · {id}",
+    "no-courses": "Keine Kurse in dieser Auswahl.",
+    "reviewed-by": "Geprüft von: {names}",
+    "not-reviewed": "Noch von niemandem als geprüft markiert.",
+    "need-name": "Bitte zuerst Ihren Namen oben eintragen.",
+    "need-catalogue": "Bitte zuerst eine Katalogdatei wählen.",
+    uploaded: "{n} Kurse hochgeladen.",
+    "marked-done": "Kurs {id} als geprüft markiert.",
+    "from-map": "{n} Skills aus course-skills map.",
+    "below-score": "{n} Skills unter dem Mindest-Score ausgeblendet.",
+    add: "Fehlenden Skill hinzufügen (Taxonomie durchsuchen)",
+    "add-search": "Suchen",
+    "add-none": "Kein Skill mit diesen Wörtern im Label.",
+    "add-course": "Erst einen Kurs öffnen oder suchen.",
+    added: "„{label}“ hinzugefügt und akzeptiert.",
     taxonomies: "Taxonomien",
     rerank: "mit Reranker (Cross-Encoder)",
     "top-n": "Anzahl Skills",
@@ -46,11 +84,6 @@ const LABELS = {
     unauthorized: "Token fehlt oder ist falsch.",
     saved: "„{label}“: {verdict}.",
     "no-accepted": "Noch keine akzeptierten Skills.",
-    "catalogue-read": "{n} Kurse aus {file} gelesen.",
-    "catalogue-bad": "{file}, Zeile {line}: kein JSON-Objekt.",
-    "catalogue-option": "{id} – {title}",
-    "no-text": "(ohne Kurstext)",
-    "from-catalogue": "Skills aus der Katalogdatei ({n}).",
     "course-id": "Kurs-ID: {id}",
     error: "Fehler: {detail}",
   },
@@ -63,8 +96,41 @@ const LABELS = {
     course: "Course",
     "text-label": "Course description (paste or load a file)",
     upload: "Load a text file",
-    catalogue: "Open a catalogue (JSONL)",
-    pick: "Course from the catalogue",
+    catalogue: "Catalogue (JSONL: id and text, or title and description)",
+    curator: "Your name (sent with each verdict)",
+    review: "Review a catalogue",
+    "review-open": "Review a whole catalogue",
+    "review-status": "Courses",
+    "status-open": "open",
+    "status-reviewed": "reviewed",
+    "status-all": "all",
+    "min-score": "Minimum score",
+    prev: "← Previous (p)",
+    next: "Next (n) →",
+    done: "Reviewed (d)",
+    undone: "Not reviewed after all",
+    leave: "End the review, paste a text",
+    "review-keys": "n/p: next/previous course · d: mark reviewed and go on",
+    mapped: "with the output of course-skills map (optional)",
+    "review-upload": "Upload and review",
+    "review-resume": "Review the catalogue “{name}” ({n} courses)",
+    "review-catalogue": "Catalogue “{name}”: {n} courses, {mapped} with skills from course-skills map",
+    progress: "{reviewed} of {total} reviewed",
+    position: "Course {n} of {total} · {id}",
+    "no-courses": "No courses in this selection.",
+    "reviewed-by": "Reviewed by: {names}",
+    "not-reviewed": "Nobody marked it reviewed yet.",
+    "need-name": "Enter your name at the top first.",
+    "need-catalogue": "Choose a catalogue file first.",
+    uploaded: "Uploaded {n} courses.",
+    "marked-done": "Marked course {id} reviewed.",
+    "from-map": "{n} skills from course-skills map.",
+    "below-score": "{n} skills below the minimum score are hidden.",
+    add: "Add a skill the model missed (search the taxonomy)",
+    "add-search": "Search",
+    "add-none": "No skill has these words in its label.",
+    "add-course": "Open or search a course first.",
+    added: "Added and accepted “{label}”.",
     taxonomies: "Taxonomies",
     rerank: "re-rank (cross-encoder)",
     "top-n": "Number of skills",
@@ -96,28 +162,27 @@ const LABELS = {
     unauthorized: "The token is missing or wrong.",
     saved: "“{label}”: {verdict}.",
     "no-accepted": "No accepted skills yet.",
-    "catalogue-read": "Read {n} courses from {file}.",
-    "catalogue-bad": "{file}, line {line}: not a JSON object.",
-    "catalogue-option": "{id} – {title}",
-    "no-text": "(no course text)",
-    "from-catalogue": "Skills from the catalogue file ({n}).",
     "course-id": "Course id: {id}",
     error: "Error: {detail}",
   },
 };
-const STORAGE = "course-skills-curator"; // localStorage: the last course, shown again on reload
+const STORAGE = "course-skills-curator"; // localStorage: the last course or review, shown again on reload
 const LANG_STORAGE = "course-skills-lang"; // localStorage: the chosen language
+const NAME_STORAGE = "course-skills-curator-name"; // localStorage: the curator's name
 const TOKEN_STORAGE = "course-skills-token"; // sessionStorage: gone when the tab closes
 const K = 30; // candidates per search, as the model card evaluates
+const REVIEW_PAGE = 500; // courses per request when the page lists the catalogue
+const LOOKUP = 10; // skills a taxonomy lookup shows
 
 const state = {
   lang: "de",
   info: null,
-  text: "", // the course text the results belong to
+  text: "", // the course text the skills on screen belong to
   courseId: null,
-  skills: [],
+  skills: [], // each with `origin`: {text, courseId} of the course it was loaded for
   verdicts: {}, // uri -> "accepted" | "rejected"
-  catalogue: [],
+  selected: null, // uri of the skill whose evidence is highlighted
+  review: null, // {catalogue, ids, index, status, minScore, reviewedBy, mapped} in review mode
 };
 
 const $ = (id) => document.getElementById(id);
@@ -137,10 +202,11 @@ function setStatus(key, values = {}, isError = false) {
 
 function remember() {
   const saved = {
-    text: state.text,
+    text: state.review ? "" : state.text,
     courseId: state.courseId,
     topN: $("top-n").value,
     rerank: $("rerank").checked,
+    review: state.review ? { courseId: state.courseId, status: state.review.status, minScore: state.review.minScore } : null,
   };
   localStorage.setItem(STORAGE, JSON.stringify(saved));
 }
@@ -153,6 +219,10 @@ function recalled() {
   }
 }
 
+function curator() {
+  return $("curator").value.trim();
+}
+
 // --- talking to the service -----------------------------------------------------------------
 
 class ApiError extends Error {
@@ -163,11 +233,11 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, body) {
+async function api(path, body, method) {
   const headers = { Accept: "application/json" };
   const token = sessionStorage.getItem(TOKEN_STORAGE);
   if (token) headers.Authorization = `Bearer ${token}`;
-  const init = { method: body === undefined ? "GET" : "POST", headers };
+  const init = { method: method || (body === undefined ? "GET" : "POST"), headers };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -184,6 +254,14 @@ async function api(path, body) {
     throw new ApiError(response.status, String(detail), response.headers.get("Retry-After"));
   }
   return payload;
+}
+
+function query(values) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== null && value !== undefined && value !== "") params.set(key, String(value));
+  }
+  return params.toString();
 }
 
 function explain(error) {
@@ -207,7 +285,7 @@ async function waitUntilReady() {
   }
 }
 
-// --- showing the store and the results --------------------------------------------------------
+// --- showing the store, the course and its skills --------------------------------------------
 
 function showInfo() {
   const info = state.info;
@@ -235,7 +313,8 @@ function buildTaxonomyFilter() {
     box.checked = true;
     box.value = name;
     box.addEventListener("change", () => {
-      if (state.text && !state.fromCatalogue) search();
+      if (state.review) openCourse(state.review.index);
+      else if (state.text) search();
     });
     label.append(box, document.createTextNode(name));
     fieldset.append(label);
@@ -252,6 +331,12 @@ function score(value) {
   return value === null || value === undefined ? "–" : Number(value).toFixed(3);
 }
 
+// The score a skill is filtered by: its relevance where re-ranked, else its similarity.
+function filterScore(skill) {
+  if (typeof skill.relevance_score === "number") return skill.relevance_score;
+  return typeof skill.similarity === "number" ? skill.similarity : null;
+}
+
 function safeHref(uri) {
   return /^https?:\/\//i.test(uri) ? uri : null;
 }
@@ -260,19 +345,20 @@ function evidenceBlock(skill) {
   const box = document.createElement("div");
   box.className = "evidence";
   const evidence = skill.evidence;
+  const text = skill.origin.text;
   if (evidence && evidence.end > evidence.start) {
     const title = document.createElement("span");
     title.className = "muted";
     title.textContent = t("evidence", { start: evidence.start, end: evidence.end });
     const quote = document.createElement("blockquote");
-    quote.textContent = state.text.slice(evidence.start, evidence.end);
+    quote.textContent = text.slice(evidence.start, evidence.end);
     box.append(title, quote);
-  } else {
+  } else if (!state.review) {
     const details = document.createElement("details");
     const summary = document.createElement("summary");
     summary.textContent = t("evidence-whole");
     const quote = document.createElement("blockquote");
-    quote.textContent = state.text;
+    quote.textContent = text;
     details.append(summary, quote);
     box.append(details);
   }
@@ -344,28 +430,98 @@ function renderSkill(skill) {
     buttons.append(button);
   }
   item.setAttribute("aria-label", `${skill.rank}. ${skill.label} (${skill.taxonomy})`);
-  item.append(head, scores, evidenceBlock(skill), uri, buttons);
+  item.append(head, scores);
+  if (skill.description) {
+    const description = document.createElement("p");
+    description.className = "description";
+    description.textContent = skill.description;
+    item.append(description);
+  }
+  item.append(evidenceBlock(skill), uri, buttons);
+  item.addEventListener("focus", () => select(skill.uri));
   return item;
 }
 
+// The skills shown: in review mode those at or above the minimum score (unscored ones too).
+function shownSkills() {
+  const min = state.review ? state.review.minScore : null;
+  if (min === null) return state.skills;
+  return state.skills.filter((skill) => filterScore(skill) === null || filterScore(skill) >= min);
+}
+
 function renderCounts() {
-  const shownUris = new Set(state.skills.map((skill) => skill.uri));
+  const shown = shownSkills();
+  const shownUris = new Set(shown.map((skill) => skill.uri));
   const judged = Object.entries(state.verdicts).filter(([uri]) => shownUris.has(uri));
   $("counts").textContent = t("counts", {
-    shown: state.skills.length,
+    shown: shown.length,
     accepted: judged.filter(([, v]) => v === "accepted").length,
     rejected: judged.filter(([, v]) => v === "rejected").length,
   });
+  const hidden = state.skills.length - shown.length;
+  $("hidden-note").hidden = hidden === 0;
+  $("hidden-note").textContent = hidden ? t("below-score", { n: hidden }) : "";
 }
 
 function render(focusUri = null) {
   const list = $("results");
-  list.replaceChildren(...state.skills.map(renderSkill));
+  list.replaceChildren(...shownSkills().map(renderSkill));
   renderCounts();
+  renderCourseText();
   if (focusUri) {
     const item = [...list.children].find((li) => li.dataset.uri === focusUri);
     if (item) item.focus();
   }
+}
+
+// In review mode the course text is shown as it is (it cannot be edited: the verdicts belong
+// to it), with the evidence of the selected skill marked.
+function renderCourseText() {
+  const box = $("course-text");
+  box.hidden = !state.review;
+  if (!state.review) return;
+  const skill = state.skills.find((s) => s.uri === state.selected);
+  const evidence = skill && skill.evidence;
+  if (!evidence || evidence.end <= evidence.start) {
+    box.replaceChildren(document.createTextNode(state.text));
+    return;
+  }
+  const mark = document.createElement("mark");
+  mark.id = "evidence-mark";
+  mark.textContent = state.text.slice(evidence.start, evidence.end);
+  box.replaceChildren(
+    document.createTextNode(state.text.slice(0, evidence.start)),
+    mark,
+    document.createTextNode(state.text.slice(evidence.end)),
+  );
+}
+
+function select(uri) {
+  if (state.selected === uri) return;
+  state.selected = uri;
+  renderCourseText();
+}
+
+function showCourseId() {
+  const line = $("course-id-line");
+  line.hidden = !state.courseId;
+  line.textContent = state.courseId ? t("course-id", { id: state.courseId }) : "";
+}
+
+// The skills of a course, bound to it: every verdict on one of them carries this course.
+function setCourse(text, courseId, skills, verdicts) {
+  const origin = { text, courseId };
+  state.text = text;
+  state.courseId = courseId;
+  state.skills = skills.map((skill, index) => ({ ...skill, rank: index + 1, origin }));
+  state.verdicts = verdicts;
+  state.selected = null;
+  showCourseId();
+  render();
+}
+
+function clearCourse() {
+  setCourse("", null, [], {});
 }
 
 // --- actions --------------------------------------------------------------------------------
@@ -374,8 +530,8 @@ async function verdictsOf(text) {
   return (await api("/v1/feedback/verdicts", { text })).verdicts;
 }
 
-// Each search or pick takes a new turn; an answer that arrives after a newer turn began is
-// dropped, so that a slow search never overwrites the course shown now.
+// Each search or course takes a new turn; an answer that arrives after a newer turn began is
+// dropped, so that a slow answer never overwrites the course shown now.
 function newTurn() {
   state.turn = (state.turn || 0) + 1;
   $("results").setAttribute("aria-busy", "true");
@@ -389,33 +545,34 @@ function endTurn(turn) {
   return true;
 }
 
-async function search() {
-  const text = $("text").value.trim();
-  if (!text) {
-    setStatus("empty", {}, true);
-    $("text").focus();
-    return;
-  }
-  if (text !== state.text) state.courseId = state.pickedText === text ? state.pickedId : null;
-  state.text = text;
-  state.fromCatalogue = false;
-  remember();
-  showCourseId();
+// Search a course text with the options of the form; the skills come marked with verdicts.
+async function findSkills(text) {
   const topN = Math.max(1, Math.min(K, Number($("top-n").value) || 10));
   // Curators see what they rejected, marked, so that they can change their mind.
   const body = { text, k: K, top_n: topN, rerank: $("rerank").checked, keep_rejected: true };
   const taxonomies = chosenTaxonomies();
   if (taxonomies) body.taxonomies = taxonomies;
+  return api("/v1/skills/search", body);
+}
+
+async function search() {
+  if (state.review) return openCourse(state.review.index);
+  const text = $("text").value.trim();
+  if (!text) {
+    setStatus("empty", {}, true);
+    $("text").focus();
+    return undefined;
+  }
+  const courseId = text === state.text ? state.courseId : null;
   setStatus("searching");
   $("search").disabled = true;
   const turn = newTurn();
   try {
-    const found = await api("/v1/skills/search", body);
+    const found = await findSkills(text);
     const verdicts = await verdictsOf(text);
-    if (turn !== state.turn) return;
-    state.skills = found.skills;
-    state.verdicts = verdicts;
-    render();
+    if (turn !== state.turn) return undefined;
+    setCourse(text, courseId, found.skills, verdicts);
+    remember();
     if (found.skills.length) setStatus("found", { n: found.skills.length, ms: Math.round(found.took_ms) });
     else setStatus("none");
   } catch (error) {
@@ -423,11 +580,14 @@ async function search() {
   } finally {
     endTurn(turn);
   }
+  return undefined;
 }
 
 async function judge(skill, verdict, moveOn) {
-  const body = { text: state.text, uri: skill.uri, verdict };
-  if (state.courseId) body.course_id = state.courseId;
+  const { text, courseId } = skill.origin; // the course the skill was shown for, never another
+  const body = { text, uri: skill.uri, verdict };
+  if (courseId) body.course_id = courseId;
+  if (curator()) body.curator = curator();
   if (typeof skill.similarity === "number") body.similarity = Math.max(-1, Math.min(1, skill.similarity));
   if (typeof skill.relevance_score === "number") body.relevance_score = skill.relevance_score;
   if (skill.evidence) body.evidence = skill.evidence;
@@ -435,13 +595,16 @@ async function judge(skill, verdict, moveOn) {
     await api("/v1/feedback", body);
   } catch (error) {
     explain(error);
-    return;
+    return false;
   }
+  if (!state.skills.includes(skill)) return true; // another course is shown now
   state.verdicts[skill.uri] = verdict;
-  const index = state.skills.indexOf(skill);
-  const next = moveOn && index + 1 < state.skills.length ? state.skills[index + 1] : skill;
+  const shown = shownSkills();
+  const index = shown.indexOf(skill);
+  const next = moveOn && index + 1 < shown.length ? shown[index + 1] : skill;
   render(next.uri);
   setStatus("saved", { label: skill.label, verdict: t(verdict) });
+  return true;
 }
 
 function accepted() {
@@ -463,11 +626,17 @@ function csvCell(value) {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+function withoutOrigin(skill) {
+  const { origin, ...rest } = skill;
+  return rest;
+}
+
 function downloadJson() {
   const skills = accepted();
   if (!skills.length) return setStatus("no-accepted", {}, true);
-  const payload = { course_id: state.courseId, text: state.text, accepted: skills };
+  const payload = { course_id: state.courseId, text: state.text, accepted: skills.map(withoutOrigin) };
   download("accepted-skills.json", "application/json", JSON.stringify(payload, null, 2) + "\n");
+  return undefined;
 }
 
 function downloadCsv() {
@@ -477,87 +646,270 @@ function downloadCsv() {
   const rows = skills.map((s) => [state.courseId, s.rank, s.uri, s.label, s.taxonomy, s.similarity, s.relevance_score, s.evidence?.start, s.evidence?.end, s.fused_score]);
   const lines = [header, ...rows].map((row) => row.map(csvCell).join(","));
   download("accepted-skills.csv", "text/csv", lines.join("\r\n") + "\r\n");
+  return undefined;
 }
 
-// --- files: a text, or a catalogue of courses --------------------------------------------------
+// --- adding a skill the model missed ----------------------------------------------------------
 
-function courseText(record) {
-  if (typeof record.text === "string") return record.text;
-  const parts = [record.title, record.description].filter((part) => typeof part === "string" && part.trim());
-  return parts.join("\n\n");
-}
-
-function readCatalogue(name, content) {
-  const courses = [];
-  const lines = content.split(/\r?\n/);
-  for (let index = 0; index < lines.length; index += 1) {
-    if (!lines[index].trim()) continue;
-    let record;
-    try {
-      record = JSON.parse(lines[index]);
-    } catch {
-      record = null;
-    }
-    if (!record || typeof record !== "object" || Array.isArray(record)) {
-      setStatus("catalogue-bad", { file: name, line: index + 1 }, true);
-      return;
-    }
-    const id = String(record.id ?? record.course_id ?? index + 1);
-    courses.push({ id, text: courseText(record), title: record.title, skills: Array.isArray(record.skills) ? record.skills : null });
-  }
-  state.catalogue = courses;
-  const select = $("course-select");
-  select.replaceChildren(
-    ...courses.map((course, index) => {
-      const option = document.createElement("option");
-      option.value = String(index);
-      const title = (course.title || course.text || t("no-text")).replace(/\s+/g, " ").slice(0, 70);
-      option.textContent = t("catalogue-option", { id: course.id, title });
-      return option;
-    }),
-  );
-  $("catalogue-pick").hidden = courses.length === 0;
-  setStatus("catalogue-read", { n: courses.length, file: name });
-  if (courses.length) pickCourse(0);
-}
-
-function showCourseId() {
-  const line = $("course-id-line");
-  line.hidden = !state.courseId;
-  line.textContent = state.courseId ? t("course-id", { id: state.courseId }) : "";
-}
-
-async function pickCourse(index) {
-  const course = state.catalogue[index];
-  if (!course) return;
-  setText(course.text);
-  state.pickedText = course.text.trim();
-  state.pickedId = course.id;
-  if (!course.skills || !course.text.trim()) {
-    state.courseId = course.id;
-    showCourseId();
-    if (course.text.trim()) await search();
+async function lookup(event) {
+  event.preventDefault();
+  const q = $("add-query").value.trim();
+  if (!q) return;
+  if (!state.text) {
+    setStatus("add-course", {}, true);
     return;
   }
-  // A mapped catalogue already holds the skills: show them as mapped, with today's verdicts.
-  const turn = newTurn();
-  state.text = course.text.trim();
-  state.courseId = course.id;
-  state.fromCatalogue = true;
-  remember();
-  showCourseId();
-  let verdicts = {};
   try {
-    verdicts = await verdictsOf(state.text);
+    const found = await api(`/v1/skills/lookup?${query({ q, limit: LOOKUP })}`);
+    const list = $("add-results");
+    list.replaceChildren(
+      ...found.skills.map((skill) => {
+        const item = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.uri = skill.uri;
+        const label = document.createElement("strong");
+        label.textContent = `${skill.label} (${skill.taxonomy})`;
+        button.append(label);
+        if (skill.description) {
+          const description = document.createElement("span");
+          description.className = "muted";
+          description.textContent = skill.description.slice(0, 200);
+          button.append(description);
+        }
+        button.addEventListener("click", () => addSkill(skill));
+        item.append(button);
+        return item;
+      }),
+    );
+    if (!found.skills.length) setStatus("add-none", {}, true);
   } catch (error) {
     explain(error);
   }
-  if (!endTurn(turn)) return;
-  state.skills = course.skills.map((skill, rank) => ({ rank: rank + 1, evidence: null, relevance_score: null, ...skill }));
-  state.verdicts = verdicts;
-  render();
-  setStatus("from-catalogue", { n: state.skills.length });
 }
+
+async function addSkill(found) {
+  const present = state.skills.find((skill) => skill.uri === found.uri);
+  const origin = { text: state.text, courseId: state.courseId };
+  const skill = present || { ...found, rank: state.skills.length + 1, similarity: null, relevance_score: null, evidence: null, origin };
+  if (!(await judge(skill, "accepted", false))) return;
+  if (!present && skill.origin.text === state.text && skill.origin.courseId === state.courseId) {
+    state.skills.push(skill);
+    state.verdicts[skill.uri] = "accepted";
+    render(skill.uri);
+  }
+  $("add-results").replaceChildren();
+  $("add-query").value = "";
+  setStatus("added", { label: skill.label });
+}
+
+// --- review mode: a catalogue held by the service, course by course ----------------------------
+
+function readFile(input) {
+  const file = input.files && input.files[0];
+  if (!file) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ name: file.name, content: String(reader.result) });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsText(file, "utf-8");
+  });
+}
+
+async function uploadCatalogue(event) {
+  event.preventDefault();
+  const catalogue = await readFile($("catalogue"));
+  if (!catalogue) {
+    setStatus("need-catalogue", {}, true);
+    return;
+  }
+  const mapped = await readFile($("mapped"));
+  const body = { catalogue: catalogue.content, name: catalogue.name };
+  if (mapped) body.mapped = mapped.content;
+  try {
+    const held = await api("/v1/review/catalogue", body, "PUT");
+    $("catalogue").value = "";
+    $("mapped").value = "";
+    await startReview(held, null, "open", null);
+    setStatus("uploaded", { n: held.courses });
+  } catch (error) {
+    explain(error);
+  }
+}
+
+function reviewQuery(extra) {
+  const review = state.review;
+  return query({ status: review.status, curator: curator() || null, min_score: review.minScore, ...extra });
+}
+
+// Every course id of the current selection, in catalogue order, a page at a time.
+async function loadSelection() {
+  const ids = [];
+  let offset = 0;
+  while (offset !== null) {
+    const page = await api(`/v1/review/courses?${reviewQuery({ limit: REVIEW_PAGE, offset })}`);
+    ids.push(...page.courses.map((course) => course.id));
+    showProgress(page);
+    offset = page.next_offset;
+  }
+  state.review.ids = ids;
+}
+
+function showProgress(page) {
+  $("review-progress").textContent = t("progress", { reviewed: page.reviewed, total: page.catalogue_courses });
+  state.review.progress = page;
+}
+
+async function refreshProgress() {
+  showProgress(await api(`/v1/review/courses?${reviewQuery({ limit: 1 })}`));
+}
+
+function showReview() {
+  const review = state.review;
+  document.body.classList.toggle("reviewing", Boolean(review));
+  $("review").hidden = !review;
+  $("paste").hidden = Boolean(review);
+  if (!review) return;
+  const held = review.catalogue;
+  $("review-catalogue").textContent = t("review-catalogue", { name: held.name, n: held.courses, mapped: held.mapped });
+  if (review.progress) $("review-progress").textContent = t("progress", { reviewed: review.progress.reviewed, total: review.progress.catalogue_courses });
+  $("review-status").value = review.status;
+  $("review-min-score").value = review.minScore === null ? "" : String(review.minScore);
+  const id = review.ids[review.index];
+  $("review-position").textContent = id === undefined ? t("no-courses") : t("position", { n: review.index + 1, total: review.ids.length, id });
+  $("review-prev").disabled = review.index <= 0;
+  $("review-next").disabled = review.index + 1 >= review.ids.length;
+  $("review-done").disabled = id === undefined;
+  const mine = review.reviewedBy.includes(curator());
+  $("review-done").textContent = mine ? t("undone") : t("done");
+  $("review-by").textContent = review.reviewedBy.length ? t("reviewed-by", { names: review.reviewedBy.join(", ") }) : t("not-reviewed");
+}
+
+async function startReview(held, courseId, status, minScore) {
+  state.review = { catalogue: held, ids: [], index: 0, status, minScore, reviewedBy: [] };
+  $("review-held").hidden = true;
+  clearCourse();
+  await loadSelection();
+  const index = courseId ? state.review.ids.indexOf(courseId) : 0;
+  await openCourse(Math.max(0, index));
+}
+
+async function openCourse(index) {
+  const review = state.review;
+  const turn = newTurn();
+  clearCourse(); // the last course's skills go before the next course's arrive
+  review.index = index;
+  review.reviewedBy = [];
+  showReview();
+  const id = review.ids[index];
+  if (id === undefined) {
+    endTurn(turn);
+    return;
+  }
+  try {
+    const course = await api(`/v1/review/courses/${encodeURIComponent(id)}`);
+    if (turn !== state.turn) return;
+    let skills = course.skills;
+    let status = ["from-map", { n: skills.length }];
+    const verdicts = {};
+    for (const skill of skills) if (skill.verdict) verdicts[skill.uri] = skill.verdict;
+    if (!course.mapped) {
+      setStatus("searching");
+      const found = await findSkills(course.text);
+      const uris = new Set(found.skills.map((skill) => skill.uri));
+      skills = [...found.skills, ...skills.filter((skill) => !uris.has(skill.uri))];
+      for (const skill of found.skills) if (skill.verdict) verdicts[skill.uri] = skill.verdict;
+      const described = await api("/v1/skills/describe", { uris: skills.map((skill) => skill.uri).slice(0, 200) });
+      const descriptions = Object.fromEntries(described.skills.map((skill) => [skill.uri, skill.description]));
+      skills = skills.map((skill) => ({ ...skill, description: skill.description || descriptions[skill.uri] || null }));
+      status = ["found", { n: found.skills.length, ms: Math.round(found.took_ms) }];
+      if (turn !== state.turn) return;
+    }
+    review.reviewedBy = course.reviewed_by;
+    setCourse(course.text, course.id, skills, verdicts);
+    showReview();
+    remember();
+    setStatus(...status);
+    const first = $("results").querySelector("li.skill");
+    if (first) first.focus();
+    else $("course-text").focus();
+  } catch (error) {
+    if (turn === state.turn) explain(error);
+  } finally {
+    endTurn(turn);
+  }
+}
+
+function move(step) {
+  const review = state.review;
+  if (!review) return;
+  const index = review.index + step;
+  if (index < 0 || index >= review.ids.length) return;
+  openCourse(index);
+}
+
+async function markDone(toggle) {
+  const review = state.review;
+  const id = review && review.ids[review.index];
+  if (id === undefined || state.courseId !== id) return;
+  if (!curator()) {
+    setStatus("need-name", {}, true);
+    $("curator").focus();
+    return;
+  }
+  const done = !(toggle && review.reviewedBy.includes(curator()));
+  try {
+    const marked = await api(`/v1/review/courses/${encodeURIComponent(id)}/done`, { curator: curator(), done });
+    review.reviewedBy = marked.reviewed_by;
+    await refreshProgress();
+    showReview();
+    if (done) setStatus("marked-done", { id });
+    if (done && !toggle) move(1);
+  } catch (error) {
+    explain(error);
+  }
+}
+
+async function changeSelection() {
+  const review = state.review;
+  review.status = $("review-status").value;
+  const min = $("review-min-score").value.trim();
+  review.minScore = min === "" ? null : Math.max(0, Math.min(1, Number(min)));
+  try {
+    clearCourse();
+    await loadSelection();
+    await openCourse(0);
+  } catch (error) {
+    explain(error);
+  }
+}
+
+function leaveReview() {
+  state.review = null;
+  newTurn();
+  clearCourse();
+  endTurn(state.turn);
+  showReview();
+  remember();
+  offerHeld();
+}
+
+async function offerHeld() {
+  try {
+    const held = await api("/v1/review/catalogue");
+    const button = $("review-resume");
+    button.textContent = t("review-resume", { name: held.name, n: held.courses });
+    button.onclick = () => startReview(held, null, "open", null).catch(explain);
+    $("review-held").hidden = false;
+    return held;
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    $("review-held").hidden = true;
+    return null;
+  }
+}
+
+// --- files and text --------------------------------------------------------------------------
 
 // The text box holds at most its maxlength (the service's limit); a longer text is cut, and
 // the page says so: a browser cuts a paste silently.
@@ -580,15 +932,6 @@ function onPaste(event) {
   noteCut(kept + pasted.length);
 }
 
-function readFile(input, then) {
-  const file = input.files && input.files[0];
-  if (!file) return;
-  const reader = new FileReader();
-  reader.onload = () => then(file.name, String(reader.result));
-  reader.readAsText(file, "utf-8");
-  input.value = "";
-}
-
 // --- keyboard ---------------------------------------------------------------------------------
 
 function onResultsKey(event) {
@@ -596,30 +939,42 @@ function onResultsKey(event) {
   const items = [...$("results").children];
   const current = event.target.closest("li.skill");
   const index = current ? items.indexOf(current) : -1;
-  const move = (to) => {
+  const go = (to) => {
     if (items.length) items[Math.max(0, Math.min(items.length - 1, to))].focus();
     event.preventDefault();
   };
   switch (event.key) {
     case "ArrowDown":
     case "j":
-      return move(index + 1);
+      return go(index + 1);
     case "ArrowUp":
     case "k":
-      return move(index - 1);
+      return go(index - 1);
     case "Home":
-      return move(0);
+      return go(0);
     case "End":
-      return move(items.length - 1);
+      return go(items.length - 1);
     case "a":
     case "r":
       if (index >= 0) {
         event.preventDefault();
-        judge(state.skills[index], event.key === "a" ? "accepted" : "rejected", true);
+        judge(shownSkills()[index], event.key === "a" ? "accepted" : "rejected", true);
       }
       return undefined;
     default:
       return undefined;
+  }
+}
+
+// n, p and d walk the catalogue from anywhere but a field that takes text.
+function onPageKey(event) {
+  if (!state.review || event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+  if (event.target.closest("input, textarea, select")) return;
+  const actions = { n: () => move(1), p: () => move(-1), d: () => markDone(false) };
+  const action = actions[event.key];
+  if (action) {
+    event.preventDefault();
+    action();
   }
 }
 
@@ -637,6 +992,7 @@ function applyLanguage(lang) {
   showCourseId();
   if (state.status) setStatus(state.status.key, state.status.values, state.status.isError);
   if (state.skills.length) render();
+  if (state.review) showReview();
   localStorage.setItem(LANG_STORAGE, state.lang);
 }
 
@@ -650,10 +1006,13 @@ async function connect() {
     setStatus(null);
     if (saved.topN) $("top-n").value = saved.topN;
     if (typeof saved.rerank === "boolean" && !$("rerank").disabled) $("rerank").checked = saved.rerank;
-    if (saved.text && !state.text) {
+    const held = await offerHeld();
+    if (held && saved.review) {
+      await startReview(held, saved.review.courseId, saved.review.status || "open", saved.review.minScore ?? null);
+    } else if (saved.text && !state.text) {
       $("text").value = saved.text;
-      state.pickedText = saved.text;
-      state.pickedId = saved.courseId || null;
+      state.text = saved.text;
+      state.courseId = saved.courseId || null;
       await search();
     }
   } catch (error) {
@@ -663,6 +1022,11 @@ async function connect() {
 
 function start() {
   applyLanguage(localStorage.getItem(LANG_STORAGE) || (navigator.language || "en").slice(0, 2));
+  $("curator").value = localStorage.getItem(NAME_STORAGE) || "";
+  $("curator").addEventListener("change", () => {
+    localStorage.setItem(NAME_STORAGE, curator());
+    if (state.review) refreshProgress().then(showReview).catch(explain);
+  });
   $("lang").addEventListener("change", (event) => applyLanguage(event.target.value));
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -679,16 +1043,25 @@ function start() {
     }
   });
   $("results").addEventListener("keydown", onResultsKey);
+  document.addEventListener("keydown", onPageKey);
   $("download-json").addEventListener("click", downloadJson);
   $("download-csv").addEventListener("click", downloadCsv);
-  $("upload").addEventListener("change", (event) =>
-    readFile(event.target, (name, content) => {
-      setText(content);
+  $("upload").addEventListener("change", async (event) => {
+    const file = await readFile(event.target);
+    event.target.value = "";
+    if (file) {
+      setText(file.content);
       $("text").focus();
-    }),
-  );
-  $("catalogue").addEventListener("change", (event) => readFile(event.target, readCatalogue));
-  $("course-select").addEventListener("change", (event) => pickCourse(Number(event.target.value)));
+    }
+  });
+  $("review-form").addEventListener("submit", uploadCatalogue);
+  $("review-prev").addEventListener("click", () => move(-1));
+  $("review-next").addEventListener("click", () => move(1));
+  $("review-done").addEventListener("click", () => markDone(true));
+  $("review-status").addEventListener("change", changeSelection);
+  $("review-min-score").addEventListener("change", changeSelection);
+  $("review-leave").addEventListener("click", leaveReview);
+  $("add-form").addEventListener("submit", lookup);
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem(TOKEN_STORAGE, $("token").value);
