@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
@@ -157,3 +159,11 @@ def machine(threads: int) -> dict[str, Any]:
         "sentence_transformers": sentence_transformers.__version__,
         "chromadb": chromadb.__version__,
     }
+
+
+def write_results(out: Path, name: str, result: dict[str, Any], report: str) -> None:
+    """Write `name`.json and `name`.md to `out`, and print the report."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    (out / f"{name}.md").write_text(report, "utf-8")
+    print(report)

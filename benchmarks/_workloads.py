@@ -12,6 +12,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from langchain_course_skills import load_esco_skills
+from langchain_course_skills.courses import Course
 from langchain_course_skills.testing import (
     E5_BASE,
     TINY,
@@ -181,3 +182,13 @@ def truncate_to_tokens(text: str, tokens: int, count: object) -> str:
 def top_keys(scores: np.ndarray, keys: list[str], k: int) -> list[list[str]]:
     """The `k` keys of highest score for each row of `scores`, best first (ties: key order)."""
     return [[keys[i] for i in np.argsort(-row, kind="stable")[:k]] for row in scores]
+
+
+def decorte_courses(n: int, sentences: tuple[int, int], seed: int) -> list[Course]:
+    """`n` courses of a seeded number of Decorte sentences each, between `sentences` (inclusive)."""
+    rng = random.Random(seed)
+    pool = [text for rows in decorte().values() for _, text, _ in rows]
+    return [
+        Course(id=f"c{i}", text=" ".join(rng.sample(pool, rng.randint(*sentences))))
+        for i in range(n)
+    ]

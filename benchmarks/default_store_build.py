@@ -23,7 +23,6 @@ It writes default_store_build.json and .md to benchmarks/results/ (or --out).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -40,10 +39,10 @@ import torch
 
 import _recipe
 from _ceiling import cpu_class, measure, model_flops
-from _measure import Sample, alternate, machine, summary, timed
+from _measure import Sample, alternate, machine, summary, timed, write_results
 from _workloads import LABEL, LABEL_DESCRIPTION, build_models, esco
 from langchain_course_skills import E5Embeddings, sync_skill_store
-from langchain_course_skills._faults import set_fault_hook
+from langchain_course_skills.store._faults import set_fault_hook
 from langchain_course_skills.views import DEFAULT_VIEWS, view_passages
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -251,10 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(torch.get_num_threads()),
     }
     result["seconds"] = time.perf_counter() - started
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{NAME}.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    (args.out / f"{NAME}.md").write_text(markdown(result), "utf-8")
-    print(markdown(result))
+    write_results(args.out, NAME, result, markdown(result))
     return 0
 
 

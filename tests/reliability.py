@@ -20,8 +20,8 @@ from typing import Any
 import chromadb
 import numpy as np
 
-from langchain_course_skills._storage import open_embedded_client
 from langchain_course_skills.store import HASH_KEY, SYNC_DIGEST_KEY
+from langchain_course_skills.store._storage import open_embedded_client
 
 COLLECTION = "skills"
 CLI_TIMEOUT = 300  # seconds; a run that takes longer has hung, which is itself a failure

@@ -1,7 +1,7 @@
 """Kill suite: SIGKILL `course-skills index` at deterministic points of a build, an edit and an
 unchanged re-run; the next run must give exactly what an uninterrupted run gives.
 
-The points come from the fault-injection seam (`langchain_course_skills._faults`): a traced
+The points come from the fault-injection seam (`langchain_course_skills.store._faults`): a traced
 run lists every point it passes (after each embedded, written and read page, between the
 last write and the record of the completed sync, ...), then one process per chosen point is
 killed there by `COURSE_SKILLS_FAULT=kill@N`. Pages of 25 skills give a 300-skill taxonomy

@@ -22,11 +22,11 @@ import chromadb
 import pytest
 from langchain_core.documents import Document
 
-from langchain_course_skills._faults import set_fault_hook
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.errors import StoreConflictError
 from langchain_course_skills.loaders import load_esco_skills
 from langchain_course_skills.store import SYNC_DIGEST_KEY, SyncReport, sync_skill_store
+from langchain_course_skills.store._faults import set_fault_hook
 from tests.conftest import ESCO_EN
 from tests.reliability import (
     Snapshot,
@@ -137,7 +137,7 @@ def test_embedded_writer_waits_for_the_one_holding_the_store(
     db = tmp_path / "db"
     _sync(documents["x"], tiny_embeddings, persist_directory=db)
     seen = _Seen("waiting for another writer")
-    logging.getLogger("langchain_course_skills._locks").addHandler(seen)
+    logging.getLogger("langchain_course_skills.store._locks").addHandler(seen)
     second = threading.Thread(
         target=_sync, args=(documents["x"], tiny_embeddings), kwargs={"persist_directory": db}
     )
@@ -158,7 +158,7 @@ def test_embedded_writer_waits_for_the_one_holding_the_store(
     first.start()
     first.join(WAIT_LIMIT)
     second.join(WAIT_LIMIT)
-    logging.getLogger("langchain_course_skills._locks").removeHandler(seen)
+    logging.getLogger("langchain_course_skills.store._locks").removeHandler(seen)
 
     assert _holds(snapshot(db, scratch=tmp_path), expected) == "x"  # the second ran last
     _repairs(

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from langchain_course_skills._chroma_http import connect_chroma_server
 from langchain_course_skills.errors import StoreUnavailableError
 from langchain_course_skills.store import SYNC_DIGEST_KEY
+from langchain_course_skills.store._chroma_http import connect_chroma_server
 from tests.reliability import (
     ChromaServer,
     Snapshot,

@@ -267,7 +267,7 @@ def test_a_chroma_failure_blames_the_disk_only_when_it_is_one(
 ) -> None:
     from chromadb.errors import InternalError
 
-    from langchain_course_skills._storage import store_fault
+    from langchain_course_skills.store._storage import store_fault
 
     found = store_fault(InternalError(message), "--db skills-db", folder=tmp_path)
 

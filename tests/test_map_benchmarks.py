@@ -77,3 +77,15 @@ def test_quick_default_store_build_benchmark_compares_the_recipe_with_every_view
         "512 tokens",
         "1024 tokens",
     }
+
+
+@pytest.mark.slow
+def test_quick_catalogue_rerank_benchmark_compares_map_with_the_recipe_loop(
+    tmp_path: Path,
+) -> None:
+    results = _quick("catalogue_rerank.py", tmp_path, "--models", str(tmp_path / "models"))
+
+    names = [row["name"] for row in results["rows"]]
+    assert names == ["recipe loop", "map_courses, backend torch", "map_courses, backend auto"]
+    assert all(row["per_s"] > 0 for row in results["rows"])
+    assert results["rows"][0]["same_order"] == results["courses"]

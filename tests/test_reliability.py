@@ -13,21 +13,17 @@ import pytest
 import torch
 from langchain_core.documents import Document
 
-from langchain_course_skills._chroma_http import redact, redact_url, url_secrets
-from langchain_course_skills._faults import set_fault_hook
-from langchain_course_skills._storage import open_embedded_client
 from langchain_course_skills.cli import main
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.errors import TaxonomyError
 from langchain_course_skills.finetune import BiEncoderConfig, TrainingDataError, finetune_bi_encoder
 from langchain_course_skills.finetune._training import STATE_FILE
 from langchain_course_skills.loaders import load_esco_skills, load_skill_table
-from langchain_course_skills.store import (
-    HASH_KEY,
-    SYNC_DIGEST_KEY,
-    _content_hash,
-    sync_skill_store,
-)
+from langchain_course_skills.store import HASH_KEY, SYNC_DIGEST_KEY, sync_skill_store
+from langchain_course_skills.store._chroma_http import redact, redact_url, url_secrets
+from langchain_course_skills.store._faults import set_fault_hook
+from langchain_course_skills.store._storage import open_embedded_client
+from langchain_course_skills.store.sync import _content_hash
 from tests.reliability import cli_command, cli_env, free_port
 
 SECRET = "s3cr3t-T0KEN"  # noqa: S105 - a made-up token that must never be printed

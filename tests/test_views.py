@@ -19,7 +19,6 @@ from langchain_course_skills import (
     open_skill_store,
     sync_skill_store,
 )
-from langchain_course_skills._faults import set_fault_hook
 from langchain_course_skills.store import (
     SyncReport,
     iter_stored,
@@ -28,6 +27,7 @@ from langchain_course_skills.store import (
     store_layout,
     view_counts,
 )
+from langchain_course_skills.store._faults import set_fault_hook
 from langchain_course_skills.views import (
     DEFAULT_VIEWS,
     SINGLE_VIEW,

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from langchain_course_skills._backends import Backend
-from langchain_course_skills._chroma_http import DEFAULT_TIMEOUT
 from langchain_course_skills._models import Precision
+from langchain_course_skills.store._chroma_http import DEFAULT_TIMEOUT
 from langchain_course_skills.views import DEFAULT_VIEW_FUSION, ViewFusion
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
@@ -158,7 +158,7 @@ class RetrieverSpec(BaseModel):
         if client is not None:
             return {"client": client}
         if self.chroma_url:
-            from langchain_course_skills._chroma_http import connect_chroma_server
+            from langchain_course_skills.store._chroma_http import connect_chroma_server
 
             return {
                 "client": connect_chroma_server(

@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _store_error(exc: Exception, args: argparse.Namespace) -> CourseSkillsError | None:
     """The one-line error for a storage fault that reached the command line unexplained."""
-    from langchain_course_skills._storage import store_fault
     from langchain_course_skills.cli._common import store_name
+    from langchain_course_skills.store._storage import store_fault
 
     if not hasattr(args, "db"):
         return store_fault(exc, "the skill store", files=False)
@@ -82,8 +82,8 @@ def _store_error(exc: Exception, args: argparse.Namespace) -> CourseSkillsError 
 
 
 def _error(message: str, args: argparse.Namespace) -> int:
-    from langchain_course_skills._chroma_http import redact
     from langchain_course_skills.cli._common import secrets
+    from langchain_course_skills.store._chroma_http import redact
 
     print(f"error: {redact(message, secrets(args))}", file=sys.stderr)
     return EXIT_ERROR

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from langchain_course_skills._backends import BACKENDS
-from langchain_course_skills._chroma_http import (
+from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
+from langchain_course_skills.errors import CourseSkillsError, StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.store._chroma_http import (
     DEFAULT_TIMEOUT,
     connect_chroma_server,
     redact_url,
     url_secrets,
 )
-from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
-from langchain_course_skills._storage import SQLITE_FILE, open_embedded_client
-from langchain_course_skills.errors import CourseSkillsError, StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.store._storage import SQLITE_FILE, open_embedded_client
 from langchain_course_skills.views import DEFAULT_VIEW_FUSION, VIEW_FUSIONS
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
