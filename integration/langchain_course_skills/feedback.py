@@ -321,17 +321,11 @@ class FeedbackStore:
                 for text in texts
             ]
 
-    def latest_ids(self) -> dict[str, int]:
-        """Return the id of the latest verdict on each course (by text sha256).
-
-        A course's id grows with every verdict on it, so it tells whether a result that
-        applied the course's verdicts is out of date.
-        """
+    def judged_texts(self) -> set[str]:
+        """Return the text sha256 of every course that has a verdict."""
         with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT text_sha256, MAX(id) FROM verdicts GROUP BY text_sha256"
-            ).fetchall()
-        return {str(digest): int(latest) for digest, latest in rows}
+            rows = connection.execute("SELECT DISTINCT text_sha256 FROM verdicts").fetchall()
+        return {str(digest) for (digest,) in rows}
 
     def counts(self) -> dict[str, int]:
         """Return how many pairs are accepted and rejected now (latest verdicts)."""

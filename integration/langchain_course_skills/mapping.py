@@ -167,7 +167,7 @@ def map_courses(
     for failure in failed:
         logger.info("not mapped: %s", failure)
     target = MapOutput(path, fmt, overwrite=overwrite)
-    judged = set(feedback.latest_ids()) if feedback is not None else set()
+    judged = feedback.judged_texts() if feedback is not None else set()
     pending = []
     for course in (item for item in items if isinstance(item, Course)):
         again = bool(judged) and text_sha256(course.text) in judged  # verdicts may be new

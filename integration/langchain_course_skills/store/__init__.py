@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         open_skill_store,
         read_store_fingerprint,
         skill_collection,
+        store_client,
         user_store_dir,
     )
     from langchain_course_skills.store.search import (
@@ -99,6 +100,7 @@ _MODULES = {
     "read_store_fingerprint": "location",
     "search_vectors": "search",
     "skill_collection": "location",
+    "store_client": "location",
     "store_layout": "inspect",
     "stored_views": "fingerprint",
     "sync_skill_store": "sync",
@@ -137,6 +139,7 @@ __all__ = [
     "read_store_fingerprint",
     "search_vectors",
     "skill_collection",
+    "store_client",
     "store_layout",
     "stored_views",
     "sync_skill_store",

@@ -93,6 +93,15 @@ def skill_collection(store: Chroma) -> Collection:
     return store._collection
 
 
+def store_client(store: Chroma) -> ClientAPI:
+    """Return the Chroma client behind a skill store (its settings name the store in messages).
+
+    langchain-chroma keeps it private; this is the one place that reaches for it, and a test
+    fails if langchain-chroma ever renames it.
+    """
+    return store._client
+
+
 def find_collection(client: ClientAPI, name: str) -> Collection | None:
     """Return the collection `name`, or None if the store has no such collection."""
     if name not in {c.name for c in client.list_collections()}:

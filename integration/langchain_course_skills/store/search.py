@@ -9,7 +9,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 
 from langchain_course_skills.store._storage import store_faults
-from langchain_course_skills.store.location import _store_label, skill_collection
+from langchain_course_skills.store.location import _store_label, skill_collection, store_client
 
 _QUERY_PAGE = 512  # query vectors per search request (a few MB of JSON to a server)
 # Results (query vectors x n_results) per search request. Chroma reads the matched records
@@ -34,7 +34,7 @@ def search_vectors(
     per_request = max(1, min(_QUERY_PAGE, MAX_RESULTS // k))
     for start in range(0, len(vectors), per_request):
         page: list[Sequence[float]] = [list(v) for v in vectors[start : start + per_request]]
-        with store_faults(_store_label(None, store._client)):
+        with store_faults(_store_label(None, store_client(store))):
             found = collection.query(
                 query_embeddings=page,
                 n_results=k,
