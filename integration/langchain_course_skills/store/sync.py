@@ -277,34 +277,15 @@ def _conflict(name: str, where: str, skills: int) -> StoreConflictError:
     return StoreConflictError(msg)
 
 
-def _sync(
+def _open_collection(
     chroma_client: ClientAPI,
-    documents: Sequence[Document],
-    embeddings: Embeddings,
-    *,
-    where: str,
-    label: str,
     collection_name: str,
-    prune: bool,
-    batch_size: int,
-    show_progress: bool,
+    fingerprint: Mapping[str, Any],
     views: tuple[str, ...],
-    skills: int = 0,
-) -> tuple[int, int, int, int]:
-    """Bring the collection to `documents` (passages); return those added, updated, removed, total.
-
-    `skills` is the number of skills the passages store (recorded for searches), `views` the
-    view kinds they hold.
-    """
-    fingerprint = embeddings_fingerprint(embeddings)
-    metadata: dict[str, Any] = {
-        FINGERPRINT_PREFIX + key: value for key, value in fingerprint.items()
-    }
-    metadata[FINGERPRINT_PREFIX + "version"] = package_version()
-    metadata.update(
-        {f"{FINGERPRINT_PREFIX}hnsw_{k}": str(v) for k, v in HNSW_CONFIGURATION.items()}
-    )
-    metadata[FINGERPRINT_PREFIX + VIEWS_KEY] = ",".join(views)
+    where: str,
+) -> Collection:
+    """The collection, created with this build's fingerprint if missing, checked if not."""
+    metadata = _built_metadata(fingerprint, views)
     # Look before creating: get_or_create_collection would overwrite the stored fingerprint.
     collection = find_collection(chroma_client, collection_name)
     if collection is None:
@@ -317,8 +298,35 @@ def _sync(
     _verify(collection, fingerprint, where)
     _verify_views(collection, read_fingerprint(collection), views, where)
     fault_point("opened")
+    return collection
 
-    page = page_size(min(batch_size, chroma_client.get_max_batch_size()))
+
+def _built_metadata(fingerprint: Mapping[str, Any], views: tuple[str, ...]) -> dict[str, Any]:
+    """What a collection records of how it is built: embeddings, version, HNSW, views."""
+    metadata: dict[str, Any] = {
+        FINGERPRINT_PREFIX + key: value for key, value in fingerprint.items()
+    }
+    metadata[FINGERPRINT_PREFIX + "version"] = package_version()
+    metadata.update(
+        {f"{FINGERPRINT_PREFIX}hnsw_{k}": str(v) for k, v in HNSW_CONFIGURATION.items()}
+    )
+    metadata[FINGERPRINT_PREFIX + VIEWS_KEY] = ",".join(views)
+    return metadata
+
+
+@dataclass
+class _Plan:
+    """What a sync must write: the documents' hashes and, unless unchanged, what is stored."""
+
+    hashes: dict[str | None, str]
+    digest: str
+    total: int | None
+    """The collection's count when the last completed sync was given these very documents."""
+    stored: dict[str, str] | None
+    """Stored id -> content hash; None on the fast path (nothing to write)."""
+
+
+def _plan(collection: Collection, documents: Sequence[Document], prune: bool) -> _Plan:
     hashes = {doc.id: _content_hash(doc) for doc in documents}
     digest = _digest(hashes)
     total = _count_if_unchanged(collection, digest, len(documents), prune)
@@ -327,15 +335,39 @@ def _sync(
     # holds exactly these skills (another writer of a server store can interleave).
     stored = None if total is not None else _stored_hashes(collection)
     fault_point("compared")
+    return _Plan(hashes, digest, total, stored)
+
+
+@dataclass(frozen=True)
+class _Applied:
+    added: int
+    updated: int
+    removed: int
+    total: int
+
+
+def _apply(
+    chroma_client: ClientAPI,
+    collection: Collection,
+    documents: Sequence[Document],
+    embeddings: Embeddings,
+    plan: _Plan,
+    *,
+    label: str,
+    prune: bool,
+    page: int,
+    show_progress: bool,
+    skills: int,
+) -> _Applied:
+    """Write the differences and read back until the store holds exactly `documents`."""
+    collection_name = collection.name
 
     def labels_written() -> None:
         # Searches find every skill from here on (by its label); record the skill count that
         # sizes their requests, and let the further views fill in.
         current = _fresh_metadata(chroma_client, collection_name)
-        if current.get(FINGERPRINT_PREFIX + SKILLS_KEY) != (skills or len(documents)):
-            collection.modify(
-                metadata={**current, FINGERPRINT_PREFIX + SKILLS_KEY: skills or len(documents)}
-            )
+        if current.get(FINGERPRINT_PREFIX + SKILLS_KEY) != skills:
+            collection.modify(metadata={**current, FINGERPRINT_PREFIX + SKILLS_KEY: skills})
         logger.info(
             "collection %r: every skill's label is in and can be searched; the other views "
             "fill in now (if this is interrupted, run the same command again to resume)",
@@ -343,7 +375,9 @@ def _sync(
         )
         fault_point("labels-in")
 
+    stored, hashes = plan.stored, plan.hashes
     added = updated = removed = 0
+    total = int(plan.total or 0)
     passes = 0
     with contextlib.ExitStack() as stack:
         bar: tqdm | None = None
@@ -384,17 +418,31 @@ def _sync(
             logger.debug("%d passages written, %d distinct texts embedded", len(pending), embedded)
             passes += 1
             stored = _stored_hashes(collection)
+    return _Applied(added, updated, removed, total)
 
+
+def _record(
+    chroma_client: ClientAPI,
+    collection: Collection,
+    documents: Sequence[Document],
+    metadata: dict[str, Any],
+    plan: _Plan,
+    *,
+    total: int,
+    prune: bool,
+    skills: int,
+) -> None:
+    """Record how the collection is built and, after a full sync, that it is complete."""
     templates = _templates(documents)
     if templates:
         metadata[FINGERPRINT_PREFIX + "passage_template"] = templates
-    metadata[FINGERPRINT_PREFIX + SKILLS_KEY] = skills or len(documents)
+    metadata[FINGERPRINT_PREFIX + SKILLS_KEY] = skills
     metadata.update(_hnsw_settings(collection))  # what this collection uses, maybe older
-    if stored is not None:  # checked above: the store holds exactly these skills now
-        metadata[SYNC_DIGEST_KEY] = digest
+    if plan.stored is not None:  # checked by _apply: the store holds exactly these skills now
+        metadata[SYNC_DIGEST_KEY] = plan.digest
         metadata[SYNC_COUNT_KEY] = total
     fault_point("checked")
-    current = _fresh_metadata(chroma_client, collection_name)
+    current = _fresh_metadata(chroma_client, collection.name)
     languages = {str(d.metadata[LANGUAGE_KEY]) for d in documents if LANGUAGE_KEY in d.metadata}
     if not prune:  # languages added before stay unless pruned
         recorded = str(current.get(FINGERPRINT_PREFIX + LANGUAGES_KEY) or "")
@@ -403,7 +451,55 @@ def _sync(
     if {**current, **metadata} != current:
         collection.modify(metadata={**current, **metadata})
     fault_point("finished")
-    return added, updated, removed, int(total or 0)
+
+
+def _sync(
+    chroma_client: ClientAPI,
+    documents: Sequence[Document],
+    embeddings: Embeddings,
+    *,
+    where: str,
+    label: str,
+    collection_name: str,
+    prune: bool,
+    batch_size: int,
+    show_progress: bool,
+    views: tuple[str, ...],
+    skills: int = 0,
+) -> _Applied:
+    """Bring the collection to `documents` (passages): open, plan, apply, record.
+
+    `skills` is the number of skills the passages store (recorded for searches), `views` the
+    view kinds they hold.
+    """
+    skills = skills or len(documents)
+    fingerprint = embeddings_fingerprint(embeddings)
+    collection = _open_collection(chroma_client, collection_name, fingerprint, views, where)
+    plan = _plan(collection, documents, prune)
+    applied = _apply(
+        chroma_client,
+        collection,
+        documents,
+        embeddings,
+        plan,
+        label=label,
+        prune=prune,
+        page=page_size(min(batch_size, chroma_client.get_max_batch_size())),
+        show_progress=show_progress,
+        skills=skills,
+    )
+    metadata = _built_metadata(fingerprint, views)
+    _record(
+        chroma_client,
+        collection,
+        documents,
+        metadata,
+        plan,
+        total=applied.total,
+        prune=prune,
+        skills=skills,
+    )
+    return applied
 
 
 def sync_skill_store(
@@ -455,7 +551,7 @@ def sync_skill_store(
         chroma_client = _client(persist_directory, client, write=True)
         chosen = sync_views(views, find_collection(chroma_client, collection_name))
         passages = view_passages(documents, chosen, translations)
-        added, updated, removed, total = _sync(
+        applied = _sync(
             chroma_client,
             passages,
             embeddings,
@@ -470,11 +566,11 @@ def sync_skill_store(
         )
         report = SyncReport(
             store=_chroma(chroma_client, collection_name, embeddings),
-            added=added,
-            updated=updated,
-            unchanged=len(passages) - added - updated,
-            removed=removed,
-            total=total,
+            added=applied.added,
+            updated=applied.updated,
+            unchanged=len(passages) - applied.added - applied.updated,
+            removed=applied.removed,
+            total=applied.total,
             collection=collection_name,
             seconds=time.perf_counter() - started,
             views=chosen,
