@@ -45,8 +45,8 @@ import _ceiling
 from _measure import alternate, machine, summary, timed
 from _workloads import COURSES, LABEL, build_models, decorte, esco, top_keys, truncate_to_tokens
 from langchain_course_skills import E5Embeddings, SkillCrossEncoder
-from langchain_course_skills._backends import use_backend
 from langchain_course_skills.evaluation.metrics import mrr_at_k, r_precision_at_k
+from langchain_course_skills.models.backends import use_backend
 from langchain_course_skills.passages import split_passages
 
 RESULTS = Path(__file__).resolve().parent / "results"

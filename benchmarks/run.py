@@ -69,9 +69,10 @@ from langchain_course_skills import (
     SkillRetriever,
     sync_skill_store,
 )
-from langchain_course_skills._backends import BACKENDS, resolve_runtime
-from langchain_course_skills._models import resolve_device
 from langchain_course_skills.evaluation.metrics import compute_metrics, query_metrics
+from langchain_course_skills.models.backends import resolve_runtime
+from langchain_course_skills.models.loading import resolve_device
+from langchain_course_skills.models.options import BACKENDS
 from langchain_course_skills.store import HNSW_CONFIGURATION, search_vectors, skill_collection
 from langchain_course_skills.views import SINGLE_VIEW
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_course_skills import E5Embeddings, _backends
-from langchain_course_skills._backends import EXPORTS_FOLDER, Runtime, resolve_runtime
+from langchain_course_skills import E5Embeddings
 from langchain_course_skills.cli import main
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import QUERY_PREFIX
+from langchain_course_skills.models import backends as _backends
+from langchain_course_skills.models.backends import EXPORTS_FOLDER, Runtime, resolve_runtime
 from langchain_course_skills.store import embeddings_fingerprint
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -35,9 +36,14 @@ TEXTS = [
 
 
 def _linked_copy(source: Path, target: Path) -> Path:
-    """A folder of links to `source`'s files: the export lands here, not in the fixture."""
+    """A folder of links to `source`'s files: the export lands here, not in the fixture.
+
+    An export that an earlier test left in `source` is not linked.
+    """
     target.mkdir(parents=True)
     for path in source.iterdir():
+        if path.name == EXPORTS_FOLDER:
+            continue
         (target / path.name).symlink_to(path, target_is_directory=path.is_dir())
     return target
 
@@ -123,7 +129,7 @@ def test_second_load_reuses_the_export(bi_encoder: Path, caplog: pytest.LogCaptu
     )  # exports if needed
     exported = sorted((bi_encoder / EXPORTS_FOLDER).rglob("*.onnx"))
 
-    with caplog.at_level(logging.INFO, logger="langchain_course_skills._backends"):
+    with caplog.at_level(logging.INFO, logger="langchain_course_skills.models.backends"):
         E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32", backend="onnx")
 
     assert exported  # beside the model

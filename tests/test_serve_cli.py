@@ -20,11 +20,11 @@ import psutil
 import pytest
 
 from langchain_course_skills import build_skill_store, load_esco_skills
-from langchain_course_skills._backends import resolve_runtime
 from langchain_course_skills.cli import main
 from langchain_course_skills.cli.serve import allowed_hosts, check_bind, worker_count
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.models.backends import resolve_runtime
 from tests.conftest import free_port
 
 TOKEN = "another-test-token-9876543210"

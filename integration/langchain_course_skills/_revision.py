@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from langchain_course_skills._models import cached_config
+from langchain_course_skills.models.loading import cached_config
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,9 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_course_skills._backends import Backend, Runtime, resolve_runtime, use_backend
-from langchain_course_skills._models import (
-    Precision,
-    load_cross_encoder,
-    resolve_device,
-)
+from langchain_course_skills.models.backends import Runtime, resolve_runtime, use_backend
+from langchain_course_skills.models.loading import load_cross_encoder, resolve_device
+from langchain_course_skills.models.options import Backend, Precision
 from langchain_course_skills.passages import counting_tokens, split_passages, tokenizer_lock
 from langchain_course_skills.vocabulary import DEFAULT_RERANKER_MODEL
 

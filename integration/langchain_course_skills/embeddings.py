@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_course_skills._backends import Backend, Runtime, resolve_runtime, use_backend
 from langchain_course_skills._batching import token_batches
-from langchain_course_skills._models import (
-    Precision,
+from langchain_course_skills._protocols import QueryBatchEmbeddings
+from langchain_course_skills._revision import model_revision
+from langchain_course_skills.models.backends import Runtime, resolve_runtime, use_backend
+from langchain_course_skills.models.loading import (
     load_sentence_transformer,
     model_identity,
     resolve_device,
 )
-from langchain_course_skills._protocols import QueryBatchEmbeddings
-from langchain_course_skills._revision import model_revision
+from langchain_course_skills.models.options import Backend, Precision
 from langchain_course_skills.passages import counting_tokens, tokenizer_lock
 from langchain_course_skills.vocabulary import (  # noqa: F401  (check_text: public here before)
     DEFAULT_EMBEDDING_MODEL,

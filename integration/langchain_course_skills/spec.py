@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from langchain_course_skills._backends import Backend
-from langchain_course_skills._models import Precision
+from langchain_course_skills.models.options import Backend, Precision
 from langchain_course_skills.store._chroma_http import DEFAULT_TIMEOUT
 from langchain_course_skills.views import DEFAULT_VIEW_FUSION, ViewFusion
 from langchain_course_skills.vocabulary import (

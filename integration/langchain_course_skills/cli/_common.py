@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
-from langchain_course_skills._backends import BACKENDS
-from langchain_course_skills._models import PRECISIONS, locate_model, model_identity
 from langchain_course_skills.errors import CourseSkillsError, StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.models.loading import locate_model, model_identity
+from langchain_course_skills.models.options import BACKENDS, PRECISIONS
 from langchain_course_skills.store._chroma_http import (
     DEFAULT_TIMEOUT,
     connect_chroma_server,

@@ -12,7 +12,6 @@ import textwrap
 from importlib import resources
 from pathlib import Path
 
-from langchain_course_skills._models import locate_model
 from langchain_course_skills.cli._common import (
     HelpFormatter,
     add_model_options,
@@ -29,6 +28,7 @@ from langchain_course_skills.cli._common import (
     stored_model,
 )
 from langchain_course_skills.errors import CourseSkillsError, ModelLoadError
+from langchain_course_skills.models.loading import locate_model
 from langchain_course_skills.vocabulary import (
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_K,

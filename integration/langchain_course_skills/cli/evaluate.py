@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
-from langchain_course_skills._models import PRECISIONS, locate_model
 from langchain_course_skills.cli._common import (
     DEFAULT_PRECISION,
     HelpFormatter,
@@ -27,6 +26,8 @@ from langchain_course_skills.cli._common import (
 )
 from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.loaders import load_taxonomy
+from langchain_course_skills.models.loading import locate_model
+from langchain_course_skills.models.options import PRECISIONS
 from langchain_course_skills.views import (
     DEFAULT_VIEW_FUSION,
     DEFAULT_VIEWS,

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from langchain_course_skills._models import PRECISIONS
 from langchain_course_skills.cli import EXIT_INTERRUPTED
 from langchain_course_skills.cli._common import (
     HelpFormatter,
@@ -27,6 +26,7 @@ from langchain_course_skills.finetune.config import (
     TrainingConfig,
 )
 from langchain_course_skills.loaders import KINDS, read_taxonomy
+from langchain_course_skills.models.options import PRECISIONS
 from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL
 
 if TYPE_CHECKING:

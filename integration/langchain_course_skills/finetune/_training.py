@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from langchain_course_skills._models import resolve_device, resolve_precision
 from langchain_course_skills.errors import TrainingDataError, parameter
 from langchain_course_skills.finetune.config import CHECKPOINT_DIR, TrainingConfig
 from langchain_course_skills.finetune.pairs import TrainingExample
+from langchain_course_skills.models.loading import resolve_device, resolve_precision
 
 logger = logging.getLogger(__name__)
 

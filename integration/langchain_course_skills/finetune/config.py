@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_course_skills._models import Precision
 from langchain_course_skills.cross_encoders import DEFAULT_MAX_LENGTH
+from langchain_course_skills.models.options import Precision
 
 CHECKPOINT_DIR = "checkpoint"  # inside the output folder, removed once training completes
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from langchain_course_skills._models import load_cross_encoder
 from langchain_course_skills.compressors import SkillReranker
 from langchain_course_skills.cross_encoders import SkillCrossEncoder
 from langchain_course_skills.embeddings import E5Embeddings
@@ -32,6 +31,7 @@ from langchain_course_skills.finetune._prepare import (
     train,
 )
 from langchain_course_skills.finetune.config import RerankerConfig
+from langchain_course_skills.models.loading import load_cross_encoder
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document

@@ -280,7 +280,7 @@ def _conflict(name: str, where: str, skills: int) -> StoreConflictError:
 def _open_collection(
     chroma_client: ClientAPI,
     collection_name: str,
-    fingerprint: Mapping[str, Any],
+    fingerprint: dict[str, Any],
     views: tuple[str, ...],
     where: str,
 ) -> Collection:

@@ -16,9 +16,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills.errors import ModelLoadError
+from langchain_course_skills.models.options import PRECISIONS, ModelKind, Precision
 
 if TYPE_CHECKING:
     import torch
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Precision = Literal["fp32", "bf16", "fp16", "auto"]
-ModelKind = Literal["embedding", "cross-encoder"]
-
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 HUB_TIMEOUT_S = 3.0  # one request to the Hub; a reachable Hub answers in well under a second
 _HUB_CONFIG_FILE = "config.json"  # every transformers model has one; its presence = cached
 
@@ -77,7 +74,7 @@ def resolve_precision(precision: Precision, device: str) -> torch.dtype:
 
     For training, "auto" picks what the hardware does well: fp16 on CUDA, bf16 on CPUs with
     native bf16, else fp32. (For inference, "auto" means the fastest variant measured
-    quality-neutral: `_backends.resolve_runtime`.)
+    quality-neutral: `backends.resolve_runtime`.)
     """
     check_precision(precision)
     if precision != "auto":
@@ -226,7 +223,7 @@ def load_sentence_transformer(
     """Load a bi-encoder on `device` in `dtype`, turning any failure into a `ModelLoadError`.
 
     `max_seq_length` caps the input length; a model whose own limit is lower keeps its own.
-    With `backend` "onnx" or "openvino" the model loads in fp32, ready for `_backends.use_backend`.
+    With `backend` "onnx" or "openvino" the model loads in fp32, ready for `backends.use_backend`.
     """
     options = dict(model_kwargs or {})
     source = locate_model(model_name, "embedding", options)

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_course_skills._map_batch import RayOptions, map_batches_locally
 from langchain_course_skills.courses import Course
+from langchain_course_skills.mapping.batch import map_batches_locally
+from langchain_course_skills.mapping.options import RayOptions
 from langchain_course_skills.spec import RetrieverSpec
 
 if TYPE_CHECKING:

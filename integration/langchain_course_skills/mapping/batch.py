@@ -1,8 +1,7 @@
-"""What both engines of `map_courses` share: Ray options and batch mapping.
+"""What both engines of `map_courses` share: how one batch of courses becomes output records.
 
-How wide Ray runs, and how one batch of courses becomes output records.
-`mapping` (the local engine and the driver) and `_map_ray` (the Ray actors) both build on this
-module, so neither imports the other at module level.
+`mapping.run` (the local engine and the driver) and `mapping.distributed` (the Ray actors) both
+build on this module, so neither imports the other at module level.
 """
 
 from __future__ import annotations
@@ -10,8 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_course_skills.courses import Course
 from langchain_course_skills.errors import (
@@ -29,21 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ERROR_KEY = "error"  # a record of a course that could not be mapped: why, instead of skills
-
-
-class RayOptions(BaseModel):
-    """Where and how wide `map_courses(..., engine="ray")` runs."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    address: str | None = None
-    """The cluster (e.g. "ray://head:10001" or "auto"); None starts or joins a local Ray."""
-    actors: int | None = Field(default=None, gt=0)
-    """Workers, each with its own models; None: one per GPU, else one per `num_cpus` CPUs."""
-    num_cpus: float = Field(default=1.0, gt=0)
-    """CPUs reserved per worker (on 2 cores, 0.5 leaves room for Ray's read tasks)."""
-    num_gpus: float | None = Field(default=None, ge=0)
-    """GPUs per worker; None: 1 when the cluster has GPUs, else 0."""
 
 
 def course_record(course: Course, documents: list[Document]) -> dict[str, Any]:

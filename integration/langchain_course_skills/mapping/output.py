@@ -16,13 +16,13 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 from langchain_course_skills.errors import MapOutputError, parameter
+from langchain_course_skills.mapping.options import OutputFormat
 
 logger = logging.getLogger(__name__)
 
-OutputFormat = Literal["jsonl", "csv"]
 CSV_COLUMNS = (
     "id",
     "text_hash",

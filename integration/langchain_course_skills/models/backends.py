@@ -27,13 +27,19 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from langchain_course_skills._models import (
+from langchain_course_skills.models.loading import (
     check_precision,
     cpu_has_native_bf16,
     model_identity,
     torch_dtype,
+)
+from langchain_course_skills.models.options import (
+    BACKENDS,
+    DEFAULT_ONNX_OPTIMIZATION,
+    ONNX_OPTIMIZATIONS,
+    OnnxOptimization,
 )
 
 if TYPE_CHECKING:
@@ -42,15 +48,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Backend = Literal["torch", "onnx", "openvino", "auto"]
-OnnxOptimization = Literal["O1", "O2", "O3"]
-
-BACKENDS = ("torch", "onnx", "openvino", "auto")
-# O1: ONNX Runtime's own graph optimizations only; O2: plus the transformer fusions of
-# onnxruntime.transformers (attention, layer norm, GELU), the same numbers; O3: plus the GELU
-# approximation, which changes scores slightly. As optimum names its levels.
-ONNX_OPTIMIZATIONS = ("O1", "O2", "O3")
-DEFAULT_ONNX_OPTIMIZATION: OnnxOptimization = "O2"
 ONNX_OPSET = 17  # supported by every onnxruntime and OpenVINO release we accept
 EXPORT_VERSION = 1  # bump when the export itself changes, to re-export cached models
 EXPORTS_FOLDER = "course-skills-exports"  # inside the model folder
@@ -76,6 +73,7 @@ class Runtime(NamedTuple):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The torch number format of `precision`."""
         return torch_dtype(self.precision)
 
     def __str__(self) -> str:

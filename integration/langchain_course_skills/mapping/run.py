@@ -18,20 +18,16 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from langchain_course_skills._map_batch import (
-    ERROR_KEY,
-    RayOptions,
-    course_record,
-    map_batches_locally,
-)
-from langchain_course_skills._map_output import MapOutput, OutputFormat
-from langchain_course_skills._map_output import output_format as resolve_format
 from langchain_course_skills.courses import Course, CourseFailure, read_courses
 from langchain_course_skills.feedback import text_sha256
+from langchain_course_skills.mapping.batch import ERROR_KEY, map_batches_locally
+from langchain_course_skills.mapping.options import Engine, OutputFormat, RayOptions
+from langchain_course_skills.mapping.output import MapOutput
+from langchain_course_skills.mapping.output import output_format as resolve_format
 from langchain_course_skills.spec import RetrieverSpec
 from langchain_course_skills.verdicts import apply_verdicts
 from langchain_course_skills.vocabulary import DEFAULT_MAP_BATCH
@@ -40,19 +36,8 @@ if TYPE_CHECKING:
     from langchain_course_skills.feedback import FeedbackStore
     from langchain_course_skills.retrievers import SkillRetriever
 
-__all__ = [
-    "Engine",
-    "MapReport",
-    "RayOptions",
-    "RetrieverSpec",
-    "course_record",
-    "map_batches_locally",
-    "map_courses",
-]
 
 logger = logging.getLogger(__name__)
-
-Engine = Literal["local", "ray"]
 
 
 @dataclass(frozen=True)
@@ -186,7 +171,7 @@ def map_courses(
         raise ValueError(msg)
     batches: Iterator[list[dict[str, Any]]] = iter(())
     if pending and isinstance(retriever, RetrieverSpec) and engine == "ray":
-        from langchain_course_skills._map_ray import map_batches_with_ray
+        from langchain_course_skills.mapping.distributed import map_batches_with_ray
 
         batches = map_batches_with_ray(pending, retriever, ray or RayOptions(), batch_size)
     elif pending:
