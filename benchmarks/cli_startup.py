@@ -5,7 +5,7 @@ next to two references: an empty interpreter (the floor) and importing what the 
 used to import before it answered (torch, chromadb, langchain-chroma, sentence-transformers).
 
     python benchmarks/cli_startup.py            # 20 repetitions
-    python benchmarks/cli_startup.py --quick    # 2 repetitions (tests/test_benchmark_smoke.py)
+    python benchmarks/cli_startup.py --quick    # 2 repetitions (test_benchmark_smoke.py runs it)
 
 Writes benchmarks/results/cli_startup.{json,md} (or --out DIR).
 """

@@ -46,8 +46,9 @@ from _workloads import LABEL, decorte, esco
 from langchain_course_skills import E5Embeddings, SkillRetriever
 from langchain_course_skills.evaluation import sync_evaluation_store
 from langchain_course_skills.evaluation.metrics import r_precision_at_k, recall_at_k
+from langchain_course_skills.fusion import DEFAULT_FUSION, Fusion
 from langchain_course_skills.views import SINGLE_VIEW
-from langchain_course_skills.vocabulary import DEFAULT_FUSION, DEFAULT_PASSAGE_TOKENS, Fusion
+from langchain_course_skills.vocabulary import DEFAULT_PASSAGE_TOKENS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAME = "long_texts"

@@ -37,10 +37,9 @@ from _measure import machine
 from _workloads import LABEL, LABEL_DESCRIPTION, esco
 from langchain_course_skills import E5Embeddings
 from langchain_course_skills.evaluation.metrics import query_metrics
+from langchain_course_skills.fusion import VIEW_FUSIONS, fuse_scores
 from langchain_course_skills.views import (
     FETCH_GROWTH,
-    VIEW_FUSIONS,
-    fuse_scores,
     passage_skill,
     passages_to_fetch,
     view_kind,

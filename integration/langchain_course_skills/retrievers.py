@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_chroma import Chroma
@@ -15,6 +14,14 @@ from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validat
 from langchain_course_skills._protocols import TokenizedEmbeddings
 from langchain_course_skills.compressors import SkillReranker
 from langchain_course_skills.embeddings import embed_queries
+from langchain_course_skills.fusion import (
+    DEFAULT_FUSION,
+    DEFAULT_VIEW_FUSION,
+    Fusion,
+    ViewFusion,
+    fuse_passages,
+    fuse_scores,
+)
 from langchain_course_skills.passages import DEFAULT_OVERLAP_TOKENS, Passage, split_passages
 from langchain_course_skills.store import (
     MAX_RESULTS,
@@ -25,24 +32,18 @@ from langchain_course_skills.store import (
     store_layout,
 )
 from langchain_course_skills.views import (
-    DEFAULT_VIEW_FUSION,
     FETCH_GROWTH,
-    ViewFusion,
-    fuse_scores,
     passage_skill,
     passages_to_fetch,
     skill_result,
     view_kind,
 )
 from langchain_course_skills.vocabulary import (
-    DEFAULT_FUSION,
     DEFAULT_K,
     DEFAULT_PASSAGE_TOKENS,
     EVIDENCE_KEY,
-    FUSED_KEY,
     RELEVANCE_KEY,
     SIMILARITY_KEY,
-    Fusion,
     check_score_threshold,
     check_text,
     check_texts,
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
 # Texts encoded together differ in length by at most this factor. Padding a short text to a
 # long one costs more than batching gains on a CPU: 16 course texts of 40-150 tokens took 2-3x
 # longer in one batch than one by one with an e5-base-sized model; of similar lengths, 1.2x
@@ -93,47 +93,6 @@ def skill_filter(
     if len(clauses) > 1:
         return {"$and": clauses}
     return clauses[0] if clauses else None
-
-
-def _fuse(ranked: Sequence[Sequence[Document]], k: int, fusion: Fusion) -> list[Document]:
-    """Combine the candidate lists of a text's passages into one list of `k` skills.
-
-    Each skill is ranked by its best per-passage score and keeps the copy (and so the evidence)
-    of the passage that gave it: "relative" takes the similarity minus that of the passage's
-    weakest candidate (a passage that resembles every skill a little no longer outranks one
-    that names a skill), "max" the raw cosine similarity, "round_robin" 1 / the rank in the
-    passage, then the similarity (every passage's best candidates first). "rrf" sums
-    1 / (RRF_K + rank) over the passages (skills that many passages share come first); its
-    evidence is the passage where the skill ranks best. The score that ranked a skill is its
-    `metadata["fused_score"]`.
-    """
-    best: dict[str, tuple[tuple[float, float], Document]] = {}  # key -> (per-passage score, doc)
-    fused: dict[str, float] = {}
-    for candidates in ranked:
-        floor = float(candidates[-1].metadata[SIMILARITY_KEY]) if candidates else 0.0
-        for rank, doc in enumerate(candidates, start=1):
-            key = doc.id or doc.page_content
-            similarity = float(doc.metadata[SIMILARITY_KEY])
-            if fusion == "relative":
-                score = (similarity - floor, similarity)
-            elif fusion == "max":
-                score = (similarity, 0.0)
-            else:  # round_robin and rrf: the best rank, then the similarity
-                score = (1.0 / rank, similarity)
-            if key not in best or score > best[key][0]:
-                best[key] = (score, doc)
-            if fusion == "rrf":
-                fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank)
-    if fusion == "rrf":
-        order = sorted(best, key=lambda key: fused[key], reverse=True)
-    else:
-        order = sorted(best, key=lambda key: best[key][0], reverse=True)  # stable: first found
-        fused = {key: score for key, ((score, _), _) in best.items()}
-    skills = []
-    for key in order[:k]:
-        doc = best[key][1]
-        skills.append(doc.model_copy(update={"metadata": {**doc.metadata, FUSED_KEY: fused[key]}}))
-    return skills
 
 
 def _evidence(passage: Passage) -> dict[str, int]:
@@ -405,7 +364,7 @@ class SkillRetriever(BaseRetriever):
                         for doc in next(found)
                     ]
                 )
-            fused = ranked[0] if len(ranked) == 1 else _fuse(ranked, k, self.fusion)
+            fused = ranked[0] if len(ranked) == 1 else fuse_passages(ranked, k, self.fusion)
             spans = {(p.start, p.end): p.of(text) for p in passages}
             groups.append([(spans[_span(doc)], doc) for doc in fused])
         return self._rerank(groups, top_n, callbacks)

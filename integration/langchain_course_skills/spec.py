@@ -11,16 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from langchain_course_skills.fusion import DEFAULT_FUSION, DEFAULT_VIEW_FUSION, Fusion, ViewFusion
 from langchain_course_skills.models.options import Backend, Precision
 from langchain_course_skills.store._chroma_http import DEFAULT_TIMEOUT
-from langchain_course_skills.views import DEFAULT_VIEW_FUSION, ViewFusion
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
     DEFAULT_EMBEDDING_MODEL,
-    DEFAULT_FUSION,
     DEFAULT_K,
     DEFAULT_TOP_N,
-    Fusion,
     check_score_threshold,
 )
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Literal
 
 from langchain_core.documents import Document
 
@@ -43,20 +42,8 @@ SINGLE_VIEW: tuple[str, ...] = ("label",)  # one passage per skill, as stores he
 # passages on both Decorte validation sets with untrained all-MiniLM-L6-v2 (+5.2 TECH, +5.3
 # HOUSE with "blend"), at 8.1x the passages (benchmarks/results/views_quality.md).
 DEFAULT_VIEWS: tuple[str, ...] = ("label", "alt", "description")
-ViewFusion = Literal["blend", "max", "mean", "rrf"]
-VIEW_FUSIONS: tuple[ViewFusion, ...] = ("blend", "max", "mean", "rrf")
-# "blend" measured best on the Decorte validation sets over all 13,896 ESCO skills with
-# all-MiniLM-L6-v2 (benchmarks/views_quality.py, docs/views.md).
-DEFAULT_VIEW_FUSION: ViewFusion = "blend"
-# "blend": an alternative label outranks the label and description only by more than this
-# cosine margin (an exact synonym still wins; a loose one no longer crowds out the skill).
-ALT_MARGIN = 0.1
 VIEW_SEPARATOR = "#"  # between the skill id and the view in a passage id
-RRF_K = 60  # reciprocal-rank fusion constant, as in Cormack et al. (2009)
 FETCH_GROWTH = 2  # how much deeper a search goes when its passages gave fewer than k skills
-# Views of one kind of evidence: a skill's names (preferred and alternative, any language) and
-# its description. "mean" averages the best match of each group; "rrf" fuses their rankings.
-_GROUPS = {"label": "name", "alt": "name", "description": "description"}
 _DROPPED_KEYS = ("alt_labels",)  # skill metadata not copied to every further view (it is large)
 
 
@@ -183,68 +170,6 @@ def view_passages(
             for suffix, view, text in _further(source, views, code):
                 passages.append(_passage(skill, suffix, view, text, code))
     return passages
-
-
-def fuse_scores(
-    matches: Sequence[tuple[str, str, float]], rule: ViewFusion, floor: float | None = None
-) -> list[tuple[str, float, int]]:
-    """Fuse one query's passage matches per skill; return (skill id, score, best match), best first.
-
-    Args:
-        matches: (skill id, view kind, cosine similarity) of the passages found, best first;
-            the kind is "label", "alt" or "description" (any language).
-        rule: "blend": the mean of the best label and the best description match, or the best
-            alternative label less `ALT_MARGIN` if that is higher; "max": the best similarity
-            of any view; "mean": the mean over the evidence groups (names: labels and
-            alternative labels; descriptions) of each group's best similarity; "rrf":
-            reciprocal-rank fusion of the per-group rankings of skills (ties by the best
-            similarity). In "blend" and "mean", a kind the store has but that was not among
-            the matches of a skill scores `floor`, since its passages rank below every one found.
-        floor: The similarity of a group not among the matches (default: the lowest found).
-
-    Returns:
-        Per skill: its id, its fused score (for "rrf" the best cosine similarity, which orders
-        ties only), and the index in `matches` of its best match.
-    """
-    best: dict[str, int] = {}
-    per_kind: dict[str, dict[str, float]] = {}
-    per_group: dict[str, dict[str, float]] = {}
-    for index, (skill, kind, similarity) in enumerate(matches):
-        if skill not in best or similarity > matches[best[skill]][2]:
-            best[skill] = index
-        for key, table in ((kind, per_kind), (_GROUPS.get(kind, "name"), per_group)):
-            scores = table.setdefault(key, {})
-            scores[skill] = max(similarity, scores.get(skill, similarity))
-    low = min((m[2] for m in matches), default=0.0) if floor is None else floor
-    if rule == "blend":
-        main = [per_kind[kind] for kind in ("label", "description") if kind in per_kind]
-        alt = per_kind.get("alt", {})
-        fused = {}
-        for skill in best:
-            base = sum(scores.get(skill, low) for scores in main) / len(main) if main else low
-            fused[skill] = max(base, alt[skill] - ALT_MARGIN) if skill in alt else base
-        order = sorted(best, key=lambda skill: fused[skill], reverse=True)
-    elif rule == "max":
-        fused = {skill: matches[index][2] for skill, index in best.items()}
-        order = sorted(best, key=lambda skill: fused[skill], reverse=True)
-    elif rule == "mean":
-        fused = {
-            skill: sum(scores.get(skill, low) for scores in per_group.values()) / len(per_group)
-            for skill in best
-        }
-        order = sorted(best, key=lambda skill: fused[skill], reverse=True)
-    elif rule == "rrf":
-        rrf = dict.fromkeys(best, 0.0)
-        for scores in per_group.values():
-            ranking = sorted(scores, key=lambda skill: scores[skill], reverse=True)
-            for rank, skill in enumerate(ranking, start=1):
-                rrf[skill] += 1.0 / (RRF_K + rank)
-        fused = {skill: matches[index][2] for skill, index in best.items()}
-        order = sorted(best, key=lambda skill: (rrf[skill], fused[skill]), reverse=True)
-    else:
-        msg = f"unknown view fusion {rule!r}; choose from {', '.join(VIEW_FUSIONS)}"
-        raise ValueError(msg)
-    return [(skill, fused[skill], best[skill]) for skill in order]
 
 
 def view_kind(metadata: Mapping[str, object]) -> str:

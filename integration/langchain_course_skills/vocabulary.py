@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -21,10 +21,8 @@ SERVE_TOKEN_ENV = "COURSE_SKILLS_TOKEN"  # the service's bearer token, for serve
 SERVE_OPTIONS_ENV = "COURSE_SKILLS_SERVE_OPTIONS"  # the workers' options as JSON
 DEFAULT_K = 30  # candidates, as in the model card's evaluation
 DEFAULT_TOP_N = 10  # skills kept after re-ranking, and shown
-# How the passages of a long course text combine per skill, and how long a passage is: the
-# defaults measured on long documents built from the Decorte sets (benchmarks/long_texts.py).
-Fusion = Literal["relative", "max", "rrf", "round_robin"]
-DEFAULT_FUSION: Fusion = "relative"
+# How long a passage of a long course text is: the default measured on long documents built
+# from the Decorte sets (benchmarks/long_texts.py).
 DEFAULT_PASSAGE_TOKENS = 32  # about a sentence; the e5 prefix and special tokens included
 DEFAULT_MAP_BATCH = 64  # courses per batch of course-skills map
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills.errors import CourseSkillsError, StoreMismatchError, StoreNotFoundError
+from langchain_course_skills.fusion import (
+    DEFAULT_FUSION,
+    DEFAULT_VIEW_FUSION,
+    FUSIONS,
+    VIEW_FUSIONS,
+)
 from langchain_course_skills.models.loading import locate_model, model_identity
 from langchain_course_skills.models.options import BACKENDS, PRECISIONS
 from langchain_course_skills.store._chroma_http import (
@@ -17,15 +23,12 @@ from langchain_course_skills.store._chroma_http import (
     url_secrets,
 )
 from langchain_course_skills.store._storage import SQLITE_FILE, open_embedded_client
-from langchain_course_skills.views import DEFAULT_VIEW_FUSION, VIEW_FUSIONS
 from langchain_course_skills.vocabulary import (
     DEFAULT_COLLECTION,
     DEFAULT_EMBEDDING_MODEL,
-    DEFAULT_FUSION,
     DEFAULT_K,
     DEFAULT_RERANKER_MODEL,
     DEFAULT_TOP_N,
-    Fusion,
     skill_hits,
 )
 
@@ -218,7 +221,8 @@ def add_result_options(parser: argparse.ArgumentParser, *, top_n_help: str) -> A
     """Add the retriever's options (see `retriever_spec`): -k, --rerank, -n, ...; return the group.
 
     With `add_reranker_option`, `add_store_options` and `add_model_options` they cover every
-    field of `RetrieverSpec` (tests/test_retriever_spec.py checks that each face has each).
+    field of `RetrieverSpec` (tests/unit_tests/test_retriever_spec.py checks that each face has
+    each).
     """
     group = parser.add_argument_group("results")
     group.add_argument(
@@ -248,7 +252,7 @@ def add_fusion_options(group: Any) -> None:
     """Add --fusion and --view-fusion (how passages and views combine) to an argument group."""
     group.add_argument(
         "--fusion",
-        choices=get_args(Fusion),
+        choices=FUSIONS,
         default=DEFAULT_FUSION,
         help="how the passages of a long course combine per skill",
     )

@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 from langchain_course_skills.cli._common import (
     DEFAULT_PRECISION,
@@ -25,23 +25,18 @@ from langchain_course_skills.cli._common import (
     view_kinds,
 )
 from langchain_course_skills.errors import CourseSkillsError
-from langchain_course_skills.loaders import load_taxonomy
-from langchain_course_skills.models.loading import locate_model
-from langchain_course_skills.models.options import PRECISIONS
-from langchain_course_skills.views import (
+from langchain_course_skills.fusion import (
+    DEFAULT_FUSION,
     DEFAULT_VIEW_FUSION,
-    DEFAULT_VIEWS,
-    SINGLE_VIEW,
+    FUSIONS,
     VIEW_FUSIONS,
     ViewFusion,
 )
-from langchain_course_skills.vocabulary import (
-    DEFAULT_EMBEDDING_MODEL,
-    DEFAULT_FUSION,
-    DEFAULT_K,
-    TEMPLATE_KEY,
-    Fusion,
-)
+from langchain_course_skills.loaders import load_taxonomy
+from langchain_course_skills.models.loading import locate_model
+from langchain_course_skills.models.options import PRECISIONS
+from langchain_course_skills.views import DEFAULT_VIEWS, SINGLE_VIEW
+from langchain_course_skills.vocabulary import DEFAULT_EMBEDDING_MODEL, DEFAULT_K, TEMPLATE_KEY
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -141,7 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument(
         "--fusion",
-        choices=get_args(Fusion),
+        choices=FUSIONS,
         default=DEFAULT_FUSION,
         help="how the passages of a long gold query combine per skill",
     )

@@ -30,6 +30,7 @@ from langchain_course_skills.evaluation.gold import (
     skill_labels,
 )
 from langchain_course_skills.evaluation.metrics import mean_metrics, query_metrics
+from langchain_course_skills.fusion import DEFAULT_VIEW_FUSION, ViewFusion
 from langchain_course_skills.retrievers import (
     DEFAULT_K,
     SIMILARITY_KEY,
@@ -44,13 +45,7 @@ from langchain_course_skills.store import (
     stored_views,
     sync_skill_store,
 )
-from langchain_course_skills.views import (
-    DEFAULT_VIEW_FUSION,
-    DEFAULT_VIEWS,
-    SINGLE_VIEW,
-    ViewFusion,
-    check_views,
-)
+from langchain_course_skills.views import DEFAULT_VIEWS, SINGLE_VIEW, check_views
 from langchain_course_skills.vocabulary import TEMPLATE_KEY
 
 if TYPE_CHECKING:

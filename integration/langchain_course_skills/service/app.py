@@ -226,7 +226,7 @@ def _reject(field: str, msg: str) -> NoReturn:
 
 def _rerank(service: SkillService, options: SearchOptions) -> bool:
     if options.rerank and not service.can_rerank:
-        msg = "the service runs without a reranker (started with --no-rerank); send rerank false"
+        msg = "this service runs without a reranker (see /v1/info); send rerank false"
         _reject("rerank", msg)
     return service.can_rerank if options.rerank is None else options.rerank
 

@@ -62,7 +62,7 @@ def bound_requests(client: ClientAPI, timeout: float) -> bool:
     """Give every request of a chromadb `HttpClient` the time limit `timeout` (seconds).
 
     chromadb has no public setting for it, so this is the one place that reaches into the
-    client (its httpx session); tests/test_reliability_server.py fails if that changes.
+    client (its httpx session); tests/integration_tests/test_faults_server.py fails if that changes.
     Returns False (and logs a warning) where the client has no such session.
     """
     import httpx
