@@ -1,4 +1,4 @@
-"""The long-text and mapping-throughput benchmarks still run (quick mode: slices, tiny models).
+"""The long-text, mapping-throughput and verdict benchmarks still run (quick mode: slices).
 
 No timing is asserted: speed is measured by the benchmarks, not by tests.
 """
@@ -89,3 +89,12 @@ def test_quick_catalogue_rerank_benchmark_compares_map_with_the_recipe_loop(
     assert names == ["recipe loop", "map_courses, backend torch", "map_courses, backend auto"]
     assert all(row["per_s"] > 0 for row in results["rows"])
     assert results["rows"][0]["same_order"] == results["courses"]
+
+
+def test_quick_verdict_nudge_scores_every_mode_on_held_out_gold(tmp_path: Path) -> None:
+    results = _quick("verdict_nudge.py", tmp_path)
+
+    for row in results["sets"].values():
+        assert 0 < row["counted"] <= row["sentences"]
+        assert {"as_is", "both 0.1", "raise 0.1", "lower 0.1"} <= set(row)
+        assert 0 <= row["as_is"]["mrr@10"] <= 100

@@ -14,6 +14,7 @@ from langchain_course_skills.courses import Course, read_courses
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.feedback import FeedbackStore, default_feedback_path
 from langchain_course_skills.mapping import RetrieverSpec, map_courses
+from langchain_course_skills.store import open_skill_store, skill_vectors
 from langchain_course_skills.verdicts import apply_verdicts
 
 TEXT = "Learn to manage musical staff and lead the orchestra"
@@ -54,6 +55,20 @@ def test_rejected_skills_are_left_out_and_accepted_ones_marked(tmp_path: Path) -
     assert curated[2]["label"] == "label z"
     assert len(other) == 2  # an accepted skill of another taxonomy is not added
     assert records == _records("a", "b", "c")  # the records given are not changed
+
+
+def test_skill_vectors_reads_each_skills_stored_vector(
+    db: Path, tiny_embeddings: E5Embeddings
+) -> None:
+    store = open_skill_store(tiny_embeddings, persist_directory=db)
+    stored = store.get(limit=50, include=["embeddings"])
+    skills = {i: list(v) for i, v in zip(stored["ids"], stored["embeddings"]) if "#" not in i}
+
+    vectors = skill_vectors(store, [*skills, "not-a-skill"])
+
+    assert skills and sorted(vectors) == sorted(skills)  # main passages, by skill id
+    for skill, vector in skills.items():
+        assert vectors[skill] == pytest.approx(vector)
 
 
 @pytest.fixture(scope="module")

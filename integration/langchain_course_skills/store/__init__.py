@@ -8,7 +8,7 @@ left the taxonomy are removed only on request.
 - `fingerprint`: how a store was built and whether embeddings and views fit it;
 - `location`: folders, clients and collections; `open_skill_store`;
 - `sync`: `build_skill_store` and `sync_skill_store`;
-- `search`: `search_vectors`, requests sized by what they return;
+- `search`: `search_vectors`, requests sized by what they return, and `skill_vectors`;
 - `inspect`: the records, taxonomy and view counts, layout and description;
 - `_storage`, `_chroma_http`, `_locks`, `_faults`: storage faults explained, the server client,
   the write lock of an embedded folder, and the fault points the tests use.
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from langchain_course_skills.store.search import (
         MAX_RESULTS,
         search_vectors,
+        skill_vectors,
     )
     from langchain_course_skills.store.sync import (
         DEFAULT_WRITE_BATCH,
@@ -99,6 +100,7 @@ _MODULES = {
     "read_fingerprint": "fingerprint",
     "read_store_fingerprint": "location",
     "search_vectors": "search",
+    "skill_vectors": "search",
     "skill_collection": "location",
     "store_client": "location",
     "store_layout": "inspect",
@@ -138,6 +140,7 @@ __all__ = [
     "read_fingerprint",
     "read_store_fingerprint",
     "search_vectors",
+    "skill_vectors",
     "skill_collection",
     "store_client",
     "store_layout",

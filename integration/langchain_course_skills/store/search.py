@@ -55,3 +55,22 @@ def search_vectors(
                 ]
             )
     return results
+
+
+def skill_vectors(store: Chroma, ids: Sequence[str]) -> dict[str, list[float]]:
+    """Return the stored vector of each skill in `ids` (its main passage); unknown ids are left out.
+
+    Reads in pages of `_QUERY_PAGE` ids, so any number of ids stays under the client's limits.
+    """
+    vectors: dict[str, list[float]] = {}
+    collection = skill_collection(store)
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _QUERY_PAGE):
+        with store_faults(_store_label(None, store_client(store))):
+            found = collection.get(ids=unique[start : start + _QUERY_PAGE], include=["embeddings"])
+        embeddings = found["embeddings"]
+        if embeddings is None:
+            continue
+        for doc_id, vector in zip(found["ids"], embeddings):
+            vectors[doc_id] = [float(x) for x in vector]
+    return vectors
