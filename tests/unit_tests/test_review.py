@@ -96,6 +96,20 @@ def test_an_uploaded_catalogue_is_listed_in_order_with_its_exact_texts(client: T
     assert (detail["mapped"], detail["skills"], detail["reviewed_by"]) == (False, [], [])
 
 
+def test_a_catalogue_larger_than_a_request_body_is_held(client: TestClient) -> None:
+    limits = client.get("/v1/info").json()["limits"]
+    text = " ".join(["Participants plan rehearsals and manage musical staff."] * 360)  # 20,000
+    lines = [{"id": f"L-{n}", "text": text} for n in range(300)]
+    catalogue = _jsonl(lines)
+
+    uploaded = _upload(client, catalogue=catalogue, name="large.jsonl")
+
+    assert limits["max_body_bytes"] < len(catalogue.encode()) < limits["max_catalogue_bytes"]
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json()["courses"] == 300
+    assert client.get("/v1/review/courses/L-299").json()["text"] == text
+
+
 def test_a_catalogue_with_a_text_field_is_read_by_it(client: TestClient) -> None:
     lines = [{"id": "A", "text": "bake bread"}, {"id": "B", "text": "plan rehearsals"}]
 

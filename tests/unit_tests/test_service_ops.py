@@ -7,6 +7,7 @@ SQLite feedback file.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -24,8 +25,9 @@ from langchain_course_skills import SkillRetriever, build_skill_store, load_gret
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.service.admission import Admission
 from langchain_course_skills.service.app import ServiceSettings, create_app
+from langchain_course_skills.service.body_limit import BodyLimit
 from langchain_course_skills.service.metrics import LATENCY_BUCKETS_S, Metrics
-from langchain_course_skills.service.schemas import MAX_COURSES_PAGE
+from langchain_course_skills.service.schemas import CATALOGUE_PATH, MAX_COURSES_PAGE
 from langchain_course_skills.service.skills import SkillService
 from langchain_course_skills.store import describe_collection
 from tests.conftest import GRETA
@@ -334,3 +336,40 @@ def test_the_new_endpoints_are_in_the_openapi_schema(client: TestClient) -> None
 
     assert {"/metrics", "/v1/courses"} <= set(paths)
     assert {p["name"] for p in paths["/v1/courses"]["get"]["parameters"]} == {"limit", "offset"}
+
+
+async def test_the_body_limit_is_per_path_for_declared_and_chunked_bodies() -> None:
+    async def app(scope: dict, receive: object, send: object) -> None:
+        body = b""
+        while True:
+            message = await receive()  # type: ignore[operator]
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})  # type: ignore[operator]
+
+    limited = BodyLimit(app, limit=10, path_limits={CATALOGUE_PATH: 100})
+
+    async def call(path: str, size: int, declared: bool) -> tuple[int, bytes]:
+        chunks = [b"x" * 8 for _ in range(size // 8)]
+        headers = [(b"content-length", str(size).encode())] if declared else []
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            chunk = chunks.pop(0) if chunks else b""
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await limited({"type": "http", "path": path, "headers": headers}, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    for declared in (True, False):
+        assert await call("/v1/skills/search", 8, declared) == (200, b"8")
+        assert (await call("/v1/skills/search", 16, declared))[0] == 413
+        assert await call(CATALOGUE_PATH, 96, declared) == (200, b"96")
+        status, body = await call(CATALOGUE_PATH, 104, declared)
+        assert status == 413
+        assert "catalogue upload is larger than 100 bytes" in json.loads(body)["detail"]

@@ -41,7 +41,9 @@ from langchain_course_skills.service.review import (
     read_catalogue,
 )
 from langchain_course_skills.service.schemas import (
+    CATALOGUE_PATH,
     MAX_BODY_BYTES,
+    MAX_CATALOGUE_BYTES,
     MAX_TEXT_CHARS,
     CollectionInfo,
     CourseSkills,
@@ -264,7 +266,9 @@ def _add_middleware(app: FastAPI, settings: ServiceSettings) -> None:
             )
         return await call_next(request)
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit, limit=MAX_BODY_BYTES, path_limits={CATALOGUE_PATH: MAX_CATALOGUE_BYTES}
+    )
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
 
@@ -548,7 +552,7 @@ def _add_review(
         "dependencies": [_BEARER],
     }
 
-    @app.put("/v1/review/catalogue", response_model=ReviewCatalogue, **guarded)
+    @app.put(CATALOGUE_PATH, response_model=ReviewCatalogue, **guarded)
     def upload(body: ReviewUpload) -> ReviewCatalogue:
         """Hold a catalogue for review (and the `map` output of it), instead of the last one.
 
@@ -568,7 +572,7 @@ def _add_review(
         held = review.replace(courses, name=name)
         return ReviewCatalogue(**vars(held))
 
-    @app.get("/v1/review/catalogue", response_model=ReviewCatalogue, **guarded)
+    @app.get(CATALOGUE_PATH, response_model=ReviewCatalogue, **guarded)
     def catalogue() -> ReviewCatalogue:
         """The catalogue held for review: its name, when it came, how many courses."""
         return ReviewCatalogue(**vars(_held(review)))

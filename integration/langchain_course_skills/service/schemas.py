@@ -25,6 +25,9 @@ from langchain_course_skills.vocabulary import DEFAULT_K, OPTIONAL_HIT_KEYS
 MAX_TEXT_CHARS = 20_000  # characters of one course text (a long description is ~10,000)
 # bytes of one request body: 32 courses of 20,000 characters, each escaped as \uXXXX in JSON
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# A catalogue for review comes in one body: 128 MiB holds about 10,000 courses of 1,500 words.
+MAX_CATALOGUE_BYTES = 128 * 1024 * 1024
+CATALOGUE_PATH = "/v1/review/catalogue"
 MAX_K = 200  # candidates per text; the model card evaluates with 30
 MAX_MAP_COURSES = 32  # courses per /v1/skills/map request; catalogues go to `course-skills map`
 MAX_TAXONOMIES = 20  # taxonomy names in one filter
@@ -305,6 +308,8 @@ class Limits(_Model):
     """Characters of one course text."""
     max_body_bytes: int = MAX_BODY_BYTES
     """Bytes of one request body; a larger one is answered 413."""
+    max_catalogue_bytes: int = MAX_CATALOGUE_BYTES
+    """Bytes of a catalogue upload for review (`PUT /v1/review/catalogue`)."""
     max_k: int = MAX_K
     """Candidates per text."""
     max_map_courses: int = MAX_MAP_COURSES
