@@ -28,6 +28,8 @@ TOPICS = [
     "teach adults in evening classes",
 ]
 MAPPED_TOP_N = 4  # skills per course in the map output
+# What a CSV map output holds of a skill (no matched view or text).
+CSV_KEYS = ("rank", "uri", "label", "taxonomy", "similarity", "relevance_score", "evidence")
 
 
 def _catalogue(count: int = len(TOPICS)) -> list[dict[str, str]]:
@@ -48,6 +50,18 @@ def mapped(service: SkillService, tmp_path_factory: pytest.TempPathFactory) -> s
     source = folder / "catalogue.jsonl"
     source.write_text(_jsonl(_catalogue()), encoding="utf-8")
     out = folder / "skills.jsonl"
+    retriever = service.retriever.model_copy(update={"top_n": MAPPED_TOP_N})
+    map_courses(source, out, retriever, show_progress=False)
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def mapped_csv(service: SkillService, tmp_path_factory: pytest.TempPathFactory) -> str:  # noqa: F811
+    """The same output written as CSV."""
+    folder = tmp_path_factory.mktemp("review-map-csv")
+    source = folder / "catalogue.jsonl"
+    source.write_text(_jsonl(_catalogue()), encoding="utf-8")
+    out = folder / "skills.csv"
     retriever = service.retriever.model_copy(update={"top_n": MAPPED_TOP_N})
     map_courses(source, out, retriever, show_progress=False)
     return out.read_text(encoding="utf-8")
@@ -108,6 +122,30 @@ def test_a_catalogue_larger_than_a_request_body_is_held(client: TestClient) -> N
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json()["courses"] == 300
     assert client.get("/v1/review/courses/L-299").json()["text"] == text
+
+
+def test_a_csv_map_output_is_joined_as_its_jsonl_output_is(
+    client: TestClient, mapped: str, mapped_csv: str
+) -> None:
+    details = []
+    for output in (mapped, mapped_csv):
+        uploaded = _upload(client, catalogue=_jsonl(_catalogue()), mapped=output)
+        assert uploaded.status_code == 200, uploaded.text
+        assert uploaded.json()["mapped"] == len(TOPICS)
+        courses = [client.get(f"/v1/review/courses/K-{n}").json() for n in range(1, 7)]
+        details.append(
+            [
+                [{key: skill.get(key) for key in CSV_KEYS} for skill in course["skills"]]
+                for course in courses
+            ]
+        )
+    broken = mapped_csv.splitlines(keepends=True)
+    cut = _upload(client, catalogue=_jsonl(_catalogue()), mapped="".join(broken[:-1]))
+
+    assert details[0] == details[1]  # what the CSV holds: scores to the same digits, evidence
+    assert all(len(skills) == MAPPED_TOP_N for skills in details[1])
+    assert cut.status_code == 422
+    assert "lacks 1 of its rows" in cut.json()["message"]
 
 
 def test_a_catalogue_with_a_text_field_is_read_by_it(client: TestClient) -> None:

@@ -263,3 +263,85 @@ class MapOutput:
         os.replace(target, self.path)  # atomic: a kill leaves the old file or the new one
         logger.info("%s: rewrote with one record per course (%d)", self.path.name, len(keep))
         self.superseded = 0
+
+
+def is_csv_output(text: str) -> bool:
+    """Whether `text` begins with the header of a CSV output of `map_courses`."""
+    return text.startswith(_csv_line(CSV_COLUMNS).decode("utf-8"))
+
+
+def _number(value: str, where: str) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        msg = f"{where}: {value!r} is not a number; give the CSV output as map_courses wrote it"
+        raise MapOutputError(msg) from None
+
+
+def read_csv_output(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:
+    """The records of a CSV output of `map_courses`, as its JSONL output holds them.
+
+    Returns (line number of the course's first row, record) per course: `id`, `text_hash` and
+    `skills` (`rank`, `uri`, `label`, `taxonomy`, `similarity`, `relevance_score`, and
+    `evidence`, `fused_score`, `verdict` where the row has them).
+
+    Raises:
+        MapOutputError: `text` is not such an output, or a course's rows are incomplete.
+    """
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header != list(CSV_COLUMNS):
+        msg = f"{name} is not a CSV output of {parameter('map_courses')} (its header differs)"
+        raise MapOutputError(msg)
+    records: list[tuple[int, dict[str, Any]]] = []
+    expected = 0
+    for number, row in enumerate(rows, start=2):
+        if not any(row):
+            continue
+        where = f"{name}, line {number}"
+        if len(row) != len(CSV_COLUMNS):
+            msg = f"{where}: {len(row)} columns, not {len(CSV_COLUMNS)}"
+            raise MapOutputError(msg)
+        values = dict(zip(CSV_COLUMNS, row))
+        if not expected:
+            expected = int(values["skills"]) if values["skills"].isdigit() else -1
+            if expected < 0:
+                msg = f"{where}: the skills column must be a count, got {values['skills']!r}"
+                raise MapOutputError(msg)
+            record = {"id": values["id"], "text_hash": values["text_hash"], "skills": []}
+            records.append((number, record))
+            if expected == 0:
+                continue
+        skills = records[-1][1]["skills"]
+        if (values["id"], values["text_hash"]) != (
+            records[-1][1]["id"],
+            records[-1][1]["text_hash"],
+        ):
+            msg = (
+                f"{where}: course {records[-1][1]['id']!r} has {len(skills)} of its {expected} rows"
+            )
+            raise MapOutputError(msg)
+        skill: dict[str, Any] = {
+            "rank": int(_number(values["rank"], where) or 0),
+            "uri": values["uri"],
+            "label": values["label"],
+            "taxonomy": values["taxonomy"],
+            "similarity": _number(values["similarity"], where),
+            "relevance_score": _number(values["relevance_score"], where),
+        }
+        if values["evidence_start"] and values["evidence_end"]:
+            start, end = (
+                _number(values["evidence_start"], where),
+                _number(values["evidence_end"], where),
+            )
+            skill["evidence"] = {"start": int(start or 0), "end": int(end or 0)}
+        if values["fused_score"]:
+            skill["fused_score"] = _number(values["fused_score"], where)
+        if values["verdict"]:
+            skill["verdict"] = values["verdict"]
+        skills.append(skill)
+        expected -= 1
+    if expected > 0:
+        msg = f"{name}: course {records[-1][1]['id']!r} lacks {expected} of its rows"
+        raise MapOutputError(msg)
+    return records

@@ -7,8 +7,9 @@ survives a restart and every worker process and curator sees the same one.
 A catalogue is JSONL, one course per line, read by `courses.read_courses` exactly as
 `course-skills map` reads it (`id`, and `text` or `title` + `description`), so a course's text
 here is the text it was mapped from and the text its verdicts belong to. A line may carry the
-`skills` it was mapped to; or a `course-skills map` output (which has no text) comes with it
-and is joined by id, each course's `text_hash` checked against its catalogue text.
+`skills` it was mapped to; or a `course-skills map` output (JSONL or CSV, which have no text)
+comes with it and is joined by id, each course's `text_hash` checked against its catalogue
+text.
 
 A course is *reviewed* once a curator marked it done (`ReviewStore.mark_done`); for one curator,
 once that curator did. Verdicts alone do not finish a course: a curator may leave a proposed
@@ -28,7 +29,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,8 +44,9 @@ from langchain_course_skills.courses import (
     read_courses,
     text_hash,
 )
-from langchain_course_skills.errors import CourseSkillsError
+from langchain_course_skills.errors import CourseSkillsError, MapOutputError
 from langchain_course_skills.feedback import BUSY_TIMEOUT_MS, text_sha256
+from langchain_course_skills.mapping.output import is_csv_output, read_csv_output
 
 Status = Literal["open", "reviewed", "all"]
 MAX_REVIEW_COURSES = 20_000  # courses of one catalogue held for review
@@ -279,7 +281,15 @@ def _read_courses(catalogue: str, columns: Sequence[str], name: str) -> list[Cou
 def _join(courses: dict[str, Course], mapped: str) -> dict[str, list[dict[str, Any]]]:
     """The skills of each course of a map output, checked against the catalogue's texts."""
     skills: dict[str, list[dict[str, Any]]] = {}
-    for number, record in json_objects(mapped.split("\n"), "mapped", ReviewError):
+    records: Iterable[tuple[int, dict[str, Any]]]
+    if is_csv_output(mapped):
+        try:
+            records = read_csv_output(mapped, "mapped")
+        except MapOutputError as exc:
+            raise ReviewError(str(exc), "mapped") from exc
+    else:
+        records = json_objects(mapped.split("\n"), "mapped", ReviewError)
+    for number, record in records:
         where = f"mapped, line {number}"
         course_id = str(record.get("id") or "").strip()
         if not course_id or "text_hash" not in record:
@@ -320,8 +330,8 @@ def read_catalogue(
     Args:
         catalogue: One course per line: `id` and the text columns, optionally `skills` as
             `course-skills map` writes them.
-        mapped: A `course-skills map` JSONL output of this catalogue (id, text_hash, skills):
-            its skills replace those of the catalogue's lines.
+        mapped: A `course-skills map` output of this catalogue, JSONL (id, text_hash, skills)
+            or CSV (with its header): its skills replace those of the catalogue's lines.
         text_columns: The fields joined into a course's text (with a blank line); default:
             `title`, `description` and `text`, those a line has.
         name: The catalogue's file name, for messages.

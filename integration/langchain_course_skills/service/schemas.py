@@ -408,8 +408,9 @@ class ReviewUpload(_Model):
     """The catalogue as JSONL, one course per line: `id`, and `text` or `title` and
     `description`; a line may carry the `skills` it was mapped to."""
     mapped: str | None = Field(default=None, min_length=1)
-    """A `course-skills map` JSONL output of this catalogue (id, text_hash, skills), joined
-    by id; it has no course text, so it comes only with its catalogue."""
+    """A `course-skills map` output of this catalogue, JSONL (id, text_hash, skills) or CSV
+    (with its header), joined by id; it has no course text, so it comes only with its
+    catalogue."""
     name: Name | None = None
     """The catalogue's file name, shown to curators; default catalogue.jsonl."""
     text_columns: list[Name] | None = Field(default=None, min_length=1, max_length=20)
