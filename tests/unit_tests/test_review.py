@@ -13,9 +13,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from langchain_core.documents import Document
 from pydantic import SecretStr
 
+from langchain_course_skills import SkillRetriever, build_skill_store, load_esco_skills
+from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.mapping import map_courses
+from langchain_course_skills.service import app as service_app
 from langchain_course_skills.service.skills import SkillService
 from tests.unit_tests.test_service import ESCO_URI, TOKEN, service, serving, store_dir  # noqa: F401
 
@@ -352,6 +356,36 @@ def test_a_course_shows_its_verdicts_and_a_skill_added_by_lookup(
     assert after["skills"][-1]["uri"] == added["uri"]  # added after the mapped ones
     assert (after["skills"][-1]["verdict"], after["skills"][-1]["curator"]) == ("accepted", "ben")
     assert (listed["accepted"], listed["rejected"]) == (1, 1)
+
+
+def test_lookup_finds_a_skill_indexed_while_the_service_runs(
+    tmp_path: Path,
+    esco_slice: Path,
+    tiny_embeddings: E5Embeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "skills-db"
+    skills = load_esco_skills(esco_slice)[:20]
+    store = build_skill_store(skills, tiny_embeddings, persist_directory=db, show_progress=False)
+    own = Document(
+        id="own:zither",
+        page_content="tune zithers",
+        metadata={"label": "tune zithers", "uri": "own:zither", "taxonomy": "OWN"},
+    )
+    running = SkillService(
+        retriever=SkillRetriever(store=store), store_info={}, models={"embedding": "tiny"}
+    )
+    monkeypatch.setattr(service_app, "LABELS_CHECK_S", 0.0)  # check on every lookup
+
+    with serving(lambda: running, tmp_path / "feedback.sqlite3") as client:
+        before = client.get("/v1/skills/lookup", params={"q": "zither"}).json()["skills"]
+        build_skill_store(
+            [*skills, own], tiny_embeddings, persist_directory=db, show_progress=False
+        )
+        after = client.get("/v1/skills/lookup", params={"q": "zither"}).json()["skills"]
+
+    assert before == []
+    assert [(skill["uri"], skill["label"]) for skill in after] == [("own:zither", "tune zithers")]
 
 
 def test_lookup_finds_labels_by_every_word_exact_first(client: TestClient) -> None:

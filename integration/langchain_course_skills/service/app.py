@@ -31,7 +31,7 @@ from langchain_course_skills.errors import CourseSkillsError
 from langchain_course_skills.feedback import FeedbackStore, text_sha256
 from langchain_course_skills.service.admission import Admission, Overloaded
 from langchain_course_skills.service.body_limit import BodyLimit
-from langchain_course_skills.service.labels import SkillIndex, StoredSkill
+from langchain_course_skills.service.labels import SkillIndex, StoredSkill, store_version
 from langchain_course_skills.service.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from langchain_course_skills.service.review import (
     CatalogueSummary,
@@ -87,6 +87,7 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"  # the curator page: plain HTML, CSS and JS
 LOADING_RETRY_AFTER_S = 5  # Retry-After while the models load
+LABELS_CHECK_S = 10.0  # how often the skill lookup checks whether the store changed
 _PUBLIC_PREFIXES = ("/static/", "/static-offline-docs/")  # files without data, same everywhere
 _PUBLIC_PATHS = ("/", "/healthz")  # the page, and liveness for probes that send no token
 _PAGE_HEADERS = {
@@ -161,16 +162,27 @@ class _Loader:
 
 
 class _Labels:
-    """The store's skills by label, read once per worker when first asked for."""
+    """The store's skills by label, read when first asked for and again when the store changed.
+
+    Whether it changed is checked at most every `LABELS_CHECK_S` seconds (two small store
+    requests), so that a lookup per keystroke does not read the store each time.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._index: SkillIndex | None = None
+        self._version: tuple[str, int] | None = None
+        self._checked = 0.0
 
     def index(self, service: SkillService) -> SkillIndex:
         with self._lock:
-            if self._index is None:
-                self._index = SkillIndex.from_store(service.retriever.store)
+            store = service.retriever.store
+            now = time.monotonic()
+            if self._index is None or now - self._checked >= LABELS_CHECK_S:
+                version = store_version(store)
+                if self._index is None or version != self._version:
+                    self._index, self._version = SkillIndex.from_store(store), version
+                self._checked = now
             return self._index
 
 

@@ -1,7 +1,8 @@
 """The skills of the store by label: to look up a skill the model missed, and to describe one.
 
-The index is read once per worker process from the store's metadata (one pass over the stored
-skills, their further views aside) and kept in memory: for ESCO's 13,900 skills a few MB.
+The index is read per worker process from the store's metadata (one pass over the stored
+skills, their further views aside) and kept in memory: for ESCO's 13,900 skills a few MB. It is
+read again when the store changed (`store_version`: a new sync, or skills added or deleted).
 
 Example:
     >>> index = SkillIndex.from_store(retriever.store)
@@ -15,7 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langchain_course_skills.store import iter_stored, skill_collection
+from langchain_course_skills.store import (
+    SYNC_DIGEST_KEY,
+    iter_stored,
+    skill_collection,
+    store_client,
+)
 from langchain_course_skills.views import is_main_passage
 
 if TYPE_CHECKING:
@@ -64,6 +70,13 @@ def _rank(skill: StoredSkill, query: str, words: Sequence[str]) -> int | None:
     if any(all(word in alt for word in words) for alt in alts):
         return 3
     return None
+
+
+def store_version(store: Chroma) -> tuple[str, int]:
+    """What changes when the store changes: the last completed sync's digest and the count."""
+    name = skill_collection(store).name
+    collection = store_client(store).get_collection(name)  # fresh, not the cached metadata
+    return str((collection.metadata or {}).get(SYNC_DIGEST_KEY) or ""), collection.count()
 
 
 class SkillIndex:
