@@ -226,6 +226,18 @@ def _mapped_skills(mapped: Path) -> dict[str, list[str]]:
     return {r["id"]: [s["uri"] for s in r["skills"]] for r in records}
 
 
+def _best_scores(mapped: Path) -> dict[str, float]:
+    """Course id -> its best skill score as the score filter reads it (relevance, else cosine)."""
+    records = [json.loads(line) for line in mapped.read_text(encoding="utf-8").splitlines()]
+    return {
+        r["id"]: max(
+            s["relevance_score"] if s["relevance_score"] is not None else s["similarity"]
+            for s in r["skills"]
+        )
+        for r in records
+    }
+
+
 def _texts(source: Path) -> dict[str, str]:
     """Course id -> its text, as `course-skills map` reads it (title, blank line, description)."""
     lines = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
@@ -389,6 +401,25 @@ def test_a_whole_catalogue_is_reviewed_by_keys_and_its_verdicts_keep_their_cours
         expect(skills).to_have_count(0)
         page.select_option("#review-status", "reviewed")
         expect(page.locator("#review-position")).to_have_text("Course 1 of 20 · C-01")
+
+        # The score filter keeps the courses whose best skill scores at least the minimum; a
+        # reload comes back to the course shown, in the same selection.
+        best = _best_scores(mapped)
+        minimum = sorted(best.values())[len(best) // 2]
+        kept = [course_id for course_id, score in best.items() if score >= minimum]
+        assert 0 < len(kept) < len(best)
+        page.fill("#review-min-score", str(minimum))
+        page.dispatch_event("#review-min-score", "change")
+        expect(page.locator("#review-position")).to_have_text(
+            f"Course 1 of {len(kept)} · {kept[0]}"
+        )
+        page.keyboard.press("n")
+        expect(page.locator("#course-id-line")).to_have_text(f"Course id: {kept[1]}")
+        page.reload()
+        expect(page.locator("#review-position")).to_have_text(
+            f"Course 2 of {len(kept)} · {kept[1]}"
+        )
+        expect(page.locator("#course-text")).to_have_text(texts[kept[1]])
         browser.close()
 
     gold = _export(store_dir, tmp_path / "ana.jsonl", "--curator", "ana")
