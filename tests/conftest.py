@@ -214,10 +214,10 @@ def esco_skills(esco_slice: Path) -> list[Document]:
 
 
 @pytest.fixture(scope="module")
-def map_db(
+def esco_db(
     tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
 ) -> Path:
-    """An embedded store of the ESCO slice (default views), for the map tests."""
+    """An embedded store of the ESCO slice (default views), for the map and verdict tests."""
     folder = tmp_path_factory.mktemp("map") / "skills-db"
     build_skill_store(
         load_esco_skills(esco_slice), tiny_embeddings, persist_directory=folder, show_progress=False

@@ -26,13 +26,13 @@ from tests.support.map import _catalogue, _lines, _map_args
 
 
 @pytest.mark.integration  # a subprocess
-def test_cli_reads_standard_input_and_other_columns(tmp_path: Path, map_db: Path) -> None:
+def test_cli_reads_standard_input_and_other_columns(tmp_path: Path, esco_db: Path) -> None:
     records = [{"kurs": f"k{i}", "text": f"Backen lernen {i}"} for i in range(3)]
     stdin = "".join(json.dumps(r) + "\n" for r in records)
     out = tmp_path / "skills.csv"
 
     done = subprocess.run(
-        [sys.executable, "-m", "langchain_course_skills", *_map_args(map_db, "-", "-o", out)]
+        [sys.executable, "-m", "langchain_course_skills", *_map_args(esco_db, "-", "-o", out)]
         + ["--id-column", "kurs", "--text-column", "text"],
         input=stdin,
         capture_output=True,
@@ -51,11 +51,11 @@ def test_cli_reads_standard_input_and_other_columns(tmp_path: Path, map_db: Path
 @pytest.mark.slow
 @pytest.mark.integration  # a subprocess
 def test_a_run_killed_mid_way_is_completed_by_the_next_without_duplicates(
-    tmp_path: Path, map_db: Path, tiny_cross_encoder: Path
+    tmp_path: Path, esco_db: Path, tiny_cross_encoder: Path
 ) -> None:
     catalogue, out = _catalogue(tmp_path, 40), tmp_path / "skills.jsonl"
     command = [sys.executable, "-m", "langchain_course_skills", "-v"]
-    command += _map_args(map_db, catalogue, "-o", out, "--courses-per-batch", 2)
+    command += _map_args(esco_db, catalogue, "-o", out, "--courses-per-batch", 2)
     command += ["--rerank", "--reranker", str(tiny_cross_encoder)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)

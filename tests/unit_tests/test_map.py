@@ -22,11 +22,11 @@ VIEW_KEYS = ["matched_view", "matched_text"]  # a store of several views per ski
 
 
 @pytest.fixture(scope="module")
-def spec(map_db: Path, tiny_bi_encoder: Path, tiny_cross_encoder: Path) -> RetrieverSpec:
+def spec(esco_db: Path, tiny_bi_encoder: Path, tiny_cross_encoder: Path) -> RetrieverSpec:
     return RetrieverSpec(
         model=str(tiny_bi_encoder),
         reranker=str(tiny_cross_encoder),
-        persist_directory=str(map_db),
+        persist_directory=str(esco_db),
         k=10,
         top_n=4,
         precision="fp32",
@@ -280,14 +280,14 @@ def test_a_csv_catalogue_with_a_broken_quote_names_the_lines_it_joined(tmp_path:
 
 
 def test_cli_reports_failed_courses_and_exits_3(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, map_db: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, esco_db: Path
 ) -> None:
     catalogue = _catalogue(tmp_path, 3)
     with catalogue.open("a", encoding="utf-8") as handle:
         handle.write("c9,,\n")
     out = tmp_path / "skills.jsonl"
 
-    status = main(_map_args(map_db, catalogue, "-o", out))
+    status = main(_map_args(esco_db, catalogue, "-o", out))
 
     captured = capsys.readouterr()
     assert status == 3
@@ -306,9 +306,9 @@ def test_cli_map_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_ray_without_a_chroma_server_is_refused(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, map_db: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, esco_db: Path
 ) -> None:
-    status = main(_map_args(map_db, _catalogue(tmp_path), "-o", tmp_path / "o.jsonl", "--ray"))
+    status = main(_map_args(esco_db, _catalogue(tmp_path), "-o", tmp_path / "o.jsonl", "--ray"))
 
     assert status == 1
     assert "--ray needs the store on a Chroma server" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_course_skills import SkillRetriever, build_skill_store, load_esco_skills
+from langchain_course_skills import SkillRetriever, load_esco_skills
 from langchain_course_skills.cli import main
 from langchain_course_skills.courses import Course, read_courses
 from langchain_course_skills.embeddings import E5Embeddings
@@ -58,9 +58,9 @@ def test_rejected_skills_are_left_out_and_accepted_ones_marked(tmp_path: Path) -
 
 
 def test_skill_vectors_reads_each_skills_stored_vector(
-    db: Path, tiny_embeddings: E5Embeddings
+    esco_db: Path, tiny_embeddings: E5Embeddings
 ) -> None:
-    store = open_skill_store(tiny_embeddings, persist_directory=db)
+    store = open_skill_store(tiny_embeddings, persist_directory=esco_db)
     stored = store.get(limit=50, include=["embeddings"])
     skills = {i: list(v) for i, v in zip(stored["ids"], stored["embeddings"]) if "#" not in i}
 
@@ -72,20 +72,9 @@ def test_skill_vectors_reads_each_skills_stored_vector(
 
 
 @pytest.fixture(scope="module")
-def db(
-    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
-) -> Path:
-    folder = tmp_path_factory.mktemp("verdicts") / "skills-db"
-    build_skill_store(
-        load_esco_skills(esco_slice), tiny_embeddings, persist_directory=folder, show_progress=False
-    )
-    return folder
-
-
-@pytest.fixture(scope="module")
-def retriever(db: Path, tiny_bi_encoder: Path) -> SkillRetriever:
+def retriever(esco_db: Path, tiny_bi_encoder: Path) -> SkillRetriever:
     spec = RetrieverSpec(
-        model=str(tiny_bi_encoder), persist_directory=str(db), k=10, top_n=4, precision="fp32"
+        model=str(tiny_bi_encoder), persist_directory=str(esco_db), k=10, top_n=4, precision="fp32"
     )
     return spec.build()
 
@@ -146,12 +135,12 @@ def _skills(path: Path) -> dict[str, list[tuple[str, str | None]]]:
 
 
 def test_cli_search_applies_the_verdicts_beside_the_store(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    esco_db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["search", TEXT, "--db", str(db), "-k", "10", "--precision", "fp32", "--json"]
+    args = ["search", TEXT, "--db", str(esco_db), "-k", "10", "--precision", "fp32", "--json"]
     assert main(args) == 0
     before = json.loads(capsys.readouterr().out)
-    feedback = FeedbackStore(default_feedback_path(db))
+    feedback = FeedbackStore(default_feedback_path(esco_db))
     _judge(feedback, TEXT, before[0]["uri"], "rejected")
     _judge(feedback, TEXT, before[1]["uri"], "accepted")
 
@@ -169,9 +158,11 @@ def test_cli_search_applies_the_verdicts_beside_the_store(
 
 
 def test_cli_search_with_a_missing_feedback_file_is_one_line(
-    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    esco_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = main(["search", TEXT, "--db", str(db), "--feedback", str(tmp_path / "none.sqlite3")])
+    status = main(
+        ["search", TEXT, "--db", str(esco_db), "--feedback", str(tmp_path / "none.sqlite3")]
+    )
 
     error = capsys.readouterr().err
     assert status == 1
