@@ -226,6 +226,16 @@ def _mapped_skills(mapped: Path) -> dict[str, list[str]]:
     return {r["id"]: [s["uri"] for s in r["skills"]] for r in records}
 
 
+def _halve_odd_courses(mapped: Path, out: Path) -> Path:
+    """A copy of a map output whose odd courses score half (tiny models score every skill ~1)."""
+    records = [json.loads(line) for line in mapped.read_text(encoding="utf-8").splitlines()]
+    for number, record in enumerate(records, start=1):
+        for skill in record["skills"] if number % 2 else ():
+            skill["similarity"] = round(skill["similarity"] / 2, 4)
+    out.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return out
+
+
 def _best_scores(mapped: Path) -> dict[str, float]:
     """Course id -> its best skill score as the score filter reads it (relevance, else cosine)."""
     records = [json.loads(line) for line in mapped.read_text(encoding="utf-8").splitlines()]
@@ -342,6 +352,7 @@ def test_a_whole_catalogue_is_reviewed_by_keys_and_its_verdicts_keep_their_cours
     from playwright.sync_api import expect, sync_playwright
 
     source, mapped = catalogue
+    mapped = _halve_odd_courses(mapped, tmp_path / "scored.jsonl")  # for the score filter
     proposed, texts = _mapped_skills(mapped), _texts(source)
     # The check below tells courses apart by what was accepted and rejected on each: the
     # first skill accepted, the other two rejected.
@@ -413,7 +424,7 @@ def test_a_whole_catalogue_is_reviewed_by_keys_and_its_verdicts_keep_their_cours
         expect(page.locator("#review-position")).to_have_text(
             f"Course 1 of {len(kept)} · {kept[0]}"
         )
-        page.keyboard.press("n")
+        page.click("#review-next")  # the filter's field has the focus: n would be typed there
         expect(page.locator("#course-id-line")).to_have_text(f"Course id: {kept[1]}")
         page.reload()
         expect(page.locator("#review-position")).to_have_text(
