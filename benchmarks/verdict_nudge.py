@@ -85,9 +85,6 @@ def nudge_by_verdicts(
             skills and the judged ones; a skill without a vector is not moved.
         weight: How far similarity to a verdict moves a score; 0 leaves the order as it is.
     """
-    if weight < 0:
-        msg = f"weight must be 0 or more, got {weight}"
-        raise ValueError(msg)
 
     def unit(ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         known = [skill for skill in ids if skill in vectors]

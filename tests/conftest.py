@@ -27,7 +27,7 @@ from langchain_core.documents import Document
 from langchain_course_skills.courses import Course
 from langchain_course_skills.embeddings import E5Embeddings
 from langchain_course_skills.loaders import load_esco_skills
-from langchain_course_skills.store import build_skill_store
+from langchain_course_skills.store import build_skill_store, open_skill_store
 from langchain_course_skills.testing import build_random_bi_encoder, build_random_cross_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,7 +217,7 @@ def esco_skills(esco_slice: Path) -> list[Document]:
 def esco_db(
     tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
 ) -> Path:
-    """An embedded store of the ESCO slice (default views), for the map and verdict tests."""
+    """An embedded store of the ESCO slice with the default views."""
     folder = tmp_path_factory.mktemp("map") / "skills-db"
     build_skill_store(
         load_esco_skills(esco_slice), tiny_embeddings, persist_directory=folder, show_progress=False
@@ -236,13 +236,6 @@ def long_courses(esco_slice: Path) -> list[Course]:
 
 
 @pytest.fixture(scope="module")
-def default_view_store(
-    tmp_path_factory: pytest.TempPathFactory, esco_slice: Path, tiny_embeddings: E5Embeddings
-) -> Chroma:
-    """An embedded store of the ESCO slice with the default views."""
-    return build_skill_store(
-        load_esco_skills(esco_slice),
-        tiny_embeddings,
-        persist_directory=tmp_path_factory.mktemp("default-views"),
-        show_progress=False,
-    )
+def default_view_store(esco_db: Path, tiny_embeddings: E5Embeddings) -> Chroma:
+    """`esco_db` opened as a store: the ESCO slice with the default views."""
+    return open_skill_store(tiny_embeddings, persist_directory=esco_db)

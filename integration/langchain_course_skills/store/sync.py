@@ -281,11 +281,11 @@ def _open_collection(
     chroma_client: ClientAPI,
     collection_name: str,
     fingerprint: dict[str, Any],
+    metadata: dict[str, Any],
     views: tuple[str, ...],
     where: str,
 ) -> Collection:
-    """The collection, created with this build's fingerprint if missing, checked if not."""
-    metadata = _built_metadata(fingerprint, views)
+    """The collection, created with this build's `metadata` if missing, checked if not."""
     # Look before creating: get_or_create_collection would overwrite the stored fingerprint.
     collection = find_collection(chroma_client, collection_name)
     if collection is None:
@@ -474,7 +474,10 @@ def _sync(
     """
     skills = skills or len(documents)
     fingerprint = embeddings_fingerprint(embeddings)
-    collection = _open_collection(chroma_client, collection_name, fingerprint, views, where)
+    metadata = _built_metadata(fingerprint, views)
+    collection = _open_collection(
+        chroma_client, collection_name, fingerprint, dict(metadata), views, where
+    )
     plan = _plan(collection, documents, prune)
     applied = _apply(
         chroma_client,
@@ -488,7 +491,6 @@ def _sync(
         show_progress=show_progress,
         skills=skills,
     )
-    metadata = _built_metadata(fingerprint, views)
     _record(
         chroma_client,
         collection,
