@@ -1,4 +1,4 @@
-"""The machine's ceiling (best matmul throughput torch reaches) and a forward pass's FLOPs.
+"""The machine's ceiling (best matrix-product throughput torch reaches) and a forward pass's FLOPs.
 
 FLOPs of one encoder forward pass over a sequence of n tokens, for a BERT/XLM-RoBERTa encoder
 with L layers, hidden size d and feed-forward size f (a multiply-add counts as 2 FLOPs):
@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+from torch.utils import mkldnn
 
 # Square sizes and the shapes an e5-base forward pass multiplies: (batch x tokens) x d by
 # d x d (attention projections) and d x f (feed-forward), for a batch of 32 x 64 tokens.
@@ -87,31 +88,52 @@ def counted_flops(models: Sequence[Any], call: Callable[[], object]) -> float:
     return total
 
 
-def _gflops(m: int, k: int, n: int, dtype: torch.dtype) -> float:
+def _gflops(m: int, k: int, n: int, dtype: torch.dtype, onednn: bool = False) -> float:
+    """GFLOP/s of an (m x k) by (k x n) product: torch.matmul, or oneDNN's linear layer."""
     a = torch.randn(m, k).to(dtype)
-    b = torch.randn(k, n).to(dtype)
-    torch.matmul(a, b)  # warm: allocations, oneDNN kernel selection
-    best = float("inf")
-    for _ in range(REPEATS):
-        calls, started = 0, time.perf_counter()
-        while True:
-            torch.matmul(a, b)
-            calls += 1
-            seconds = time.perf_counter() - started
-            if seconds >= MIN_SECONDS:
-                break
-        best = min(best, seconds / calls)
+    if onednn:  # the kernels backend "onednn" runs (torch's BLAS is MKL; on AMD its AVX2 code)
+        layer = mkldnn.MkldnnLinear(torch.nn.Linear(k, n, bias=False), dtype)
+
+        def product() -> object:
+            return layer(a)
+    else:
+        b = torch.randn(k, n).to(dtype)
+
+        def product() -> object:
+            return torch.matmul(a, b)
+
+    with torch.inference_mode():
+        product()  # warm: allocations, oneDNN kernel selection
+        best = float("inf")
+        for _ in range(REPEATS):
+            calls, started = 0, time.perf_counter()
+            while True:
+                product()
+                calls += 1
+                seconds = time.perf_counter() - started
+                if seconds >= MIN_SECONDS:
+                    break
+            best = min(best, seconds / calls)
     return 2 * m * k * n / best / 1e9
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    """Best matmul GFLOP/s per number format at torch's current thread count."""
+    """Best GFLOP/s per number format at torch's current thread count.
+
+    fp32 takes the better of torch.matmul (its BLAS) and oneDNN's linear layer (sizes marked
+    "onednn"); bf16 products run on oneDNN either way.
+    """
     square = QUICK_SQUARE if quick else SQUARE
     shaped = QUICK_MODEL_SHAPED if quick else MODEL_SHAPED
+    shapes = [(s, s, s) for s in square] + list(shaped)
+    kernels = [False, True] if torch.backends.mkldnn.is_available() else [False]
     result: dict[str, Any] = {"threads": torch.get_num_threads()}
     for name, dtype in DTYPES.items():
-        sizes = {f"{s}x{s}x{s}": _gflops(s, s, s, dtype) for s in square}
-        sizes.update({f"{m}x{k}x{n}": _gflops(m, k, n, dtype) for m, k, n in shaped})
+        sizes = {
+            f"{m}x{k}x{n}" + (" onednn" if onednn else ""): _gflops(m, k, n, dtype, onednn)
+            for onednn in (kernels if name == "fp32" else [False])
+            for m, k, n in shapes
+        }
         result[name] = {"gflops": max(sizes.values()), "sizes": sizes}
     return result
 

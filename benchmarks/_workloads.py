@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 
 from langchain_course_skills import load_esco_skills
 from langchain_course_skills.courses import Course
+from langchain_course_skills.models.backends import onednn_is_faster
 from langchain_course_skills.testing import (
     E5_BASE,
     TINY,
@@ -27,6 +28,8 @@ ESCO_EN = DATA / "esco" / "skills_en_v1.1.1.csv"
 DECORTE = DATA / "decorte-validation"
 LABEL = "{preferredLabel}"
 LABEL_DESCRIPTION = "{preferredLabel}: {description}"
+# What backend="auto" runs here with the README's install, which has no extras.
+LEAN_AUTO = "onednn" if onednn_is_faster() else "torch"
 # all-MiniLM-L6-v2's shape, for the cross-encoder of the course-length sweep: the base-sized one
 # would need minutes per point there.
 MINILM_SHAPE = EncoderShape(layers=6, hidden=384, heads=12, ffn=1536)

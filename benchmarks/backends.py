@@ -59,6 +59,7 @@ PASSAGE_BUDGET = 128  # tokens per course passage in the passages strategy
 def _variants() -> list[tuple[str, str, str]]:
     """(name, backend, precision) of each variant; ONNX levels as "onnx-O<n>"."""
     found = [("torch fp32", "torch", "fp32"), ("torch bf16", "torch", "bf16")]
+    found += [("onednn fp32", "onednn", "fp32")]
     found += [(f"onnx {level} fp32", f"onnx-{level}", "fp32") for level in ("O1", "O2", "O3")]
     if importlib.util.find_spec("openvino") is not None:
         found += [("openvino fp32", "openvino", "fp32"), ("openvino bf16", "openvino", "bf16")]

@@ -44,7 +44,7 @@ from langchain_course_skills.testing import build_random_cross_encoder
 RESULTS = Path(__file__).resolve().parent / "results"
 REFERENCE = "torch fp32"
 # "backend format"; onnx and openvino need the extras of the same names
-VARIANTS = ("torch bf16", "onnx fp32", "openvino fp32", "openvino bf16")
+VARIANTS = ("torch bf16", "onednn fp32", "onnx fp32", "openvino fp32", "openvino bf16")
 METRICS = ("rp@5", "mrr@10")
 K = 30  # candidates per query, as on the model card
 MAX_LOSS = 0.3  # points: the largest mean loss a quality-neutral format may have

@@ -53,7 +53,7 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
     precision: Precision = "auto"
     """fp32, bf16, fp16, or auto (the default); as `E5Embeddings.precision`."""
     backend: Backend = "auto"
-    """torch, onnx, openvino, or auto (the default); as `E5Embeddings.backend`."""
+    """torch, onednn, onnx, openvino, or auto (the default); as `E5Embeddings.backend`."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More arguments for `CrossEncoder(...)`, for example `revision`, `token` or
     `cache_folder`."""
@@ -143,7 +143,8 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
         """Return the relevance probability of each (query, passage) pair, in the given order.
 
         A pair longer than the model reads is scored window by window over the query (the
-        course text), and gets the best window's score: the pair is never silently cut.
+        course text), and gets the best window's score: the pair is never silently cut. A pair
+        given twice (a passage repeated in a long course, a course text twice) is scored once.
         """
         if not text_pairs:
             return []
@@ -151,20 +152,22 @@ class SkillCrossEncoder(BaseModel, BaseCrossEncoder):
 
         with tokenizer_lock(self._client.tokenizer):  # see passages.counting_tokens
             fitted, owners = self._fitted(list(text_pairs))
+            distinct = list(dict.fromkeys(fitted))
             # sentence-transformers sorts the pairs by length into batches, restores the order.
             logits = self._client.predict(
-                fitted,
+                distinct,
                 batch_size=self.batch_size,
                 activation_fn=torch.nn.Identity(),
                 convert_to_tensor=True,
                 show_progress_bar=False,
             )
-        logits = logits.float().reshape(len(fitted), -1)
+        logits = logits.float().reshape(len(distinct), -1)
         if logits.shape[1] == 2:  # (not relevant, relevant)
-            scores = torch.softmax(logits, dim=-1)[:, 1].tolist()
+            values = torch.softmax(logits, dim=-1)[:, 1].tolist()
         else:
-            scores = torch.sigmoid(logits[:, 0]).tolist()
+            values = torch.sigmoid(logits[:, 0]).tolist()
+        scores = dict(zip(distinct, values))
         best = [float("-inf")] * len(text_pairs)
-        for owner, value in zip(owners, scores):
-            best[owner] = max(best[owner], value)
+        for owner, pair in zip(owners, fitted):
+            best[owner] = max(best[owner], scores[pair])
         return best

@@ -77,9 +77,10 @@ class E5Embeddings(BaseModel, Embeddings):
     `AUTO_CPU_VARIANTS` and docs/benchmarks.md). fp32 is exact; bf16 is about 2-3x faster on
     CPUs with native bf16 at a small measured cost."""
     backend: Backend = "auto"
-    """What computes the model: torch, onnx (ONNX Runtime, fp32), openvino (OpenVINO, in
-    `precision`), or auto (the default; see `precision`). onnx and openvino run on the CPU,
-    need the `onnx` or `openvino` extra, and export the model once (cached beside it)."""
+    """What computes the model: torch, onednn (torch with oneDNN's fp32 linear layers, no
+    extra), onnx (ONNX Runtime, fp32), openvino (OpenVINO, in `precision`), or auto (the
+    default; see `precision`). onednn, onnx and openvino run on the CPU; onnx and openvino
+    need the `onnx` or `openvino` extra and export the model once (cached beside it)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More arguments for `SentenceTransformer(...)`, for example `revision`, `token` or
     `cache_folder` (as in `HuggingFaceEmbeddings`)."""

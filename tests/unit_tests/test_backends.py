@@ -1,4 +1,4 @@
-"""The ONNX Runtime and OpenVINO backends give torch's vectors and scores, from a cached export."""
+"""The oneDNN, ONNX Runtime and OpenVINO backends give torch's vectors and scores."""
 
 import contextlib
 import importlib.util
@@ -28,7 +28,7 @@ OPENVINO = pytest.param(
         reason='openvino is not installed (pip install "langchain-course-skills[openvino]")',
     ),
 )
-BACKENDS = ["onnx", OPENVINO]
+BACKENDS = ["onednn", "onnx", OPENVINO]
 
 
 @pytest.fixture(scope="module")
@@ -136,9 +136,51 @@ def test_missing_runtime_names_the_extra_to_install(
         E5Embeddings(model_name=str(bi_encoder), device="cpu", precision="fp32", backend=backend)
 
 
-def test_onnx_with_bf16_is_refused_with_the_alternatives(bi_encoder: Path) -> None:
+@pytest.mark.parametrize("backend", ["onnx", "onednn"])
+def test_fp32_backend_with_bf16_is_refused_with_the_alternatives(
+    backend: str, bi_encoder: Path
+) -> None:
     with pytest.raises(ValueError, match="computes in fp32.*precision='fp32'"):
-        E5Embeddings(model_name=str(bi_encoder), device="cpu", backend="onnx", precision="bf16")
+        E5Embeddings(model_name=str(bi_encoder), device="cpu", backend=backend, precision="bf16")
+
+
+def test_onednn_runs_every_linear_layer_on_onednn(cross_encoder: Path) -> None:
+    import torch
+
+    encoder = SkillCrossEncoder(
+        model_name=str(cross_encoder), device="cpu", precision="fp32", backend="onednn"
+    )
+
+    modules = list(encoder.client.model.modules())
+    assert not [m for m in modules if type(m) is torch.nn.Linear]
+    assert [m for m in modules if type(m).__name__ == "OneDnnLinear"]
+    assert str(encoder.runtime) == "onednn fp32"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [
+        ("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2 avx512f avx512_bf16\n", True),
+        ("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n", False),  # no AVX-512
+        ("vendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512f amx_bf16\n", False),
+    ],
+)
+def test_auto_takes_onednn_only_where_it_was_measured_faster(
+    cpuinfo: str, expected: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(cpuinfo, encoding="utf-8")
+    real_open = builtins.open
+
+    def fake_open(file: object, *args: object, **kwargs: object) -> object:
+        return real_open(fake if file == "/proc/cpuinfo" else file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+
+    assert _backends.onednn_is_faster() is expected
+    assert _backends._installed("onednn") is expected
 
 
 def test_auto_precision_with_onnx_is_fp32(bi_encoder: Path) -> None:
@@ -163,6 +205,8 @@ def _machine(monkeypatch: pytest.MonkeyPatch, installed: set[str]) -> None:
     ("installed", "expected"),
     [
         ({"torch"}, Runtime("torch", "fp32")),  # bf16 is not quality-neutral by the rule
+        ({"torch", "onednn"}, Runtime("onednn", "fp32")),  # an AMD CPU with AVX-512
+        ({"torch", "onednn", "onnx"}, Runtime("onnx", "fp32")),
         ({"torch", "onnx"}, Runtime("onnx", "fp32")),
         ({"torch", "onnx", "openvino"}, Runtime("openvino", "fp32")),
     ],
@@ -184,6 +228,8 @@ def test_auto_fills_in_what_the_user_left_open(monkeypatch: pytest.MonkeyPatch) 
     assert resolve_runtime("auto", "bf16", "cpu") == Runtime("torch", "bf16")  # asked for
     assert resolve_runtime("openvino", "bf16", "cpu") == Runtime("openvino", "bf16")
     assert resolve_runtime("auto", "auto", "cuda") == Runtime("torch", "fp32")
+    with pytest.raises(ValueError, match="device='cpu'"):
+        resolve_runtime("onednn", "auto", "cuda")
 
 
 def test_default_models_say_what_auto_chose(bi_encoder: Path, cross_encoder: Path) -> None:

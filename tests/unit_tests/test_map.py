@@ -139,6 +139,31 @@ def test_map_writes_one_line_per_course_as_invoke_ranks_it(
     assert any(s["evidence"]["end"] - s["evidence"]["start"] < len(courses[2].text) for s in long)
 
 
+def test_courses_with_the_same_text_are_searched_once_and_each_has_its_record(
+    tmp_path: Path, retriever: SkillRetriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "WordPress Kurs: eigene Webseiten erstellen und pflegen"
+    courses = [Course("a", text), Course("b", "Excel für Einsteiger"), Course("c", text)]
+    searched: list[str] = []
+    search_many = SkillRetriever.search_many
+
+    def counting(self: SkillRetriever, texts: list[str], **kwargs: object) -> object:
+        searched.extend(texts)
+        return search_many(self, texts, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SkillRetriever, "search_many", counting)
+    out = tmp_path / "skills.jsonl"
+
+    report = map_courses(courses, out, retriever, show_progress=False)
+
+    lines = {line["id"]: line for line in _lines(out)}
+    assert sorted(searched) == sorted([text, "Excel für Einsteiger"])
+    assert (report.mapped, sorted(lines)) == (3, ["a", "b", "c"])
+    assert lines["c"]["skills"] == lines["a"]["skills"]
+    assert lines["c"]["text_hash"] == lines["a"]["text_hash"] == text_hash(text)
+    assert map_courses(courses, out, retriever, show_progress=False).skipped == 3
+
+
 def test_csv_output_has_one_row_per_course_and_skill(
     tmp_path: Path, retriever: SkillRetriever
 ) -> None:

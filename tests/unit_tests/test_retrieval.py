@@ -209,6 +209,27 @@ def test_cross_encoder_scores_are_probabilities_in_input_order(
     assert all(0.0 <= s <= 1.0 for s in scores)
 
 
+def test_a_pair_given_twice_is_scored_once(
+    cross_encoder: SkillCrossEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairs = [(COURSE, "WordPress"), (COURSE, "SQL"), (COURSE, "WordPress")]
+    expected = [cross_encoder.score([pair])[0] for pair in pairs]
+    predict = cross_encoder.client.predict
+    seen: list[int] = []
+
+    def counting(inputs: list[tuple[str, str]], **kwargs: object) -> object:
+        seen.append(len(inputs))
+        return predict(inputs, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cross_encoder.client, "predict", counting)
+
+    scores = cross_encoder.score(pairs)
+
+    assert seen == [2]
+    assert scores == pytest.approx(expected, abs=1e-4)
+    assert scores[0] == scores[2]
+
+
 def test_cross_encoder_score_is_the_sigmoid_of_the_logit(cross_encoder: SkillCrossEncoder) -> None:
     import torch
 

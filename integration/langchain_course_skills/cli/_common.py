@@ -210,10 +210,11 @@ def add_backend_option(group: Any) -> None:
         "--backend",
         default=DEFAULT_BACKEND,
         choices=BACKENDS,
-        help="what computes the models: torch, onnx (ONNX Runtime, fp32) or openvino (CPU; "
-        "the onnx/openvino extra; exported once, beside the model); auto: OpenVINO, else "
-        "ONNX Runtime, where installed (both fp32 and quality-neutral, about 2x torch), "
-        "else torch",
+        help="what computes the models: torch, onednn (torch with oneDNN's fp32 linear "
+        "layers), onnx (ONNX Runtime, fp32) or openvino (CPU; the onnx/openvino extra; "
+        "exported once, beside the model); auto: OpenVINO, else ONNX Runtime, where installed "
+        "(both fp32 and quality-neutral, about 2x torch), else onednn on AMD CPUs with "
+        "AVX-512, else torch",
     )
 
 

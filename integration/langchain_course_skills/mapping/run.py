@@ -89,6 +89,21 @@ def _with_verdicts(
     return records
 
 
+def _distinct_texts(courses: list[Course]) -> tuple[list[Course], dict[str, list[str]]]:
+    """The first course of each distinct text, and per such course the ids of its twins.
+
+    A catalogue often holds one course text several times (the same course on other dates or
+    at other places); its skills are the same, so it is mapped once.
+    """
+    first: dict[str, Course] = {}
+    twins: dict[str, list[str]] = {}
+    for course in courses:
+        kept = first.setdefault(course.text, course)
+        if kept is not course:
+            twins.setdefault(kept.id, []).append(course.id)
+    return list(first.values()), twins
+
+
 def map_courses(
     courses: str | Path | Iterable[Course | CourseFailure],
     output: str | Path,
@@ -107,7 +122,8 @@ def map_courses(
 
     Running it again skips the courses that `output` holds with the same text, maps those
     that are new or whose text changed, and repairs what a killed run left; a finished run
-    leaves one record per course.
+    leaves one record per course. Courses with the same text are searched once: each gets its
+    own record, written right after the first one's.
 
     Example:
         >>> report = map_courses("catalogue.csv", "skills.jsonl", retriever)
@@ -169,14 +185,15 @@ def map_courses(
             "SkillRetriever: each Ray worker loads its own models"
         )
         raise ValueError(msg)
+    distinct, twins = _distinct_texts(pending)
     batches: Iterator[list[dict[str, Any]]] = iter(())
-    if pending and isinstance(retriever, RetrieverSpec) and engine == "ray":
+    if distinct and isinstance(retriever, RetrieverSpec) and engine == "ray":
         from langchain_course_skills.mapping.distributed import map_batches_with_ray
 
-        batches = map_batches_with_ray(pending, retriever, ray or RayOptions(), batch_size)
-    elif pending:
+        batches = map_batches_with_ray(distinct, retriever, ray or RayOptions(), batch_size)
+    elif distinct:
         built = retriever.build() if isinstance(retriever, RetrieverSpec) else retriever
-        batches = map_batches_locally(built, pending, batch_size)
+        batches = map_batches_locally(built, distinct, batch_size)
     by_id = {course.id: course for course in pending}
     unmapped: list[CourseFailure] = []
     try:
@@ -186,7 +203,12 @@ def map_courses(
             unit="course",
             disable=None if show_progress else True,  # None: only on a terminal
         ) as bar:
-            for number, records in enumerate(batches, start=1):
+            for number, found in enumerate(batches, start=1):
+                records = [
+                    {**record, "id": course_id}
+                    for record in found
+                    for course_id in (record["id"], *twins.get(record["id"], ()))
+                ]
                 mapped = [record for record in records if ERROR_KEY not in record]
                 if feedback is not None:
                     mapped = _with_verdicts(mapped, by_id, feedback, keep_rejected, retriever)

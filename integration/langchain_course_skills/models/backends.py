@@ -1,4 +1,9 @@
-"""Run a loaded model's transformer through ONNX Runtime or OpenVINO instead of torch.
+"""Run a loaded model's transformer through oneDNN, ONNX Runtime or OpenVINO instead of torch.
+
+"onednn" keeps the model in torch and only moves its linear layers from torch's BLAS (MKL) to
+oneDNN's fp32 kernels (`torch.utils.mkldnn`): on AMD CPUs MKL runs its AVX2 code, oneDNN its
+AVX-512 code, and the linear layers are nearly all of a transformer's work. The numbers are
+fp32 either way; only the order of the sums differs.
 
 sentence-transformers has a `backend=` option of its own, but it loads through optimum-onnx
 and optimum-intel, whose releases pin transformers below 4.58 and 5.6 while this package runs
@@ -86,20 +91,52 @@ class Runtime(NamedTuple):
 # benchmarks/precision_decision.py, docs/benchmarks.md), fastest first (benchmarks/backends.py).
 # bf16 is not among them: torch bf16 lost 0.44 rp@5 (fine-tuned MiniLM) and 0.82 mrr@10
 # (reranked) on TECH, OpenVINO bf16 0.55 rp@5 on HOUSE and 0.96 mrr@10 (reranked) on TECH.
-AUTO_CPU_VARIANTS: tuple[Variant, ...] = (("openvino", "fp32"), ("onnx", "fp32"), ("torch", "fp32"))
-_RUNTIME_MODULES = {"torch": (), "onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino")}
+AUTO_CPU_VARIANTS: tuple[Variant, ...] = (
+    ("openvino", "fp32"),
+    ("onnx", "fp32"),
+    ("onednn", "fp32"),
+    ("torch", "fp32"),
+)
+_RUNTIME_MODULES = {
+    "torch": (),
+    "onednn": (),
+    "onnx": ("onnx", "onnxruntime"),
+    "openvino": ("onnx", "openvino"),
+}
 
 
 def _installed(backend: str) -> bool:
+    if backend == "onednn" and not onednn_is_faster():
+        return False  # auto keeps torch's own kernels where oneDNN was not measured faster
     return all(importlib.util.find_spec(module) for module in _RUNTIME_MODULES[backend])
 
 
+def onednn_is_faster() -> bool:
+    """Whether oneDNN's fp32 linear layers beat torch's default here: AMD x86 with AVX-512.
+
+    There MKL runs its AVX2 code; oneDNN's AVX-512 code was 1.3x on a matrix product and 1.5x
+    on a whole XLM-R base forward pass (Zen 5, benchmarks/backends.py). On Intel CPUs MKL runs
+    AVX-512 itself, so "auto" keeps torch's kernels there.
+    """
+    import torch
+
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            info = cpuinfo.read()
+    except OSError:
+        return False
+    return "AuthenticAMD" in info and " avx512f" in info
+
+
 def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:
-    """Return the backend ("torch", "onnx" or "openvino") and number format to run a model with.
+    """Return the backend ("torch", "onednn", "onnx" or "openvino") and number format to use.
 
     On the CPU, "auto" (for either) picks the first of `AUTO_CPU_VARIANTS` that fits what was
     asked and is installed: OpenVINO fp32 where the `openvino` extra is installed, else ONNX
-    Runtime fp32 where the `onnx` extra is, else torch fp32; bf16 only when asked for. On a GPU
+    Runtime fp32 where the `onnx` extra is, else oneDNN fp32 on CPUs where it is faster than
+    torch's own kernels (`onednn_is_faster`), else torch fp32; bf16 only when asked for. On a GPU
     it is torch fp32: fp16 has not been measured against the quality rule (pass
     precision="fp16" to choose it).
 
@@ -306,6 +343,41 @@ def _openvino_hint(dtype: torch.dtype) -> str:
     return "f32"  # explicit: OpenVINO would pick bf16 by itself on CPUs that have it
 
 
+def _use_onednn(model: torch.nn.Module) -> None:
+    """Replace every `torch.nn.Linear` of `model` by one on oneDNN, its weights reordered once."""
+    import torch
+
+    if not torch.backends.mkldnn.is_available():
+        msg = "backend 'onednn' needs a torch build with oneDNN (MKL-DNN); pass backend='torch'"
+        raise ValueError(msg)
+
+    class OneDnnLinear(torch.nn.Module):
+        """`torch.nn.Linear` for inference, on oneDNN's fp32 kernels (as torch.utils.mkldnn)."""
+
+        weight: torch.Tensor
+        bias: torch.Tensor
+
+        def __init__(self, linear: torch.nn.Linear) -> None:
+            super().__init__()
+            bias = linear.bias if linear.bias is not None else torch.zeros(linear.out_features)
+            self.register_buffer("weight", linear.weight.detach().float().to_mkldnn())
+            self.register_buffer("bias", bias.detach().float().to_mkldnn())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            found = torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), self.weight, self.bias)
+            return found.to_dense()
+
+    linears = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if type(child) is torch.nn.Linear
+    ]
+    for parent, name, child in linears:
+        setattr(parent, name, OneDnnLinear(child))
+    logger.info("%d linear layers run on oneDNN", len(linears))
+
+
 def _runtime_module(
     runner: Any, names: list[str], output: str, config: Any, label: str
 ) -> torch.nn.Module:
@@ -338,25 +410,30 @@ def use_backend(
     *,
     onnx_optimization: OnnxOptimization = DEFAULT_ONNX_OPTIMIZATION,
 ) -> None:
-    """Make `model` compute its transformer with `backend` ("onnx" or "openvino").
+    """Make `model` compute its transformer with `backend` ("onednn", "onnx" or "openvino").
 
-    The model must have been loaded in fp32 on the CPU. ONNX Runtime computes in fp32;
-    OpenVINO in `dtype` (fp32, bf16 on CPUs that have it, or fp16). Both use as many threads
-    as torch does (`torch.set_num_threads`, the CLI's `--threads`).
+    The model must have been loaded in fp32 on the CPU. oneDNN and ONNX Runtime compute in
+    fp32; OpenVINO in `dtype` (fp32, bf16 on CPUs that have it, or fp16). All use as many
+    threads as torch does (`torch.set_num_threads`, the CLI's `--threads`). A model on oneDNN
+    is for inference only: its linear layers have no gradients.
 
     Raises:
         ImportError: The backend's packages are not installed (names the extra to install).
-        ValueError: ONNX Runtime with bf16 or fp16, or an unknown optimization level.
+        ValueError: oneDNN or ONNX Runtime with bf16 or fp16, or an unknown optimization level.
     """
     import torch
 
-    runtime = _require(backend)
-    if backend == "onnx" and dtype != torch.float32:
+    if backend in ("onednn", "onnx") and dtype != torch.float32:
         msg = (
-            f"backend 'onnx' computes in fp32 on the CPU, not {str(dtype).removeprefix('torch.')};"
-            " pass precision='fp32' (or 'auto'), or backend='openvino' for bf16"
+            f"backend {backend!r} computes in fp32 on the CPU, not "
+            f"{str(dtype).removeprefix('torch.')}; pass precision='fp32' (or 'auto'), "
+            "or backend='torch' or 'openvino' for bf16"
         )
         raise ValueError(msg)
+    if backend == "onednn":
+        _use_onednn(model)
+        return
+    runtime = _require(backend)
     if onnx_optimization not in ONNX_OPTIMIZATIONS:
         msg = f"onnx_optimization must be one of {ONNX_OPTIMIZATIONS}, not {onnx_optimization!r}"
         raise ValueError(msg)

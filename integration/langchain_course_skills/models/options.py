@@ -15,9 +15,13 @@ __all__ = [
     "Precision",
 ]
 
-Backend = Literal["torch", "onnx", "openvino", "auto"]
-"""What computes the transformer; "auto" picks the fastest quality-neutral one installed."""
-BACKENDS = ("torch", "onnx", "openvino", "auto")
+Backend = Literal["torch", "onednn", "onnx", "openvino", "auto"]
+"""What computes the transformer; "auto" picks the fastest quality-neutral one installed.
+
+"onednn" is torch with its linear layers on oneDNN's fp32 kernels instead of its default BLAS
+(MKL, which runs AVX2 code on AMD CPUs); no extra is needed.
+"""
+BACKENDS = ("torch", "onednn", "onnx", "openvino", "auto")
 
 Precision = Literal["fp32", "bf16", "fp16", "auto"]
 """The number format; "auto" keeps fp32 where a lower one would change the rankings."""

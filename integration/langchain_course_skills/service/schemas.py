@@ -295,7 +295,7 @@ class ModelsInfo(_Model):
     precision: str
     """Number format option."""
     backend: str = "auto"
-    """Backend option: torch, onnx, openvino or auto."""
+    """Backend option: torch, onednn, onnx, openvino or auto."""
     runtime: dict[str, str] = Field(default_factory=dict)
     """What computes each loaded model ("embedding", "reranker"), as precision and backend
     "auto" resolved, e.g. "openvino bf16"."""
