@@ -219,8 +219,7 @@ def main() -> int:
     for row, name in zip(rows, ["recipe", *contenders]):
         row["same_order"] = sum(found[name][c.id] == found["recipe"][c.id] for c in courses)
         row["same_up_to_ties"] = sum(
-            same_up_to_ties(found[name][c.id], found["recipe"][c.id], scores[c.id])
-            for c in courses
+            same_up_to_ties(found[name][c.id], found["recipe"][c.id], scores[c.id]) for c in courses
         )
     result = {
         "command": "python benchmarks/catalogue_rerank.py " + " ".join(sys.argv[1:]),
