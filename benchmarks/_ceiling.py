@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
-from torch.utils import mkldnn
+
+from langchain_course_skills.models.backends import _use_onednn
 
 # Square sizes and the shapes an e5-base forward pass multiplies: (batch x tokens) x d by
 # d x d (attention projections) and d x f (feed-forward), for a batch of 32 x 64 tokens.
@@ -92,7 +93,8 @@ def _gflops(m: int, k: int, n: int, dtype: torch.dtype, onednn: bool = False) ->
     """GFLOP/s of an (m x k) by (k x n) product: torch.matmul, or oneDNN's linear layer."""
     a = torch.randn(m, k).to(dtype)
     if onednn:  # the kernels backend "onednn" runs (torch's BLAS is MKL; on AMD its AVX2 code)
-        layer = mkldnn.MkldnnLinear(torch.nn.Linear(k, n, bias=False), dtype)
+        layer = torch.nn.Sequential(torch.nn.Linear(k, n))
+        _use_onednn(layer)
 
         def product() -> object:
             return layer(a)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from langchain_course_skills.models.loading import (
     check_precision,
     cpu_has_native_bf16,
+    cpu_info,
     model_identity,
     torch_dtype,
 )
@@ -114,20 +115,15 @@ def _installed(backend: str) -> bool:
 def onednn_is_faster() -> bool:
     """Whether oneDNN's fp32 linear layers beat torch's default here: AMD x86 with AVX-512.
 
-    There MKL runs its AVX2 code; oneDNN's AVX-512 code was 1.3x on a matrix product and 1.5x
-    on a whole XLM-R base forward pass (Zen 5, benchmarks/backends.py). On Intel CPUs MKL runs
+    There MKL runs its AVX2 code; oneDNN's AVX-512 code was 1.35x on a matrix product, 1.78x
+    on the default store's build and 1.44-1.50x on reranking a catalogue (a 2-core Zen 5;
+    benchmarks/default_store_build.py, benchmarks/catalogue_rerank.py). On Intel CPUs MKL runs
     AVX-512 itself, so "auto" keeps torch's kernels there.
     """
     import torch
 
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            info = cpuinfo.read()
-    except OSError:
-        return False
-    return "AuthenticAMD" in info and " avx512f" in info
+    info = cpu_info()
+    return torch.backends.mkldnn.is_available() and "AuthenticAMD" in info and " avx512f" in info
 
 
 def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:

@@ -44,14 +44,19 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+def cpu_info() -> str:
+    """This machine's /proc/cpuinfo: vendor, model and flags ("" where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return cpuinfo.read()
+    except OSError:
+        return ""
+
+
 @functools.cache  # read /proc/cpuinfo once, not at every model load
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            flags = cpuinfo.read()
-    except OSError:
-        return False
+    flags = cpu_info()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
