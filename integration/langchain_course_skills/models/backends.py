@@ -1,9 +1,9 @@
 """Run a loaded model's transformer through oneDNN, ONNX Runtime or OpenVINO instead of torch.
 
 "onednn" keeps the model in torch and only moves its linear layers from torch's BLAS (MKL) to
-oneDNN's fp32 kernels (`torch.utils.mkldnn`): on AMD CPUs MKL runs its AVX2 code, oneDNN its
-AVX-512 code, and the linear layers are nearly all of a transformer's work. The numbers are
-fp32 either way; only the order of the sums differs.
+oneDNN's fp32 kernels (those `torch.utils.mkldnn` uses): on AMD CPUs MKL runs its AVX2 code,
+oneDNN its AVX-512 code, and the linear layers are nearly all of a transformer's work. The
+numbers are fp32 either way; only the order of the sums differs.
 
 sentence-transformers has a `backend=` option of its own, but it loads through optimum-onnx
 and optimum-intel, whose releases pin transformers below 4.58 and 5.6 while this package runs
@@ -360,6 +360,8 @@ def _use_onednn(model: torch.nn.Module) -> None:
             self.register_buffer("bias", bias.detach().float().to_mkldnn())
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # The op torch.utils.mkldnn.MkldnnLinear calls, without its TorchScript wrapper
+            # (torch.jit.script_method, which warns that it is deprecated).
             found = torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), self.weight, self.bias)
             return found.to_dense()
 
