@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from langchain_course_skills.models.backends import _use_onednn
+from langchain_course_skills.models.backends import use_onednn
 
 # Square sizes and the shapes an e5-base forward pass multiplies: (batch x tokens) x d by
 # d x d (attention projections) and d x f (feed-forward), for a batch of 32 x 64 tokens.
@@ -94,7 +94,7 @@ def _gflops(m: int, k: int, n: int, dtype: torch.dtype, onednn: bool = False) ->
     a = torch.randn(m, k).to(dtype)
     if onednn:  # the kernels backend "onednn" runs (torch's BLAS is MKL; on AMD its AVX2 code)
         layer = torch.nn.Sequential(torch.nn.Linear(k, n))
-        _use_onednn(layer)
+        use_onednn(layer)
 
         def product() -> object:
             return layer(a)

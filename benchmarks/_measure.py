@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import psutil
 
+from langchain_course_skills.models.loading import cpu_info
+
 T = TypeVar("T")
 MB = 1024 * 1024
 _SAMPLE_SECONDS = 0.01  # RSS sampling period while a call runs
@@ -140,12 +142,7 @@ def machine(threads: int) -> dict[str, Any]:
         )
     except (OSError, subprocess.CalledProcessError, StopIteration):
         pass
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            flags = cpuinfo.read()
-    except OSError:
-        pass
+    flags = cpu_info()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -391,9 +391,10 @@ def main() -> int:
         retrieval, reranked, labels = costs(mini, real, args.quick)
     tokenizer = AutoTokenizer.from_pretrained(str(models.bi_encoder))  # no model load
     tokens = len(tokenizer(QUERY_PREFIX + COURSE_MEDIUM)["input_ids"])
+    host = machine(args.threads)
     results = {
-        "machine": machine(args.threads),
-        "amx": "amx_bf16" in Path("/proc/cpuinfo").read_text(encoding="utf-8"),
+        "machine": host,
+        "amx": host["amx_bf16"],
         "onnxruntime": onnxruntime.__version__,
         "quick": args.quick,
         "passages": passage_count,

@@ -171,7 +171,7 @@ def test_auto_takes_onednn_only_where_it_was_measured_faster(
     monkeypatch.setattr(_backends, "cpu_info", lambda: cpuinfo)
 
     assert _backends.onednn_is_faster() is expected
-    assert _backends._installed("onednn") is expected
+    assert _backends._usable("onednn") is expected
 
 
 def test_auto_precision_with_onnx_is_fp32(bi_encoder: Path) -> None:
@@ -189,7 +189,7 @@ def test_runtime_backend_on_a_gpu_device_is_refused() -> None:
 
 def _machine(monkeypatch: pytest.MonkeyPatch, installed: set[str]) -> None:
     """Make resolve_runtime see a machine with these runtimes installed."""
-    monkeypatch.setattr(_backends, "_installed", lambda backend: backend in installed)
+    monkeypatch.setattr(_backends, "_usable", lambda backend: backend in installed)
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,8 @@ _RUNTIME_MODULES = {
 }
 
 
-def _installed(backend: str) -> bool:
+def _usable(backend: str) -> bool:
+    """Whether "auto" may pick `backend` here: installed, and for onednn measured faster."""
     if backend == "onednn" and not onednn_is_faster():
         return False  # auto keeps torch's own kernels where oneDNN was not measured faster
     return all(importlib.util.find_spec(module) for module in _RUNTIME_MODULES[backend])
@@ -155,7 +156,7 @@ def resolve_runtime(backend: str, precision: str, device: str) -> Runtime:
         for b, p in AUTO_CPU_VARIANTS
         if device == "cpu" and backend in ("auto", b) and precision in ("auto", p)
     ]
-    chosen = next((variant for variant in fits if _installed(variant[0])), None)
+    chosen = next((variant for variant in fits if _usable(variant[0])), None)
     if backend == "auto":
         backend = chosen[0] if chosen else "torch"
     if precision == "auto":
@@ -339,7 +340,7 @@ def _openvino_hint(dtype: torch.dtype) -> str:
     return "f32"  # explicit: OpenVINO would pick bf16 by itself on CPUs that have it
 
 
-def _use_onednn(model: torch.nn.Module) -> None:
+def use_onednn(model: torch.nn.Module) -> None:
     """Replace every `torch.nn.Linear` of `model` by one on oneDNN, its weights reordered once."""
     import torch
 
@@ -429,7 +430,7 @@ def use_backend(
         )
         raise ValueError(msg)
     if backend == "onednn":
-        _use_onednn(model)
+        use_onednn(model)
         return
     runtime = _require(backend)
     if onnx_optimization not in ONNX_OPTIMIZATIONS:
